@@ -1,0 +1,257 @@
+// The inventory document, schema v1. This file is the single source of truth: TypeScript types
+// come from z.infer, and schema/inventory.schema.json is generated from it (npm run schema).
+// Compatibility rule (see schema/README.md): adding a field is a minor version, anything else
+// (rename, removal, type or meaning change) is a major version.
+import { z } from "zod";
+
+export const SCHEMA_VERSION = "1.0.0";
+
+/** A node id is a file name on the master: no separators, no leading dot, bounded length. */
+export const NODE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+const text = z.string().nullable();
+const count = z.number().int().nonnegative().nullable();
+const mac = z
+  .string()
+  .regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5,19}$/)
+  .nullable()
+  .describe("lowercase, colon-separated");
+const hexId = (digits: number) =>
+  z
+    .string()
+    .regex(new RegExp(`^[0-9a-f]{${digits}}$`))
+    .nullable();
+
+export const Boot = z.strictObject({
+  bootMac: mac.describe("from BOOTIF=01-aa-bb-.. on the kernel command line"),
+  pxeServer: text.describe("pxeaddr= on the kernel command line: the master's address"),
+  postAction: text.describe("postaction= on the kernel command line"),
+  params: z
+    .record(z.string(), z.string())
+    .describe("every key=value of /proc/cmdline (last one wins; bare flags map to '')"),
+});
+
+export const System = z.strictObject({
+  manufacturer: text,
+  productName: text,
+  version: text,
+  serialNumber: text,
+  uuid: z
+    .string()
+    .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
+    .nullable(),
+  sku: text,
+  family: text,
+});
+
+export const Baseboard = z.strictObject({
+  manufacturer: text,
+  productName: text,
+  version: text,
+  serialNumber: text,
+  assetTag: text,
+});
+
+export const Chassis = z.strictObject({
+  manufacturer: text,
+  type: text,
+  serialNumber: text,
+  assetTag: text,
+});
+
+export const Bios = z.strictObject({
+  vendor: text,
+  version: text,
+  releaseDate: text.describe("as the firmware reports it (usually MM/DD/YYYY)"),
+});
+
+export const Processor = z.strictObject({
+  socket: text,
+  manufacturer: text,
+  model: text,
+  cores: count,
+  threads: count,
+  maxSpeedMhz: count,
+  currentSpeedMhz: count,
+  status: text.describe("SMBIOS status, e.g. 'Populated, Enabled'"),
+});
+
+export const Cpu = z.strictObject({
+  architecture: text,
+  model: text,
+  sockets: count,
+  coresPerSocket: count,
+  threadsPerCore: count,
+  logicalCpus: count,
+});
+
+export const Dimm = z.strictObject({
+  locator: text,
+  bankLocator: text,
+  sizeBytes: count,
+  type: text.describe("DDR4, DDR5, RAM, ..."),
+  formFactor: text,
+  speedMts: count,
+  configuredSpeedMts: count,
+  manufacturer: text,
+  serialNumber: text,
+  partNumber: text,
+  technology: text.describe("DRAM, Intel Optane persistent memory, ...; null before SMBIOS 3.2"),
+  persistent: z.boolean().describe("true for persistent-memory modules (NVDIMM, Optane)"),
+});
+
+export const Memory = z.strictObject({
+  totalBytes: count.describe("sum of installed volatile (DRAM) modules"),
+  persistentBytes: count.describe("sum of installed persistent-memory modules"),
+  osVisibleBytes: count.describe("MemTotal from /proc/meminfo"),
+  slots: count.describe("number of SMBIOS memory-device records, installed or not"),
+  dimms: z.array(Dimm).describe("installed modules only"),
+});
+
+export const PowerSupply = z.strictObject({
+  name: text,
+  location: text,
+  manufacturer: text,
+  serialNumber: text,
+  modelPartNumber: text,
+  maxPowerWatts: count,
+  status: text,
+});
+
+export const Disk = z.strictObject({
+  name: z.string().describe("kernel name, e.g. sda, nvme0n1"),
+  path: text.describe("/dev/<name>"),
+  sizeBytes: count,
+  model: text,
+  vendor: text,
+  serialNumber: text,
+  wwn: text,
+  transport: text.describe("sata, sas, nvme, usb, virtio (null when the kernel does not say)"),
+  rotational: z.boolean().nullable(),
+  removable: z.boolean().nullable(),
+  firmwareVersion: text,
+});
+
+export const Nic = z.strictObject({
+  name: z.string(),
+  macAddress: mac,
+  permanentMacAddress: mac,
+  driver: text,
+  pciAddress: text.describe("domain:bus:device.function, e.g. 0000:3b:00.0"),
+  speedMbps: count,
+  linkUp: z.boolean().nullable(),
+  mtu: count,
+  ipv4: z.array(z.string()).describe("address/prefix, e.g. 10.0.0.5/24"),
+  ipv6: z.array(z.string()).describe("address/prefix"),
+});
+
+export const PciDevice = z.strictObject({
+  address: z.string().describe("domain:bus:device.function"),
+  classId: hexId(4),
+  className: text,
+  vendorId: hexId(4),
+  vendorName: text,
+  deviceId: hexId(4),
+  deviceName: text,
+  subsystemVendorId: hexId(4),
+  subsystemId: hexId(4),
+  revision: hexId(2),
+  driver: text,
+});
+
+export const Bmc = z.strictObject({
+  macAddress: mac,
+  ipv4Address: text.describe("null when unconfigured (0.0.0.0)"),
+  ipv4Source: text.describe("static, dhcp, bios, other"),
+  netmask: text,
+  gateway: text,
+  vlanId: count.describe("null when VLAN tagging is disabled"),
+  channel: count.describe("the LAN channel these facts were read from"),
+  firmwareVersion: text,
+  ipmiVersion: text,
+  manufacturerId: count,
+  manufacturerName: text,
+  productId: count,
+});
+
+export const Fru = z.strictObject({
+  id: count,
+  name: text,
+  boardManufacturer: text,
+  boardProduct: text,
+  boardSerial: text,
+  boardPartNumber: text,
+  productManufacturer: text,
+  productName: text,
+  productSerial: text,
+  productPartNumber: text,
+  chassisSerial: text,
+  chassisPartNumber: text,
+});
+
+export const CollectorStatus = z.enum(["ok", "failed", "skipped", "timeout"]);
+
+export const CollectorReport = z.strictObject({
+  name: z.string(),
+  status: CollectorStatus,
+  durationMs: z.number().nonnegative(),
+  command: text.describe("what ran, or what was read, as one display string"),
+  exitCode: z.number().int().nullable(),
+  message: text.describe("why it failed or was skipped; null when ok"),
+});
+
+export const NodeIdSource = z.enum(["uuid", "serial", "bootMac", "nicMac", "hostname"]);
+
+export const Inventory = z.strictObject({
+  schemaVersion: z.string().regex(/^\d+\.\d+\.\d+$/),
+  agent: z.strictObject({ name: z.string(), version: z.string() }),
+  collectedAt: z.iso.datetime({ offset: true }).describe("RFC 3339"),
+  nodeId: z.string().regex(NODE_ID_PATTERN),
+  nodeIdSource: NodeIdSource,
+  hostname: text,
+  boot: Boot,
+  system: System,
+  baseboard: Baseboard,
+  chassis: Chassis,
+  bios: Bios,
+  cpu: Cpu,
+  processors: z.array(Processor).describe("installed CPUs only"),
+  memory: Memory,
+  powerSupplies: z.array(PowerSupply),
+  disks: z.array(Disk),
+  nics: z.array(Nic),
+  pciDevices: z.array(PciDevice),
+  bmc: Bmc.nullable(),
+  fru: z.array(Fru),
+  collectors: z.array(CollectorReport),
+});
+
+export type Inventory = z.infer<typeof Inventory>;
+export type Boot = z.infer<typeof Boot>;
+export type System = z.infer<typeof System>;
+export type Baseboard = z.infer<typeof Baseboard>;
+export type Chassis = z.infer<typeof Chassis>;
+export type Bios = z.infer<typeof Bios>;
+export type Processor = z.infer<typeof Processor>;
+export type Cpu = z.infer<typeof Cpu>;
+export type Dimm = z.infer<typeof Dimm>;
+export type Memory = z.infer<typeof Memory>;
+export type PowerSupply = z.infer<typeof PowerSupply>;
+export type Disk = z.infer<typeof Disk>;
+export type Nic = z.infer<typeof Nic>;
+export type PciDevice = z.infer<typeof PciDevice>;
+export type Bmc = z.infer<typeof Bmc>;
+export type Fru = z.infer<typeof Fru>;
+export type CollectorReport = z.infer<typeof CollectorReport>;
+export type CollectorStatus = z.infer<typeof CollectorStatus>;
+export type NodeIdSource = z.infer<typeof NodeIdSource>;
+
+/** The JSON Schema (draft 2020-12) a CMDB validates documents against. */
+export function inventoryJsonSchema(): Record<string, unknown> {
+  const generated = z.toJSONSchema(Inventory, { target: "draft-2020-12", io: "output" });
+  return {
+    ...generated,
+    $id: `https://recon.invalid/schema/inventory-${SCHEMA_VERSION}.json`,
+    title: `recon inventory document v${SCHEMA_VERSION}`,
+  };
+}
