@@ -1,0 +1,80 @@
+// /proc/cmdline: how this node was booted, and recon's own configuration keys.
+//
+// Real input (a peer booted from the master's iPXE menu):
+//   initrd=initrd root=live:http://10.13.37.1/install/recon/recon.iso rd.live.image
+//   BOOTIF=01-52-54-00-12-34-56 pxeaddr=10.13.37.1 postaction=liveboot console=ttyS0,115200n8
+import { readFile } from "node:fs/promises";
+import type { Boot } from "../../schema/inventory.ts";
+import type { Probe } from "../exec.ts";
+import { cleanString, normalizeMac } from "../normalize.ts";
+import { type Collect, reportOf, usableOutput } from "./types.ts";
+
+/** Keys whose values are secrets: never copied into the document. */
+export const SECRET_KEYS: ReadonlySet<string> = new Set(["recon.token"]);
+
+/**
+ * Splits a kernel command line into key/value pairs, in order. Double quotes group words
+ * (`key="a b"`), as the kernel does; a bare word is a flag with value "".
+ */
+export function splitCmdline(text: string): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  const words = text.match(/(?:[^\s"]+|"[^"]*"?)+/g) ?? [];
+  for (const word of words) {
+    const unquoted = word.replace(/"/g, "");
+    const eq = unquoted.indexOf("=");
+    if (eq === -1) pairs.push([unquoted, ""]);
+    else pairs.push([unquoted.slice(0, eq), unquoted.slice(eq + 1)]);
+  }
+  return pairs.filter(([key]) => key.length > 0);
+}
+
+/** BOOTIF as pxelinux/iPXE pass it: "01-aa-bb-cc-dd-ee-ff" (01 = Ethernet); plain MACs too. */
+export function parseBootif(value: string | null | undefined): string | null {
+  if (!value) return null;
+  const trimmed = value.trim().toLowerCase();
+  const withoutType = /^[0-9a-f]{2}-(?:[0-9a-f]{2}-){5}[0-9a-f]{2}$/.test(trimmed)
+    ? trimmed.slice(3)
+    : trimmed;
+  return normalizeMac(withoutType);
+}
+
+/** Parses /proc/cmdline text into the document's `boot` section. Never throws. */
+export function parseCmdline(text: string): Boot {
+  const params: Record<string, string> = {};
+  for (const [key, value] of splitCmdline(String(text ?? ""))) {
+    if (SECRET_KEYS.has(key)) continue;
+    params[key] = value;
+  }
+  return {
+    bootMac: parseBootif(params.BOOTIF),
+    pxeServer: cleanString(params.pxeaddr),
+    postAction: cleanString(params.postaction),
+    params,
+  };
+}
+
+/** The cmdline with secret values masked, as it may be written to evidence. */
+export function redactCmdline(text: string): string {
+  return text.replace(/(^|\s)(recon\.token)=("[^"]*"|\S*)/g, "$1$2=(redacted)");
+}
+
+export const cmdlineProbe: Probe = {
+  file: "cmdline.txt",
+  source: {
+    kind: "internal",
+    describe: "read /proc/cmdline (secrets redacted)",
+    read: async () => redactCmdline(await readFile("/proc/cmdline", "utf8")),
+  },
+  timeoutMs: 1000,
+};
+
+export const emptyBoot: Boot = { bootMac: null, pxeServer: null, postAction: null, params: {} };
+
+export const collectCmdline: Collect<Boot> = async (runner, signal) => {
+  const result = await runner.run(cmdlineProbe, signal);
+  const output = usableOutput(result);
+  return {
+    value: output === null ? emptyBoot : parseCmdline(output),
+    reports: [reportOf("cmdline", result)],
+  };
+};

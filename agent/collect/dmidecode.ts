@@ -1,0 +1,410 @@
+// dmidecode: system, board, chassis, BIOS, processors, memory modules, power supplies and the
+// presence of an IPMI interface, from the SMBIOS table as `dmidecode` prints it (2.x to 3.6).
+import type {
+  Baseboard,
+  Bios,
+  Chassis,
+  Dimm,
+  PowerSupply,
+  Processor,
+  System,
+} from "../../schema/inventory.ts";
+import type { Probe } from "../exec.ts";
+import { cleanString, normalizeUuid, parseBinarySize, parseCount } from "../normalize.ts";
+import { type Collect, reportOf, usableOutput } from "./types.ts";
+
+export interface DmidecodeFacts {
+  system: System;
+  baseboard: Baseboard;
+  chassis: Chassis;
+  bios: Bios;
+  /** Installed CPUs only ("Populated, Enabled" or "Populated, Idle"). */
+  processors: Processor[];
+  /** Installed modules only (a real Size), in counted memory arrays. */
+  dimms: Dimm[];
+  /** Memory Device (type 17) records in main-memory arrays, installed or not; null when none. */
+  slots: number | null;
+  /** Power supplies that are present (records saying "Not Present" are empty bays). */
+  powerSupplies: PowerSupply[];
+  /** An IPMI Device Information (type 38) record exists. */
+  ipmiDevicePresent: boolean;
+}
+
+export const dmidecodeProbe: Probe = {
+  file: "dmidecode.txt",
+  source: { kind: "command", argv: ["dmidecode"], versionArgv: ["--version"] },
+  timeoutMs: 30_000,
+  needsRoot: true,
+};
+
+/** One `Key: Value` line of a record, with the deeper-indented lines that follow it. */
+interface DmiField {
+  value: string;
+  items: string[];
+}
+
+/** One decoded structure: `Handle 0x0400, DMI type 4, 48 bytes` and what follows. */
+interface DmiRecord {
+  handle: number | null;
+  type: number | null;
+  title: string | null;
+  /** Keyed by the lower-cased key (dmidecode changed the case of some keys over versions). */
+  fields: Map<string, DmiField>;
+}
+
+// `Handle 0x0400, DMI type 4, 48 bytes` (2.8+; 2.7 adds a final period) or a bare
+// `Handle 0x0004` followed by `\tDMI type 4, 35 bytes.` on the next line (2.x before 2.8).
+const HANDLE_LINE = /^Handle 0x([0-9A-Fa-f]{1,8})(?:, DMI type (\d{1,5}),)?/;
+const TYPE_LINE = /^\s*DMI type (\d{1,5}),/;
+
+/** Width of the leading whitespace, a tab counting as 8 columns. */
+function indentOf(line: string): number {
+  let width = 0;
+  for (const ch of line) {
+    if (ch === "\t") width = width - (width % 8) + 8;
+    else if (ch === " ") width += 1;
+    else break;
+  }
+  return width;
+}
+
+/** Splits dmidecode text into records; tolerant of CRLF, truncation and trailing junk. */
+function readRecords(text: string): DmiRecord[] {
+  const records: DmiRecord[] = [];
+  let current: DmiRecord | null = null;
+  // "type": waiting for the old-style `DMI type` line; "title": waiting for the record title;
+  // "body": reading fields; "closed": something that is not part of a record ended it.
+  let phase: "type" | "title" | "body" | "closed" = "closed";
+  let baseIndent: number | null = null;
+  let lastField: DmiField | null = null;
+
+  for (const line of text.split(/\r\n|\r|\n/)) {
+    const handle = HANDLE_LINE.exec(line);
+    if (handle) {
+      current = {
+        handle: Number.parseInt(handle[1] ?? "", 16),
+        type: handle[2] === undefined ? null : Number(handle[2]),
+        title: null,
+        fields: new Map(),
+      };
+      records.push(current);
+      phase = current.type === null ? "type" : "title";
+      baseIndent = null;
+      lastField = null;
+      continue;
+    }
+    if (current === null || phase === "closed") continue;
+    const content = line.trim();
+    if (content === "") continue;
+    const indent = indentOf(line);
+
+    if (phase === "type") {
+      const type = TYPE_LINE.exec(line);
+      if (type) {
+        current.type = Number(type[1]);
+        phase = "title";
+      } else {
+        phase = "closed";
+      }
+      continue;
+    }
+    if (phase === "title") {
+      // New dmidecode prints the title at column 0, old ones (and type 25 in 3.x) indent it.
+      current.title = content;
+      phase = "body";
+      continue;
+    }
+    // An unindented line inside a record is not a field: `Invalid entry length (0). DMI table is
+    // broken! Stop.`, `Wrong DMI structures count`, or whatever followed a pasted dump.
+    if (indent === 0) {
+      phase = "closed";
+      continue;
+    }
+    if (baseIndent === null) baseIndent = indent;
+    if (indent > baseIndent) {
+      lastField?.items.push(content);
+      continue;
+    }
+    const colon = content.indexOf(":");
+    const key = (colon < 0 ? content : content.slice(0, colon)).trim().toLowerCase();
+    const value = colon < 0 ? "" : content.slice(colon + 1).trim();
+    const existing = current.fields.get(key);
+    if (existing) {
+      lastField = existing; // first occurrence wins; its continuation lines still attach to it
+    } else {
+      lastField = { value, items: [] };
+      current.fields.set(key, lastField);
+    }
+  }
+  return records.filter(isUsable);
+}
+
+/** Inactive (type 126), OEM-specific (128+) and undecodable records carry nothing we read. */
+function isUsable(record: DmiRecord): boolean {
+  if (record.type === null || !Number.isSafeInteger(record.type)) return false;
+  if (record.type === 126 || record.type >= 128) return false;
+  const title = record.title?.toLowerCase() ?? "";
+  return title !== "inactive" && !title.startsWith("oem-specific");
+}
+
+function raw(record: DmiRecord | undefined, key: string): string | null {
+  return record?.fields.get(key.toLowerCase())?.value ?? null;
+}
+
+function text(record: DmiRecord | undefined, key: string): string | null {
+  return cleanString(raw(record, key));
+}
+
+/** A count where 0 means "not reported" (0 cores, 0 MHz, 0 W are firmware fillers). */
+function positive(value: string | null): number | null {
+  const n = parseCount(value);
+  return n === null || n === 0 ? null : n;
+}
+
+/**
+ * Sizes through parseBinarySize; dmidecode before 2.3 spelled units "Mbyte"/"kbyte", which
+ * are mapped to the short form first ("256 Mbyte" -> "256 MB").
+ */
+function size(value: string | null): number | null {
+  if (value === null) return null;
+  return parseBinarySize(value.replace(/^(\s*\d+(?:\.\d+)?\s*[kmgtp])byte\s*$/i, "$1B"));
+}
+
+function handleOf(value: string | null): number | null {
+  const match = value === null ? null : /^0x([0-9a-f]{1,8})$/i.exec(value.trim());
+  return match?.[1] ? Number.parseInt(match[1], 16) : null;
+}
+
+function systemOf(r: DmiRecord | undefined): System {
+  return {
+    manufacturer: text(r, "Manufacturer"),
+    productName: text(r, "Product Name"),
+    version: text(r, "Version"),
+    serialNumber: text(r, "Serial Number"),
+    uuid: normalizeUuid(raw(r, "UUID")),
+    sku: text(r, "SKU Number"),
+    family: text(r, "Family"),
+  };
+}
+
+function baseboardOf(r: DmiRecord | undefined): Baseboard {
+  return {
+    manufacturer: text(r, "Manufacturer"),
+    productName: text(r, "Product Name"),
+    version: text(r, "Version"),
+    serialNumber: text(r, "Serial Number"),
+    assetTag: text(r, "Asset Tag"),
+  };
+}
+
+function chassisOf(r: DmiRecord | undefined): Chassis {
+  return {
+    manufacturer: text(r, "Manufacturer"),
+    type: text(r, "Type"),
+    serialNumber: text(r, "Serial Number"),
+    assetTag: text(r, "Asset Tag"),
+  };
+}
+
+function biosOf(r: DmiRecord | undefined): Bios {
+  return {
+    vendor: text(r, "Vendor"),
+    version: text(r, "Version"),
+    releaseDate: text(r, "Release Date"),
+  };
+}
+
+/** Installed and in use. "Populated, Disabled By BIOS" is how VMware lists phantom sockets. */
+const INSTALLED_CPU = /^populated,\s*(enabled|idle)$/i;
+/** Processor records of these types are not CPUs. */
+const NOT_A_CPU = new Set(["math processor", "dsp processor", "video processor"]);
+
+function processorOf(r: DmiRecord): Processor | null {
+  const status = text(r, "Status");
+  if (status === null || !INSTALLED_CPU.test(status)) return null;
+  if (NOT_A_CPU.has(text(r, "Type")?.toLowerCase() ?? "")) return null;
+  return {
+    socket: text(r, "Socket Designation"),
+    manufacturer: text(r, "Manufacturer"),
+    model: text(r, "Version"),
+    cores: positive(raw(r, "Core Count")),
+    threads: positive(raw(r, "Thread Count")),
+    maxSpeedMhz: positive(raw(r, "Max Speed")),
+    currentSpeedMhz: positive(raw(r, "Current Speed")),
+    status,
+  };
+}
+
+/**
+ * Persistent-memory modules (Optane PMem, NVDIMM). dmidecode 3.2+ says so in "Memory
+ * Technology" ("Intel Optane DC persistent memory", "Intel persistent memory", "NVDIMM-N") and
+ * in "Type: Logical non-volatile device"; failing those, a capability that is persistent but not
+ * volatile, or a Non-Volatile Size with no Volatile Size, identifies one. Optane in Memory Mode
+ * reports "Volatile Size: 253 GB" and still counts as persistent: the module is Optane.
+ */
+function isPersistent(r: DmiRecord): boolean {
+  const technology = (text(r, "Memory Technology") ?? "").toLowerCase();
+  if (/optane|nvdimm|persistent|non-volatile/.test(technology)) return true;
+  if ((text(r, "Type") ?? "").toLowerCase().includes("non-volatile")) return true;
+  const modeField = r.fields.get("memory operating mode capability");
+  const mode = modeField ? [modeField.value, ...modeField.items].join(" ").toLowerCase() : "";
+  if (
+    /persistent|byte-accessible|block-accessible/.test(mode) &&
+    !mode.includes("volatile memory")
+  ) {
+    return true;
+  }
+  const nonVolatile = size(raw(r, "Non-Volatile Size"));
+  const volatile = size(raw(r, "Volatile Size"));
+  return nonVolatile !== null && nonVolatile > 0 && (volatile === null || volatile === 0);
+}
+
+function dimmOf(r: DmiRecord): Dimm | null {
+  // "Size" is authoritative; "Volatile Size" is not (some AMD firmware reports "32 kB" there
+  // for a 32 GB module, see the lenovo-thinksystem-sr645 fixture).
+  const sizeBytes = size(raw(r, "Size"));
+  if (sizeBytes === null || sizeBytes <= 0) return null; // No Module Installed, Unknown, 0 MB
+  return {
+    locator: text(r, "Locator"),
+    bankLocator: text(r, "Bank Locator"),
+    sizeBytes,
+    type: text(r, "Type"),
+    formFactor: text(r, "Form Factor"),
+    // "2933 MT/s" (3.x) or "2933 MHz" / "667 MHz (1.5 ns)" (2.x): the same number.
+    speedMts: positive(raw(r, "Speed")),
+    configuredSpeedMts: positive(
+      raw(r, "Configured Memory Speed") ?? raw(r, "Configured Clock Speed"),
+    ),
+    manufacturer: text(r, "Manufacturer"),
+    serialNumber: text(r, "Serial Number"),
+    partNumber: text(r, "Part Number"),
+    technology: text(r, "Memory Technology"),
+    persistent: isPersistent(r),
+  };
+}
+
+function powerSupplyOf(r: DmiRecord): PowerSupply | null {
+  const status = raw(r, "Status");
+  // dmidecode prints "Present, OK" etc. for a fitted supply and "Not Present" for an empty bay
+  // (laptops also list an "OEM Define 1" template that way). Empty bays are not power supplies.
+  if (status !== null && /^not present$/i.test(status.trim())) return null;
+  return {
+    name: text(r, "Name"),
+    location: text(r, "Location"),
+    manufacturer: text(r, "Manufacturer"),
+    serialNumber: text(r, "Serial Number"),
+    modelPartNumber: text(r, "Model Part Number"),
+    maxPowerWatts: positive(raw(r, "Max Power Capacity")), // "750 W"; "Unknown" and "0 W" -> null
+    status: cleanString(status),
+  };
+}
+
+/**
+ * Memory arrays (type 16) whose devices are main-memory slots. Arrays that say "Video Memory",
+ * "Flash Memory", "Cache Memory" or "Non-volatile RAM" describe firmware flash, graphics or cache
+ * chips (an HP nc6000 lists its 1 MB BIOS flash chip as a type-17 device of a "Flash Memory"
+ * array): counting them would report a 1 MB "DIMM" and an extra slot. Persistent-memory modules
+ * sit in "System Memory" arrays. When the array is missing, unresolvable (VMware points every
+ * device at a processor handle) or says Other/Unknown, the device counts.
+ */
+function isMainMemoryArray(use: string | null): boolean {
+  if (use === null) return true;
+  const lower = use.toLowerCase();
+  return lower === "system memory" || lower === "other";
+}
+
+/** The facts of a machine whose dmidecode did not run or printed nothing: all null or empty. */
+export function emptyDmidecodeFacts(): DmidecodeFacts {
+  return {
+    system: systemOf(undefined),
+    baseboard: baseboardOf(undefined),
+    chassis: chassisOf(undefined),
+    bios: biosOf(undefined),
+    processors: [],
+    dimms: [],
+    slots: null,
+    powerSupplies: [],
+    ipmiDevicePresent: false,
+  };
+}
+
+/**
+ * Parses `dmidecode` text output (versions 2.x to 3.6). Never throws; what it cannot read is null
+ * or absent. Input looks like this (dell-poweredge-r740 fixture, dmidecode 3.4):
+ *
+ * ```
+ * Handle 0x0100, DMI type 1, 27 bytes
+ * System Information
+ * 	Manufacturer: Dell Inc.
+ * 	Product Name: PowerEdge R740
+ * 	Serial Number: --
+ * ...
+ * Handle 0x1101, DMI type 17, 84 bytes
+ * Memory Device
+ * 	Array Handle: 0x1000
+ * 	Size: 16 GB
+ * 	Locator: A1
+ * 	Speed: 2933 MT/s
+ * ...
+ * Invalid entry length (0). DMI table is broken! Stop.
+ * ```
+ *
+ * The last line is how a truncated table ends (quanta-s210-x12ms fixture): records before it are
+ * kept. Multi-line fields ("Characteristics:", "Flags:") continue on deeper-indented lines.
+ */
+export function parseDmidecode(input: string): DmidecodeFacts {
+  if (typeof input !== "string" || input.length === 0) return emptyDmidecodeFacts();
+  const records = readRecords(input.replace(/^\uFEFF/, ""));
+  const first = (type: number) => records.find((r) => r.type === type);
+
+  const arrayUse = new Map<number, string | null>();
+  for (const r of records) {
+    if (r.type === 16 && r.handle !== null) arrayUse.set(r.handle, text(r, "Use"));
+  }
+
+  let memoryDevices = 0;
+  const dimms: Dimm[] = [];
+  for (const r of records) {
+    if (r.type !== 17) continue;
+    const array = handleOf(raw(r, "Array Handle"));
+    const use = array === null ? null : (arrayUse.get(array) ?? null);
+    if (!isMainMemoryArray(use)) continue;
+    memoryDevices += 1;
+    const dimm = dimmOf(r);
+    if (dimm) dimms.push(dimm);
+  }
+
+  const processors: Processor[] = [];
+  const powerSupplies: PowerSupply[] = [];
+  for (const r of records) {
+    if (r.type === 4) {
+      const cpu = processorOf(r);
+      if (cpu) processors.push(cpu);
+    } else if (r.type === 39) {
+      const psu = powerSupplyOf(r);
+      if (psu) powerSupplies.push(psu);
+    }
+  }
+
+  return {
+    system: systemOf(first(1)),
+    baseboard: baseboardOf(first(2)),
+    chassis: chassisOf(first(3)),
+    bios: biosOf(first(0)),
+    processors,
+    dimms,
+    slots: memoryDevices > 0 ? memoryDevices : null,
+    powerSupplies,
+    ipmiDevicePresent: records.some((r) => r.type === 38),
+  };
+}
+
+/** Runs dmidecode (root only) and parses whatever usable output came back. */
+export const collectDmidecode: Collect<DmidecodeFacts> = async (runner, signal) => {
+  const result = await runner.run(dmidecodeProbe, signal);
+  const output = usableOutput(result);
+  return {
+    value: output === null ? emptyDmidecodeFacts() : parseDmidecode(output),
+    reports: [reportOf("dmidecode", result)],
+  };
+};

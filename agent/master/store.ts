@@ -1,0 +1,518 @@
+// Node storage on the master: <root>/nodes/<nodeId>/{inventory.json,evidence.tar.gz,history/}.
+// Every write is atomic: the bytes go to a dot-named temp file in the same directory, which is
+// fsynced, then renamed over the current file, then the directory is fsynced. A crash at any point
+// leaves either the previous or the new version, never a partial file; temp files start with a
+// dot (never served) and are removed at start. Writes to one node are serialised; different nodes
+// proceed in parallel. A small in-memory index of summaries is rebuilt from disk at start.
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { link, lstat, mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { type Inventory, NODE_ID_PATTERN } from "../../schema/inventory.ts";
+
+export type Kind = "inventory" | "evidence";
+
+export const FILE_NAMES: Record<Kind, string> = {
+  inventory: "inventory.json",
+  evidence: "evidence.tar.gz",
+};
+const HISTORY_EXT: Record<Kind, string> = { inventory: ".json", evidence: ".tar.gz" };
+const TEMP_PREFIX = ".tmp-";
+
+/** What the API and the status page show about a node, taken from its latest inventory. */
+export interface NodeSummary {
+  hostname: string | null;
+  serial: string | null;
+  manufacturer: string | null;
+  product: string | null;
+  cpuModel: string | null;
+  cpuSockets: number | null;
+  logicalCpus: number | null;
+  memoryBytes: number | null;
+  dimms: number;
+  bmcAddress: string | null;
+  bootMac: string | null;
+  collectedAt: string | null;
+}
+
+export interface FileMeta {
+  bytes: number;
+  storedAt: string;
+  /** Hex sha256; computed lazily for files found on disk at start. */
+  sha256: string | null;
+}
+
+export interface NodeRecord {
+  nodeId: string;
+  summary: NodeSummary | null;
+  inventory: FileMeta | null;
+  evidence: FileMeta | null;
+  /** Last accepted upload of either kind, identical re-uploads included (memory only). */
+  lastSeenAt: string | null;
+}
+
+export interface StoreResult {
+  nodeId: string;
+  sha256: string;
+  bytes: number;
+  storedAt: string;
+  unchanged: boolean;
+}
+
+export interface HistoryEntry {
+  kind: Kind;
+  file: string;
+  bytes: number;
+  storedAt: string;
+}
+
+/** Thrown for conditions the HTTP layer maps to a status code. */
+export class StoreError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string, options: { cause?: unknown } = {}) {
+    super(message, options);
+    this.name = "StoreError";
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** ENOSPC/EDQUOT become 507; anything else is re-thrown untouched. */
+function mapFsError(error: unknown): never {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  if (code === "ENOSPC" || code === "EDQUOT") {
+    throw new StoreError(507, "insufficient_storage", "the master's disk is full", {
+      cause: error,
+    });
+  }
+  throw error;
+}
+
+export function isValidNodeId(nodeId: string): boolean {
+  return NODE_ID_PATTERN.test(nodeId) && nodeId !== "." && nodeId !== "..";
+}
+
+function first<T>(...values: (T | null | undefined)[]): T | null {
+  for (const value of values) if (value !== null && value !== undefined) return value;
+  return null;
+}
+
+export function summarize(doc: Inventory): NodeSummary {
+  const processor = doc.processors[0];
+  return {
+    hostname: doc.hostname,
+    serial: first(doc.system.serialNumber, doc.chassis.serialNumber, doc.baseboard.serialNumber),
+    manufacturer: first(doc.system.manufacturer, doc.baseboard.manufacturer),
+    product: first(doc.system.productName, doc.baseboard.productName),
+    cpuModel: first(doc.cpu.model, processor?.model),
+    cpuSockets: first(doc.cpu.sockets, doc.processors.length > 0 ? doc.processors.length : null),
+    logicalCpus: doc.cpu.logicalCpus,
+    memoryBytes: first(doc.memory.totalBytes, doc.memory.osVisibleBytes),
+    dimms: doc.memory.dimms.length,
+    bmcAddress: doc.bmc?.ipv4Address ?? null,
+    bootMac: doc.boot.bootMac,
+    collectedAt: doc.collectedAt,
+  };
+}
+
+function sha256Hex(data: Buffer): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+async function hashFile(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  await pipeline(createReadStream(file), hash);
+  return hash.digest("hex");
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function compactTime(iso: string): string {
+  return iso.replace(/[-:]/g, "");
+}
+
+async function unlinkQuietly(file: string): Promise<void> {
+  await unlink(file).catch(() => undefined);
+}
+
+/** Limits and checks applied while a body streams to disk. */
+export interface StreamCheck {
+  maxBytes: number;
+  /** Called once with the first bytes (at least `need` of them, or all at end of stream). */
+  head?: { need: number; check: (head: Buffer) => void };
+}
+
+class CountingHash extends Transform {
+  readonly hash = createHash("sha256");
+  bytes = 0;
+  private head: Buffer[] = [];
+  private headBytes = 0;
+  private headDone = false;
+  private readonly limits: StreamCheck;
+  constructor(limits: StreamCheck) {
+    super();
+    this.limits = limits;
+    if (!limits.head) this.headDone = true;
+  }
+  private checkHead(final: boolean): void {
+    const head = this.limits.head;
+    if (this.headDone || !head) return;
+    if (this.headBytes >= head.need || final) {
+      this.headDone = true;
+      head.check(Buffer.concat(this.head));
+      this.head = [];
+    }
+  }
+  override _transform(
+    chunk: Buffer,
+    _encoding: BufferEncoding,
+    done: (error?: Error | null, data?: Buffer) => void,
+  ): void {
+    try {
+      this.bytes += chunk.length;
+      if (this.bytes > this.limits.maxBytes) {
+        throw new StoreError(413, "too_large", `body exceeds ${this.limits.maxBytes} bytes`);
+      }
+      if (!this.headDone) {
+        this.head.push(chunk);
+        this.headBytes += chunk.length;
+        this.checkHead(false);
+      }
+      this.hash.update(chunk);
+      done(undefined, chunk);
+    } catch (error) {
+      done(error as Error);
+    }
+  }
+  override _flush(done: (e?: Error) => void): void {
+    try {
+      this.checkHead(true);
+      done();
+    } catch (error) {
+      done(error as Error);
+    }
+  }
+}
+
+export class NodeStore {
+  readonly root: string;
+  readonly nodesDir: string;
+  private readonly index = new Map<string, NodeRecord>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(root: string) {
+    this.root = path.resolve(root);
+    this.nodesDir = path.join(this.root, "nodes");
+  }
+
+  /** Create the layout, remove leftover temp files, rebuild the index. Returns temp files removed. */
+  async open(): Promise<{ nodes: number; removedTempFiles: number }> {
+    await mkdir(this.nodesDir, { recursive: true });
+    let removed = 0;
+    this.index.clear();
+    for (const entry of await readdir(this.nodesDir, { withFileTypes: true })) {
+      if (entry.name.startsWith(TEMP_PREFIX)) {
+        await unlinkQuietly(path.join(this.nodesDir, entry.name));
+        removed++;
+        continue;
+      }
+      if (!entry.isDirectory() || !isValidNodeId(entry.name)) continue;
+      const dir = path.join(this.nodesDir, entry.name);
+      removed += await this.removeTemps(dir);
+      removed += await this.removeTemps(path.join(dir, "history"));
+      const record = await this.loadRecord(entry.name, dir);
+      if (record.inventory || record.evidence) this.index.set(entry.name, record);
+    }
+    return { nodes: this.index.size, removedTempFiles: removed };
+  }
+
+  private async removeTemps(dir: string): Promise<number> {
+    let removed = 0;
+    const names = await readdir(dir).catch(() => [] as string[]);
+    for (const name of names) {
+      if (name.startsWith(TEMP_PREFIX)) {
+        await unlinkQuietly(path.join(dir, name));
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  private async loadRecord(nodeId: string, dir: string): Promise<NodeRecord> {
+    const record: NodeRecord = {
+      nodeId,
+      summary: null,
+      inventory: null,
+      evidence: null,
+      lastSeenAt: null,
+    };
+    try {
+      const file = path.join(dir, FILE_NAMES.inventory);
+      const [data, info] = await Promise.all([readFile(file), stat(file)]);
+      record.inventory = {
+        bytes: data.length,
+        storedAt: info.mtime.toISOString(),
+        sha256: sha256Hex(data),
+      };
+      try {
+        // Stored documents were validated on upload; summarize defensively anyway.
+        record.summary = summarize(JSON.parse(data.toString("utf8")) as Inventory);
+      } catch {
+        record.summary = null;
+      }
+    } catch {
+      record.inventory = null;
+    }
+    try {
+      const info = await stat(path.join(dir, FILE_NAMES.evidence));
+      if (info.isFile()) {
+        record.evidence = { bytes: info.size, storedAt: info.mtime.toISOString(), sha256: null };
+      }
+    } catch {
+      record.evidence = null;
+    }
+    const times = [record.inventory?.storedAt, record.evidence?.storedAt].filter(
+      (t): t is string => typeof t === "string",
+    );
+    record.lastSeenAt = times.sort().at(-1) ?? null;
+    return record;
+  }
+
+  list(): NodeRecord[] {
+    return [...this.index.values()].sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
+  }
+
+  get(nodeId: string): NodeRecord | undefined {
+    return this.index.get(nodeId);
+  }
+
+  nodeDir(nodeId: string): string {
+    if (!isValidNodeId(nodeId)) throw new StoreError(400, "invalid_node_id", "invalid nodeId");
+    const dir = path.resolve(this.nodesDir, nodeId);
+    // Belt and braces: the pattern already excludes separators and leading dots.
+    if (path.dirname(dir) !== this.nodesDir) {
+      throw new StoreError(400, "invalid_node_id", "invalid nodeId");
+    }
+    return dir;
+  }
+
+  private async ensureNodeDir(nodeId: string): Promise<string> {
+    const dir = this.nodeDir(nodeId);
+    try {
+      await mkdir(dir);
+      await fsyncDir(this.nodesDir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") mapFsError(error);
+    }
+    const info = await lstat(dir);
+    if (!info.isDirectory()) {
+      throw new StoreError(500, "bad_node_dir", `${nodeId}: not a directory on the master`);
+    }
+    return dir;
+  }
+
+  /** Run fn with the node's lock held (one writer per node at a time). */
+  private async withLock<T>(nodeId: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(nodeId) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.locks.set(nodeId, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(nodeId) === tail) this.locks.delete(nodeId);
+    }
+  }
+
+  private tempName(dir: string, kind: Kind): string {
+    return path.join(dir, `${TEMP_PREFIX}${kind}-${process.pid}-${randomBytes(6).toString("hex")}`);
+  }
+
+  /** The sha256 of the current file (hashing it once if it was found on disk at start). */
+  private async currentMeta(record: NodeRecord | undefined, kind: Kind, dir: string) {
+    const meta = record?.[kind] ?? null;
+    if (!meta) return null;
+    if (meta.sha256 === null) {
+      try {
+        meta.sha256 = await hashFile(path.join(dir, FILE_NAMES[kind]));
+      } catch {
+        return null;
+      }
+    }
+    return meta;
+  }
+
+  async sha256Of(nodeId: string, kind: Kind): Promise<string | null> {
+    const record = this.index.get(nodeId);
+    const meta = await this.currentMeta(record, kind, this.nodeDir(nodeId));
+    return meta?.sha256 ?? null;
+  }
+
+  private record(nodeId: string): NodeRecord {
+    let record = this.index.get(nodeId);
+    if (!record) {
+      record = { nodeId, summary: null, inventory: null, evidence: null, lastSeenAt: null };
+      this.index.set(nodeId, record);
+    }
+    return record;
+  }
+
+  /**
+   * Replace the current file with the temp file (already fsynced), keeping the previous version
+   * in history/. Called with the node lock held.
+   */
+  private async commit(
+    nodeId: string,
+    kind: Kind,
+    dir: string,
+    temp: string,
+    meta: { sha256: string; bytes: number },
+  ): Promise<StoreResult> {
+    const current = path.join(dir, FILE_NAMES[kind]);
+    const previous = await this.currentMeta(this.index.get(nodeId), kind, dir);
+    const now = new Date().toISOString();
+    if (previous && previous.sha256 === meta.sha256) {
+      await unlinkQuietly(temp);
+      this.record(nodeId).lastSeenAt = now;
+      return { nodeId, ...meta, storedAt: previous.storedAt, unchanged: true };
+    }
+    try {
+      if (previous) {
+        const historyDir = path.join(dir, "history");
+        await mkdir(historyDir, { recursive: true });
+        const name = `${kind}-${compactTime(previous.storedAt)}-${previous.sha256?.slice(0, 16)}${HISTORY_EXT[kind]}`;
+        try {
+          await link(current, path.join(historyDir, name));
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+        }
+        await fsyncDir(historyDir);
+      }
+      await rename(temp, current);
+      await fsyncDir(dir);
+    } catch (error) {
+      await unlinkQuietly(temp);
+      mapFsError(error);
+    }
+    const info = await stat(current);
+    const storedAt = info.mtime.toISOString();
+    const record = this.record(nodeId);
+    record[kind] = { bytes: meta.bytes, storedAt, sha256: meta.sha256 };
+    record.lastSeenAt = now;
+    return { nodeId, ...meta, storedAt, unchanged: false };
+  }
+
+  /** Store an inventory document (already validated) exactly as received. */
+  async putInventory(nodeId: string, data: Buffer, doc: Inventory): Promise<StoreResult> {
+    const dir = await this.ensureNodeDir(nodeId);
+    const sha256 = sha256Hex(data);
+    return this.withLock(nodeId, async () => {
+      const previous = await this.currentMeta(this.index.get(nodeId), "inventory", dir);
+      if (previous && previous.sha256 === sha256) {
+        this.record(nodeId).lastSeenAt = new Date().toISOString();
+        return {
+          nodeId,
+          sha256,
+          bytes: data.length,
+          storedAt: previous.storedAt,
+          unchanged: true,
+        };
+      }
+      const temp = this.tempName(dir, "inventory");
+      try {
+        const handle = await open(temp, "wx", 0o644);
+        try {
+          await handle.writeFile(data);
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      } catch (error) {
+        await unlinkQuietly(temp);
+        mapFsError(error);
+      }
+      const result = await this.commit(nodeId, "inventory", dir, temp, {
+        sha256,
+        bytes: data.length,
+      });
+      this.record(nodeId).summary = summarize(doc);
+      return result;
+    });
+  }
+
+  /**
+   * Stream a body to a temp file (hashing and counting as it goes), then commit it. The stream is
+   * written outside the node lock so a slow client does not hold up other writers.
+   */
+  async putStream(
+    nodeId: string,
+    kind: Kind,
+    body: Readable,
+    check: StreamCheck,
+  ): Promise<StoreResult> {
+    const dir = await this.ensureNodeDir(nodeId);
+    const temp = this.tempName(dir, kind);
+    const counter = new CountingHash(check);
+    try {
+      const handle = await open(temp, "wx", 0o644);
+      try {
+        await pipeline(
+          body,
+          counter,
+          handle.createWriteStream({ autoClose: false, highWaterMark: 256 * 1024 }),
+        );
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    } catch (error) {
+      await unlinkQuietly(temp);
+      mapFsError(error);
+    }
+    const sha256 = counter.hash.digest("hex");
+    return this.withLock(nodeId, () =>
+      this.commit(nodeId, kind, dir, temp, { sha256, bytes: counter.bytes }),
+    );
+  }
+
+  async readInventory(nodeId: string): Promise<Buffer | null> {
+    try {
+      return await readFile(path.join(this.nodeDir(nodeId), FILE_NAMES.inventory));
+    } catch {
+      return null;
+    }
+  }
+
+  async history(nodeId: string): Promise<HistoryEntry[]> {
+    const dir = path.join(this.nodeDir(nodeId), "history");
+    const names = await readdir(dir).catch(() => [] as string[]);
+    const entries: HistoryEntry[] = [];
+    for (const name of names.sort()) {
+      if (name.startsWith(".")) continue;
+      const kind: Kind | null = name.startsWith("inventory-")
+        ? "inventory"
+        : name.startsWith("evidence-")
+          ? "evidence"
+          : null;
+      if (!kind) continue;
+      try {
+        const info = await stat(path.join(dir, name));
+        entries.push({ kind, file: name, bytes: info.size, storedAt: info.mtime.toISOString() });
+      } catch {
+        // removed meanwhile
+      }
+    }
+    return entries;
+  }
+}

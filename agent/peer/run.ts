@@ -1,0 +1,105 @@
+// Peer run mode: collect, upload document and evidence, wait for the master's acknowledgement,
+// then the post-action. A node whose inventory the master has not acknowledged is never powered
+// off: on failure the document is spooled locally and the error propagates (non-zero exit).
+import { rm } from "node:fs/promises";
+import type { Inventory } from "../../schema/inventory.ts";
+import { ERROR_CODES, ReconError } from "../errors.ts";
+import { type Runner, realRunner } from "../exec.ts";
+import { buildInventory, scratchCaptureDir } from "../inventory.ts";
+import type { Logger } from "../log.ts";
+import type { PowerOffMode } from "./config.ts";
+import { packEvidence } from "./evidence.ts";
+import { powerOff } from "./poweroff.ts";
+import { spool } from "./spool.ts";
+import { type Ack, nodeUrl, putAcknowledged, type RetryPolicy } from "./upload.ts";
+
+export interface PeerRunOptions {
+  masterUrl: URL;
+  token: string | null;
+  powerOff: PowerOffMode;
+  retry: RetryPolicy;
+  spoolDir: string;
+  /** Build the document from a capture instead of the live system (tests, re-sends). */
+  replayDir?: string | null;
+  /** Extra ipmitool arguments for the power-off (out-of-band BMC in tests). */
+  ipmiArgs?: string[];
+  runner?: Runner;
+  log: Logger;
+}
+
+export interface PeerRunResult {
+  document: Inventory;
+  inventoryAck: Ack;
+  evidenceAck: Ack | null;
+}
+
+export async function runPeer(options: PeerRunOptions): Promise<PeerRunResult> {
+  const { log } = options;
+  const runner = options.runner ?? realRunner();
+  const captureDir = options.replayDir ? null : await scratchCaptureDir();
+  try {
+    log("collect.start", { master: options.masterUrl.href, replay: options.replayDir ?? null });
+    const { document, evidenceDir } = await buildInventory({
+      replayDir: options.replayDir,
+      captureDir,
+      runner,
+    });
+    const failed = document.collectors.filter((c) => c.status === "failed" || c.status === "timeout");
+    log("collect.done", {
+      nodeId: document.nodeId,
+      collectors: document.collectors.length,
+      failed: failed.map((c) => c.name),
+    });
+    const inventoryBytes = Buffer.from(`${JSON.stringify(document, null, 2)}\n`);
+    const evidenceBytes = evidenceDir ? await packEvidence(evidenceDir) : null;
+    let inventoryAck: Ack;
+    let evidenceAck: Ack | null = null;
+    try {
+      // One deadline for both parts: the operator's budget is for the whole upload.
+      const started = Date.now();
+      const remaining = () => ({
+        ...options.retry,
+        totalTimeoutMs: Math.max(1, options.retry.totalTimeoutMs - (Date.now() - started)),
+      });
+      inventoryAck = await putAcknowledged({
+        url: nodeUrl(options.masterUrl, document.nodeId, "inventory"),
+        body: inventoryBytes,
+        contentType: "application/json",
+        token: options.token,
+        policy: remaining(),
+        log,
+      });
+      if (evidenceBytes) {
+        evidenceAck = await putAcknowledged({
+          url: nodeUrl(options.masterUrl, document.nodeId, "evidence"),
+          body: evidenceBytes,
+          contentType: "application/gzip",
+          token: options.token,
+          policy: remaining(),
+          log,
+        });
+      }
+    } catch (error) {
+      const dir = await spool(options.spoolDir, document.nodeId, inventoryBytes, evidenceBytes);
+      log("upload.failed", { nodeId: document.nodeId, spooled: dir, error: String(error) });
+      throw error instanceof ReconError
+        ? new ReconError(error.code, `${error.message} (spooled to ${dir}; the node stays up)`)
+        : error;
+    }
+    log("upload.done", { nodeId: document.nodeId, sha256: inventoryAck.sha256 });
+    try {
+      await powerOff({
+        mode: options.powerOff,
+        runner,
+        ipmiArgs: options.ipmiArgs,
+        log: (event) => log(String(event.event ?? "poweroff"), event),
+      });
+    } catch (error) {
+      if (error instanceof ReconError) throw error;
+      throw new ReconError(ERROR_CODES.POWER_OFF_FAILED, String(error), { cause: error });
+    }
+    return { document, inventoryAck, evidenceAck };
+  } finally {
+    if (captureDir) await rm(captureDir, { recursive: true, force: true });
+  }
+}
