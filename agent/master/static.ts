@@ -127,7 +127,7 @@ function notModified(req: IncomingMessage, etag: string, mtimeMs: number): boole
 function ifRangeMatches(req: IncomingMessage, etag: string, lastModified: string): boolean {
   const ifRange = req.headers["if-range"];
   if (ifRange === undefined) return true;
-  const value = ifRange.trim();
+  const value = String(ifRange).trim();
   return value.startsWith('"') ? value === etag : value === lastModified;
 }
 

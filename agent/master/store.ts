@@ -464,14 +464,31 @@ export class NodeStore {
     const dir = await this.ensureNodeDir(nodeId);
     const temp = this.tempName(dir, kind);
     const counter = new CountingHash(check);
+    // body is piped, not handed to pipeline(): on a refusal the caller still owns the request and
+    // must be able to answer on its socket.
+    const onGone = () => {
+      if (!body.readableEnded) {
+        counter.destroy(new StoreError(499, "client_aborted", "client went away mid-body"));
+      }
+    };
     try {
       const handle = await open(temp, "wx", 0o644);
       try {
-        await pipeline(
-          body,
+        const done = pipeline(
           counter,
           handle.createWriteStream({ autoClose: false, highWaterMark: 256 * 1024 }),
         );
+        body.once("close", onGone);
+        body.once("error", onGone);
+        body.pipe(counter);
+        if (body.destroyed) onGone();
+        try {
+          await done;
+        } finally {
+          body.unpipe(counter);
+          body.off("close", onGone);
+          body.off("error", onGone);
+        }
         await handle.sync();
       } finally {
         await handle.close();

@@ -390,14 +390,17 @@ async function killChild(child: ChildProcess): Promise<void> {
   } catch {
     // already gone
   }
-  const timedOut = await Promise.race([exited.then(() => false), sleep(3000).then(() => true)]);
+  const timedOut = await Promise.race([
+    exited.then(() => false),
+    sleep(3000, true, { ref: false }),
+  ]);
   if (timedOut) {
     try {
       process.kill(child.pid, "SIGKILL");
     } catch {
       // already gone
     }
-    await Promise.race([exited, sleep(2000)]);
+    await Promise.race([exited, sleep(2000, undefined, { ref: false })]);
   }
   running.delete(child);
 }

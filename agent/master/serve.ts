@@ -1,0 +1,598 @@
+// `recon-agent serve`: the master's HTTP server, on node:http alone. It serves the status page at
+// "/", the upload API under /api/v1/nodes, configured static roots (/export, /isos, /install,
+// /nodes) and single files (/menu.ipxe, /post.tgz). The API is documented in docs/api.md.
+import { createHash, timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import path from "node:path";
+import { Inventory, SCHEMA_VERSION } from "../../schema/inventory.ts";
+import { ERROR_CODES, ReconError } from "../errors.ts";
+import { nodeList, PAGE_CSP, renderPage } from "./page.ts";
+import { checkUrlPath, resolveInside, serveFile } from "./static.ts";
+import { FILE_NAMES, isValidNodeId, type Kind, NodeStore, StoreError } from "./store.ts";
+
+export const DEFAULT_MAX_INVENTORY_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_MAX_EVIDENCE_BYTES = 64 * 1024 * 1024;
+/** After a refusal with the body still coming, read (and drop) at most this much, then hang up. */
+const DISCARD_LIMIT = 1024 * 1024;
+const DISCARD_MS = 2000;
+/** Open requests get this long to finish after close() before their sockets are destroyed. */
+const CLOSE_GRACE_MS = 1000;
+const MAX_ISSUES = 100;
+
+export type LogEvent = Record<string, unknown>;
+
+export interface ServerOptions {
+  /** Data directory; nodes are stored under <root>/nodes/<nodeId>/. */
+  root: string;
+  /** Address to bind; default 127.0.0.1. */
+  host?: string;
+  /** TCP port; 0 (the default) picks a free one. */
+  port?: number;
+  /** When set, uploads need `Authorization: Bearer <token>`; reads stay open. */
+  token?: string | null;
+  maxInventoryBytes?: number;
+  maxEvidenceBytes?: number;
+  /** URL prefix -> directory, e.g. { "/isos": "/srv/isos", "/nodes": "<root>/nodes" }. */
+  staticRoots?: Record<string, string>;
+  /** Exact URL path -> file, e.g. { "/menu.ipxe": "/srv/tftp/menu.ipxe" }. */
+  files?: Record<string, string>;
+  /** One structured event per call (a request served, a document stored, an error). */
+  log?: (event: LogEvent) => void;
+}
+
+export interface RunningServer {
+  /** Base URL clients can use, e.g. http://127.0.0.1:8080 (wildcard binds show loopback). */
+  url: string;
+  port: number;
+  /** Stop accepting, let open requests finish briefly, then drop the rest. */
+  close(): Promise<void>;
+}
+
+class HttpError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly extra: Record<string, unknown>;
+  readonly headers: Record<string, string>;
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    extra: Record<string, unknown> = {},
+    headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.extra = extra;
+    this.headers = headers;
+  }
+}
+
+function tokenDigest(value: string): Buffer {
+  return createHash("sha256").update(value, "utf8").digest();
+}
+
+function normalizePrefix(prefix: string): string {
+  const trimmed = prefix.replace(/\/+$/, "");
+  if (!trimmed.startsWith("/") || trimmed === "" || /^\/api(\/|$)/.test(trimmed)) {
+    throw new ReconError(ERROR_CODES.USAGE, `invalid static prefix ${JSON.stringify(prefix)}`);
+  }
+  if (checkUrlPath(trimmed).ok === false) {
+    throw new ReconError(ERROR_CODES.USAGE, `invalid static prefix ${JSON.stringify(prefix)}`);
+  }
+  return trimmed;
+}
+
+function urlHost(host: string): string {
+  if (host === "0.0.0.0" || host === "") return "127.0.0.1";
+  if (host === "::") return "[::1]";
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+/** Dotted paths of the failing fields, one per unknown key for strict objects. */
+function issuesOf(error: {
+  issues: readonly {
+    path: readonly PropertyKey[];
+    code: string;
+    message: string;
+    keys?: readonly string[];
+  }[];
+}): { path: string; code: string; message: string }[] {
+  const out: { path: string; code: string; message: string }[] = [];
+  for (const issue of error.issues) {
+    const base = issue.path.map(String);
+    if (issue.code === "unrecognized_keys" && issue.keys && issue.keys.length > 0) {
+      for (const key of issue.keys) {
+        out.push({ path: [...base, key].join("."), code: issue.code, message: issue.message });
+      }
+    } else {
+      out.push({ path: base.join(".") || "(document)", code: issue.code, message: issue.message });
+    }
+  }
+  return out.slice(0, MAX_ISSUES);
+}
+
+interface Route {
+  kind: "page" | "list" | "node" | "upload" | "file" | "static" | "api-404" | "not-found";
+  nodeId?: string;
+  nodeIdError?: boolean;
+  upload?: Kind;
+}
+
+/** The decoded nodeId of a raw URL segment, or null if it is not a valid one. */
+function decodeNodeId(raw: string): string | null {
+  if (raw.length > 3 * 128 || /%(2f|5c|00)/i.test(raw)) return null;
+  let id: string;
+  try {
+    id = decodeURIComponent(raw);
+  } catch {
+    return null;
+  }
+  return isValidNodeId(id) ? id : null;
+}
+
+function route(pathname: string): Route {
+  if (pathname === "/" || pathname === "/index.html") return { kind: "page" };
+  if (pathname === "/api/v1/nodes" || pathname === "/api/v1/nodes/") return { kind: "list" };
+  if (pathname.startsWith("/api/v1/nodes/")) {
+    let rest = pathname.slice("/api/v1/nodes/".length);
+    let upload: Kind | undefined;
+    for (const kind of ["inventory", "evidence"] as const) {
+      if (rest.endsWith(`/${kind}`)) {
+        upload = kind;
+        rest = rest.slice(0, -(kind.length + 1));
+        break;
+      }
+    }
+    const nodeId = decodeNodeId(rest);
+    if (nodeId === null) return { kind: upload ? "upload" : "node", nodeIdError: true };
+    return upload ? { kind: "upload", nodeId, upload } : { kind: "node", nodeId };
+  }
+  if (pathname === "/api" || pathname.startsWith("/api/")) return { kind: "api-404" };
+  return { kind: "not-found" };
+}
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const log = options.log ?? (() => undefined);
+  const maxInventoryBytes = options.maxInventoryBytes ?? DEFAULT_MAX_INVENTORY_BYTES;
+  const maxEvidenceBytes = options.maxEvidenceBytes ?? DEFAULT_MAX_EVIDENCE_BYTES;
+  if (options.token === "") {
+    throw new ReconError(ERROR_CODES.USAGE, "empty token: omit it or give a non-empty one");
+  }
+  const tokenHash = options.token ? tokenDigest(options.token) : null;
+  const mounts = Object.entries(options.staticRoots ?? {})
+    .map(([prefix, dir]) => ({ prefix: normalizePrefix(prefix), dir: path.resolve(dir) }))
+    .sort((a, b) => b.prefix.length - a.prefix.length);
+  const files = new Map(
+    Object.entries(options.files ?? {}).map(([urlPath, file]) => {
+      if (!urlPath.startsWith("/") || checkUrlPath(urlPath).ok === false) {
+        throw new ReconError(ERROR_CODES.USAGE, `invalid file path ${JSON.stringify(urlPath)}`);
+      }
+      return [urlPath, path.resolve(file)] as const;
+    }),
+  );
+
+  const store = new NodeStore(options.root);
+  try {
+    const opened = await store.open();
+    log({ event: "store_opened", root: store.root, ...opened });
+  } catch (error) {
+    throw new ReconError(ERROR_CODES.IO, `cannot open the data directory ${store.root}`, {
+      cause: error,
+    });
+  }
+
+  function sendJson(
+    req: IncomingMessage,
+    res: ServerResponse,
+    status: number,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ): void {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const text = `${JSON.stringify(body)}\n`;
+    const bodyPending = !req.complete;
+    res.writeHead(status, {
+      "Content-Type": "application/json; charset=utf-8",
+      "Content-Length": Buffer.byteLength(text),
+      "Cache-Control": "no-store",
+      "X-Content-Type-Options": "nosniff",
+      ...(bodyPending ? { Connection: "close" } : {}),
+      ...headers,
+    });
+    res.end(text);
+    if (bodyPending) discardRest(req);
+  }
+
+  /** Refused with the body still arriving: drop a bounded amount so the client reads the answer. */
+  function discardRest(req: IncomingMessage): void {
+    if (req.readableEnded || req.destroyed) return;
+    let dropped = 0;
+    const hangUp = () => req.socket.destroy();
+    const timer = setTimeout(hangUp, DISCARD_MS);
+    timer.unref();
+    req.removeAllListeners("data");
+    req.on("data", (chunk: Buffer) => {
+      dropped += chunk.length;
+      if (dropped > DISCARD_LIMIT) hangUp();
+    });
+    req.once("close", () => clearTimeout(timer));
+    req.on("error", () => undefined);
+    req.resume();
+  }
+
+  function sendError(req: IncomingMessage, res: ServerResponse, error: HttpError): void {
+    sendJson(
+      req,
+      res,
+      error.status,
+      { error: error.code, message: error.message, ...error.extra },
+      error.headers,
+    );
+  }
+
+  function sendText(res: ServerResponse, status: number, text: string): void {
+    res.writeHead(status, {
+      "Content-Type": "text/plain; charset=utf-8",
+      "Content-Length": Buffer.byteLength(text),
+      "X-Content-Type-Options": "nosniff",
+    });
+    res.end(text);
+  }
+
+  function methodNotAllowed(allow: string): HttpError {
+    return new HttpError(405, "method_not_allowed", "method not allowed", {}, { Allow: allow });
+  }
+
+  /** Checks an upload can pass before its body is read (also answers Expect: 100-continue). */
+  function precheckUpload(req: IncomingMessage, r: Route): HttpError | null {
+    if (tokenHash) {
+      const header = req.headers.authorization ?? "";
+      const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
+      const challenge = { "WWW-Authenticate": 'Bearer realm="recon"' };
+      if (!match?.[1]) {
+        return new HttpError(401, "unauthorized", "a bearer token is required", {}, challenge);
+      }
+      if (!timingSafeEqual(tokenDigest(match[1]), tokenHash)) {
+        return new HttpError(401, "unauthorized", "wrong token", {}, challenge);
+      }
+    }
+    if (r.nodeIdError || !r.nodeId || !r.upload) {
+      return new HttpError(400, "invalid_node_id", "nodeId must match the node id pattern");
+    }
+    const limit = r.upload === "inventory" ? maxInventoryBytes : maxEvidenceBytes;
+    const declared = req.headers["content-length"];
+    if (declared !== undefined && Number(declared) > limit) {
+      return new HttpError(413, "too_large", `body exceeds ${limit} bytes`, { limit });
+    }
+    const encoding = req.headers["content-encoding"];
+    if (encoding !== undefined && encoding.toLowerCase() !== "identity") {
+      return new HttpError(415, "unsupported_encoding", "send the body without Content-Encoding");
+    }
+    const type = (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+    if (r.upload === "inventory" && type !== "" && !/^application\/([\w.+-]*\+)?json$/.test(type)) {
+      return new HttpError(415, "unsupported_media_type", "send the inventory as application/json");
+    }
+    return null;
+  }
+
+  function readLimited(req: IncomingMessage, limit: number): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      const onData = (chunk: Buffer) => {
+        bytes += chunk.length;
+        if (bytes > limit) {
+          cleanup();
+          chunks.length = 0;
+          reject(new HttpError(413, "too_large", `body exceeds ${limit} bytes`, { limit }));
+          return;
+        }
+        chunks.push(chunk);
+      };
+      const onEnd = () => {
+        cleanup();
+        resolve(Buffer.concat(chunks, bytes));
+      };
+      const onClose = () => {
+        cleanup();
+        reject(new HttpError(499, "client_aborted", "client went away mid-body"));
+      };
+      const cleanup = () => {
+        req.off("data", onData);
+        req.off("end", onEnd);
+        req.off("close", onClose);
+        req.pause();
+      };
+      req.on("data", onData);
+      req.once("end", onEnd);
+      req.once("close", onClose);
+      req.on("error", () => undefined);
+    });
+  }
+
+  async function handleUpload(
+    req: IncomingMessage,
+    res: ServerResponse,
+    r: Route,
+    bag: LogEvent,
+  ): Promise<void> {
+    if (req.method !== "PUT") {
+      if (req.method === "GET" || req.method === "HEAD") {
+        if (r.nodeIdError || !r.nodeId || !r.upload) {
+          throw new HttpError(400, "invalid_node_id", "nodeId must match the node id pattern");
+        }
+        const file = path.join(store.nodeDir(r.nodeId), FILE_NAMES[r.upload]);
+        const sent = await serveFile(req, res, file);
+        if (sent.status === 404) throw new HttpError(404, "not_found", `no ${r.upload} stored`);
+        return;
+      }
+      throw methodNotAllowed("GET, HEAD, PUT");
+    }
+    const refused = precheckUpload(req, r);
+    if (refused) throw refused;
+    const nodeId = r.nodeId as string;
+    const kind = r.upload as Kind;
+    bag.nodeId = nodeId;
+    bag.kind = kind;
+    let result: Awaited<ReturnType<NodeStore["putInventory"]>>;
+    if (kind === "inventory") {
+      const data = await readLimited(req, maxInventoryBytes);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(data.toString("utf8"));
+      } catch (error) {
+        throw new HttpError(400, "invalid_json", `not JSON: ${(error as Error).message}`);
+      }
+      const checked = Inventory.safeParse(parsed);
+      if (!checked.success) {
+        throw new HttpError(
+          400,
+          "invalid_document",
+          `the document does not satisfy the inventory schema ${SCHEMA_VERSION}`,
+          { issues: issuesOf(checked.error) },
+        );
+      }
+      if (checked.data.nodeId !== nodeId) {
+        throw new HttpError(409, "node_id_mismatch", "the document's nodeId differs from the URL's", {
+          documentNodeId: checked.data.nodeId,
+        });
+      }
+      result = await store.putInventory(nodeId, data, checked.data);
+    } else {
+      result = await store.putStream(nodeId, kind, req, {
+        maxBytes: maxEvidenceBytes,
+        head: {
+          need: 3,
+          check: (head) => {
+            if (head.length < 3 || head[0] !== 0x1f || head[1] !== 0x8b || head[2] !== 0x08) {
+              throw new StoreError(400, "not_gzip", "evidence must be a gzip (tar.gz) stream");
+            }
+          },
+        },
+      });
+    }
+    log({ event: "stored", ...result, kind });
+    sendJson(req, res, result.unchanged ? 200 : 201, result, {
+      Location: `/api/v1/nodes/${encodeURIComponent(nodeId)}`,
+    });
+  }
+
+  async function handleNode(
+    req: IncomingMessage,
+    res: ServerResponse,
+    r: Route,
+  ): Promise<void> {
+    if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed("GET, HEAD");
+    if (r.nodeIdError || !r.nodeId) {
+      throw new HttpError(400, "invalid_node_id", "nodeId must match the node id pattern");
+    }
+    const record = store.get(r.nodeId);
+    if (!record) throw new HttpError(404, "not_found", "no such node");
+    const data = record.inventory ? await store.readInventory(r.nodeId) : null;
+    let document: unknown = null;
+    if (data) {
+      try {
+        document = JSON.parse(data.toString("utf8"));
+      } catch {
+        document = null;
+      }
+    }
+    const evidenceSha = record.evidence ? await store.sha256Of(r.nodeId, "evidence") : null;
+    const base = `/api/v1/nodes/${encodeURIComponent(r.nodeId)}`;
+    sendJson(req, res, 200, {
+      nodeId: record.nodeId,
+      lastReportAt: record.lastSeenAt,
+      inventory: record.inventory ? { ...record.inventory, url: `${base}/inventory` } : null,
+      evidence: record.evidence
+        ? { ...record.evidence, sha256: evidenceSha, url: `${base}/evidence` }
+        : null,
+      history: await store.history(r.nodeId),
+      document,
+    });
+  }
+
+  async function handleStatic(
+    req: IncomingMessage,
+    res: ServerResponse,
+    pathname: string,
+  ): Promise<boolean> {
+    const exact = files.get(pathname);
+    let file: string | null = null;
+    if (exact !== undefined) {
+      file = exact;
+    } else {
+      const mount = mounts.find((m) => pathname === m.prefix || pathname.startsWith(`${m.prefix}/`));
+      if (!mount) return false;
+      const checked = checkUrlPath(pathname.slice(mount.prefix.length));
+      if (!checked.ok) {
+        sendText(res, checked.status, checked.status === 400 ? "bad path\n" : "not found\n");
+        return true;
+      }
+      file = await resolveInside(mount.dir, checked.segments);
+      if (file === null) {
+        sendText(res, 404, "not found\n");
+        return true;
+      }
+    }
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      sendText(res, 405, "method not allowed\n");
+      return true;
+    }
+    const sent = await serveFile(req, res, file);
+    if (sent.status === 404) sendText(res, 404, "not found\n");
+    return true;
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse, bag: LogEvent): Promise<void> {
+    const target = req.url ?? "";
+    if (!target.startsWith("/")) throw new HttpError(400, "bad_request", "origin-form URL expected");
+    const pathname = target.split("?", 1)[0] ?? "/";
+    const r = route(pathname);
+    switch (r.kind) {
+      case "page": {
+        if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed("GET, HEAD");
+        const html = renderPage(nodeList(store.list()));
+        res.writeHead(200, {
+          "Content-Type": "text/html; charset=utf-8",
+          "Content-Length": Buffer.byteLength(html),
+          "Cache-Control": "no-store",
+          "Content-Security-Policy": PAGE_CSP,
+          "X-Content-Type-Options": "nosniff",
+          "Referrer-Policy": "no-referrer",
+        });
+        res.end(html);
+        return;
+      }
+      case "list":
+        if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed("GET, HEAD");
+        sendJson(req, res, 200, nodeList(store.list()));
+        return;
+      case "node":
+        return handleNode(req, res, r);
+      case "upload":
+        return handleUpload(req, res, r, bag);
+      case "api-404":
+        throw new HttpError(404, "not_found", "no such API endpoint");
+      default:
+        if (await handleStatic(req, res, pathname)) return;
+        sendText(res, 404, "not found\n");
+    }
+  }
+
+  function onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const started = performance.now();
+    const bag: LogEvent = {};
+    res.once("close", () => {
+      log({
+        event: "http",
+        method: req.method,
+        path: (req.url ?? "").slice(0, 256),
+        status: res.statusCode,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+        remote: req.socket.remoteAddress ?? null,
+        ...(res.writableFinished ? {} : { aborted: true }),
+        ...bag,
+      });
+    });
+    handle(req, res, bag).catch((error: unknown) => {
+      if (error instanceof HttpError || error instanceof StoreError) {
+        if (error.status === 499) {
+          res.statusCode = 499;
+          res.destroy();
+          return;
+        }
+        if (error.status >= 500) {
+          log({ event: "store_error", code: error.code, message: error.message, ...bag });
+        }
+        const extra = error instanceof HttpError ? error : null;
+        sendError(
+          req,
+          res,
+          extra ?? new HttpError(error.status, error.code, error.message),
+        );
+        return;
+      }
+      log({ event: "error", message: String((error as Error)?.stack ?? error), ...bag });
+      sendError(req, res, new HttpError(500, "internal_error", "internal error"));
+    });
+  }
+
+  const server = createServer({
+    headersTimeout: 30_000,
+    requestTimeout: 600_000,
+    keepAliveTimeout: 5_000,
+    noDelay: true,
+  });
+  server.on("request", onRequest);
+  server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+    const r = route((req.url ?? "").split("?", 1)[0] ?? "/");
+    const refused = r.kind === "upload" && req.method === "PUT" ? precheckUpload(req, r) : null;
+    if (refused) {
+      // The client has not sent the body: answer and close without reading it.
+      res.shouldKeepAlive = false;
+      res.once("close", () => log({ event: "http", method: req.method, status: refused.status }));
+      sendError(req, res, refused);
+      return;
+    }
+    res.writeContinue();
+    onRequest(req, res);
+  });
+  server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
+    if (error.code !== "ECONNRESET" && socket.writable) {
+      const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
+      socket.end(`HTTP/1.1 ${status} Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    }
+    socket.destroy();
+  });
+
+  const host = options.host ?? "127.0.0.1";
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: Error) => {
+      reject(
+        new ReconError(ERROR_CODES.IO, `cannot listen on ${host}:${options.port ?? 0}`, {
+          cause: error,
+        }),
+      );
+    };
+    server.once("error", onError);
+    server.listen({ host, port: options.port ?? 0, backlog: 4096 }, () => {
+      server.off("error", onError);
+      resolve();
+    });
+  });
+  server.on("error", (error) => log({ event: "server_error", message: String(error) }));
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${urlHost(host)}:${port}`;
+  log({
+    event: "listening",
+    url,
+    host,
+    port,
+    token: tokenHash !== null,
+    mounts: mounts.map((m) => m.prefix),
+    files: [...files.keys()],
+  });
+
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    port,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        const timer = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+        server.close(() => {
+          clearTimeout(timer);
+          log({ event: "closed", url });
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+      return closing;
+    },
+  };
+}
