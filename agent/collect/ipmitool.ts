@@ -1,0 +1,412 @@
+// The BMC and its FRU inventory, through ipmitool: `mc info` (firmware, IPMI version, vendor),
+// `lan print <channel>` (the BMC's own MAC and IPv4 settings) and `fru print` (board, product
+// and chassis serials). In-band by default (/dev/ipmi0, loading the IPMI kernel modules when the
+// device is missing); `ipmiCollector({ ipmiArgs })` talks to a BMC out-of-band instead (tests
+// against OpenIPMI's ipmi_sim, e.g. ["-I","lanplus","-H","127.0.0.1","-p","9001",...]).
+//
+// A machine without a BMC is normal (desktops, VMs): bmc is null and every ipmitool entry in
+// collectors[] is "skipped" with message "no BMC device". A BMC without a LAN channel (QEMU's
+// ipmi-bmc-sim) still yields a bmc object, with null LAN fields.
+import { access } from "node:fs/promises";
+import type { Bmc, CollectorReport, Fru } from "../../schema/inventory.ts";
+import type { Probe, ProbeResult, Runner } from "../exec.ts";
+import { cleanString, normalizeIpv4, normalizeMac, parseCount } from "../normalize.ts";
+import { type Collect, type CollectorOutput, reportOf, usableOutput } from "./types.ts";
+
+export interface McInfo {
+  firmwareVersion: string | null;
+  ipmiVersion: string | null;
+  manufacturerId: number | null;
+  manufacturerName: string | null;
+  productId: number | null;
+}
+
+export interface LanInfo {
+  macAddress: string | null;
+  ipv4Address: string | null;
+  ipv4Source: string | null;
+  netmask: string | null;
+  gateway: string | null;
+  vlanId: number | null;
+}
+
+/** `Key   : value` lines; the key is trimmed, the value keeps inner colons (MAC addresses). */
+function keyValues(text: string): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  for (const line of String(text ?? "").split(/\r?\n/)) {
+    const colon = line.indexOf(":");
+    if (colon <= 0) continue;
+    const key = line.slice(0, colon).replace(/\s+/g, " ").trim();
+    if (!key) continue;
+    pairs.push([key, line.slice(colon + 1).trim()]);
+  }
+  return pairs;
+}
+
+/** First value of each key (ipmitool repeats continuation lines with an empty key). */
+function firstValues(text: string): Map<string, string> {
+  const values = new Map<string, string>();
+  for (const [key, value] of keyValues(text)) {
+    if (!values.has(key)) values.set(key, value);
+  }
+  return values;
+}
+
+/** cleanString, plus ipmitool's own "Unknown (0x2A7C)" for ids it has no name for. */
+function cleanName(value: string | undefined): string | null {
+  const cleaned = cleanString(value);
+  if (cleaned === null || /^unknown\s*\(0x[0-9a-f]+\)$/i.test(cleaned)) return null;
+  return cleaned;
+}
+
+/**
+ * Parses `ipmitool mc info`; never throws. Real input (OpenIPMI ipmi_sim):
+ *   Firmware Revision         : 9.08
+ *   IPMI Version              : 2.0
+ *   Manufacturer ID           : 4753
+ *   Manufacturer Name         : MontaVista Software, Inc.
+ *   Product ID                : 3842 (0x0f02)
+ */
+export function parseMcInfo(text: string): McInfo {
+  const values = firstValues(text);
+  return {
+    firmwareVersion: cleanString(values.get("Firmware Revision")),
+    ipmiVersion: cleanString(values.get("IPMI Version")),
+    manufacturerId: parseCount(values.get("Manufacturer ID")),
+    manufacturerName: cleanName(values.get("Manufacturer Name")),
+    productId: parseCount(values.get("Product ID")),
+  };
+}
+
+const LAN_KEYS = ["IP Address Source", "IP Address", "Subnet Mask", "MAC Address"];
+
+function ipv4Source(value: string | undefined): string | null {
+  if (value === undefined) return null;
+  const lower = value.trim().toLowerCase();
+  if (lower.startsWith("static")) return "static";
+  if (lower.startsWith("dhcp")) return "dhcp";
+  if (lower.startsWith("bios")) return "bios";
+  return "other";
+}
+
+/**
+ * Parses `ipmitool lan print <channel>`; null when the text is not a LAN channel's (ipmitool
+ * prints "Channel 2 is not a LAN channel" or nothing). Never throws. Real input (Supermicro):
+ *   IP Address Source       : Static Address
+ *   IP Address              : 10.151.68.13
+ *   Subnet Mask             : 255.255.255.0
+ *   MAC Address             : 00:30:48:f4:4d:83
+ *   Default Gateway IP      : 10.151.68.3
+ *   802.1q VLAN ID          : Disabled
+ */
+export function parseLanPrint(text: string): LanInfo | null {
+  const values = firstValues(text);
+  if (!LAN_KEYS.some((key) => values.has(key))) return null;
+  const vlan = values.get("802.1q VLAN ID");
+  const vlanId = vlan === undefined || /disabled/i.test(vlan) ? null : parseCount(vlan);
+  return {
+    macAddress: normalizeMac(values.get("MAC Address")),
+    ipv4Address: normalizeIpv4(values.get("IP Address")),
+    ipv4Source: ipv4Source(values.get("IP Address Source")),
+    netmask: normalizeIpv4(values.get("Subnet Mask")),
+    gateway: normalizeIpv4(values.get("Default Gateway IP")),
+    vlanId: vlanId !== null && vlanId <= 4095 ? vlanId : null,
+  };
+}
+
+const FRU_FIELDS = {
+  "Board Mfg": "boardManufacturer",
+  "Board Product": "boardProduct",
+  "Board Serial": "boardSerial",
+  "Board Part Number": "boardPartNumber",
+  "Product Manufacturer": "productManufacturer",
+  "Product Name": "productName",
+  "Product Serial": "productSerial",
+  "Product Part Number": "productPartNumber",
+  "Chassis Serial": "chassisSerial",
+  "Chassis Part Number": "chassisPartNumber",
+} as const satisfies Record<string, keyof Fru>;
+
+const FRU_HEADER = /^FRU Device Description\s*:\s*(.*)$/;
+
+function emptyFru(description: string): Fru {
+  const match = /^(.*?)\s*\(ID\s*(\d+)\)\s*$/i.exec(description);
+  return {
+    id: match ? parseCount(match[2]) : null,
+    name: cleanString(match ? match[1] : description),
+    boardManufacturer: null,
+    boardProduct: null,
+    boardSerial: null,
+    boardPartNumber: null,
+    productManufacturer: null,
+    productName: null,
+    productSerial: null,
+    productPartNumber: null,
+    chassisSerial: null,
+    chassisPartNumber: null,
+  };
+}
+
+/**
+ * Parses `ipmitool fru print` into one entry per FRU device, in output order. A device that
+ * printed none of the known fields ("Device not present", unreadable) is left out. Never
+ * throws. Real input (OpenIPMI ipmi_sim):
+ *   FRU Device Description : Builtin FRU Device (ID 0)
+ *    Chassis Type          : Rack Mount Chassis
+ *    Chassis Serial        : CSN0001
+ *    Board Mfg Date        : Mon Jan  1 00:00:00 2024 UTC
+ *    Board Mfg             : Recon Test Boards
+ *    Product Serial        : PSN0001
+ *
+ *   FRU Device Description : PSU1 (ID 1)
+ *    Product Manufacturer  : Recon Power
+ */
+export function parseFruPrint(text: string): Fru[] {
+  const frus: Fru[] = [];
+  let current: { fru: Fru; seen: Set<string> } | null = null;
+  const flush = () => {
+    if (current && current.seen.size > 0) frus.push(current.fru);
+    current = null;
+  };
+  for (const line of String(text ?? "").split(/\r?\n/)) {
+    const header = FRU_HEADER.exec(line.trim());
+    if (header) {
+      flush();
+      current = { fru: emptyFru(header[1] ?? ""), seen: new Set() };
+      continue;
+    }
+    if (!current) continue;
+    const colon = line.indexOf(":");
+    if (colon <= 0) continue;
+    const key = line.slice(0, colon).replace(/\s+/g, " ").trim();
+    if (!Object.hasOwn(FRU_FIELDS, key)) continue;
+    const field = FRU_FIELDS[key as keyof typeof FRU_FIELDS];
+    const state: { fru: Fru; seen: Set<string> } = current;
+    if (state.seen.has(field)) continue;
+    state.seen.add(field);
+    state.fru[field] = cleanString(line.slice(colon + 1));
+  }
+  flush();
+  return frus;
+}
+
+// --- probes ---
+
+/** Where the kernel's IPMI device interface (ipmi_devintf) shows up, by distribution/udev. */
+export const IPMI_DEVICE_PATHS = ["/dev/ipmi0", "/dev/ipmi/0", "/dev/ipmidev/0"] as const;
+
+/** LAN channels to try, in order: most BMCs use 1, some 2, 3 or 8; 11 is the last valid. */
+export const LAN_CHANNELS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11] as const;
+
+const TIMEOUT_MS = 10_000;
+
+/** One line per candidate path ("present /dev/ipmi0" / "absent /dev/ipmi/0"): never empty. */
+async function listDevices(paths: readonly string[]): Promise<string> {
+  const lines: string[] = [];
+  for (const path of paths) {
+    let present = false;
+    try {
+      await access(path);
+      present = true;
+    } catch {
+      present = false;
+    }
+    lines.push(`${present ? "present" : "absent"} ${path}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+/** Device paths the listing says are present. */
+export function presentDevices(listing: string): string[] {
+  return String(listing ?? "")
+    .split("\n")
+    .map((line) => /^present\s+(\S+)/.exec(line.trim())?.[1])
+    .filter((path): path is string => Boolean(path));
+}
+
+export interface IpmiCollectorOptions {
+  /** Extra ipmitool arguments (interface, host, credentials) for an out-of-band BMC. */
+  ipmiArgs?: readonly string[];
+  /** Device nodes to look for (in-band only). */
+  devicePaths?: readonly string[];
+  /** How long to wait for a device node to appear after modprobe (in-band, real runs). */
+  deviceSettleMs?: number;
+}
+
+export interface IpmiProbes {
+  devices: Probe;
+  devicesAfterModprobe: Probe;
+  modprobe: Probe[];
+  mcInfo: Probe;
+  lanPrint: (channel: number) => Probe;
+  fruPrint: Probe;
+}
+
+export function ipmiProbes(options: IpmiCollectorOptions = {}): IpmiProbes {
+  const extra = [...(options.ipmiArgs ?? [])];
+  const inBand = extra.length === 0;
+  const paths = options.devicePaths ?? IPMI_DEVICE_PATHS;
+  const settleMs = options.deviceSettleMs ?? 3000;
+  const ipmitool = (file: string, args: string[]): Probe => ({
+    file,
+    source: { kind: "command", argv: ["ipmitool", ...extra, ...args], versionArgv: ["-V"] },
+    timeoutMs: TIMEOUT_MS,
+    // In-band opens /dev/ipmi0 (root only); out-of-band needs no privilege.
+    needsRoot: inBand,
+  });
+  const modprobe = (module: string): Probe => ({
+    file: `modprobe-${module}.txt`,
+    source: { kind: "command", argv: ["modprobe", module] },
+    timeoutMs: TIMEOUT_MS,
+    needsRoot: true,
+  });
+  return {
+    devices: {
+      file: "ipmi-devices.txt",
+      source: {
+        kind: "internal",
+        describe: `look for ${paths.join(", ")}`,
+        read: () => listDevices(paths),
+      },
+      timeoutMs: 1000,
+    },
+    devicesAfterModprobe: {
+      file: "ipmi-devices-after-modprobe.txt",
+      source: {
+        kind: "internal",
+        describe: `look again for ${paths.join(", ")} after modprobe`,
+        read: async () => {
+          // udev/devtmpfs may need a moment after ipmi_si registers the interface.
+          const deadline = Date.now() + settleMs;
+          let listing = await listDevices(paths);
+          while (presentDevices(listing).length === 0 && Date.now() < deadline) {
+            await new Promise((resolve) => setTimeout(resolve, 250));
+            listing = await listDevices(paths);
+          }
+          return listing;
+        },
+      },
+      timeoutMs: settleMs + 2000,
+    },
+    modprobe: [modprobe("ipmi_devintf"), modprobe("ipmi_si")],
+    mcInfo: ipmitool("ipmitool-mc-info.txt", ["mc", "info"]),
+    lanPrint: (channel) =>
+      ipmitool(`ipmitool-lan-print-${channel}.txt`, ["lan", "print", String(channel)]),
+    fruPrint: ipmitool("ipmitool-fru-print.txt", ["fru", "print"]),
+  };
+}
+
+export interface IpmiFacts {
+  bmc: Bmc | null;
+  fru: Fru[];
+}
+
+const NO_BMC = "no BMC device";
+
+function skippedReport(name: string, probe: Probe, message: string): CollectorReport {
+  const { source } = probe;
+  return {
+    name,
+    status: "skipped",
+    durationMs: 0,
+    command: source.kind === "command" ? source.argv.join(" ") : null,
+    exitCode: null,
+    message,
+  };
+}
+
+/**
+ * Whether a BMC device node exists, loading the IPMI modules once when none does. "unknown"
+ * when the listing itself was not available (a replay of a capture without it).
+ */
+async function findDevice(
+  probes: IpmiProbes,
+  runner: Runner,
+  signal?: AbortSignal,
+): Promise<"present" | "absent" | "unknown"> {
+  const first = await runner.run(probes.devices, signal);
+  if (first.status !== "ok") return "unknown";
+  if (presentDevices(first.output).length > 0) return "present";
+  for (const probe of probes.modprobe) await runner.run(probe, signal);
+  const again = await runner.run(probes.devicesAfterModprobe, signal);
+  if (again.status !== "ok") return "absent";
+  return presentDevices(again.output).length > 0 ? "present" : "absent";
+}
+
+/** Builds the ipmitool collector; `collectIpmi` is the in-band default. */
+export function ipmiCollector(options: IpmiCollectorOptions = {}): Collect<IpmiFacts> {
+  const probes = ipmiProbes(options);
+  const inBand = (options.ipmiArgs ?? []).length === 0;
+  return async (runner, signal): Promise<CollectorOutput<IpmiFacts>> => {
+    const skipAll = (message: string): CollectorOutput<IpmiFacts> => ({
+      value: { bmc: null, fru: [] },
+      reports: [
+        skippedReport("ipmitool-mc-info", probes.mcInfo, message),
+        skippedReport("ipmitool-lan-print", probes.lanPrint(1), message),
+        skippedReport("ipmitool-fru-print", probes.fruPrint, message),
+      ],
+    });
+    if (inBand && (await findDevice(probes, runner, signal)) === "absent") return skipAll(NO_BMC);
+
+    const mcResult = await runner.run(probes.mcInfo, signal);
+    const mcText = usableOutput(mcResult);
+    const reports: CollectorReport[] = [reportOf("ipmitool-mc-info", mcResult)];
+    if (mcText === null) {
+      // No answer to the simplest command: do not spend 11 channel timeouts on a dead BMC.
+      const why =
+        mcResult.status === "skipped"
+          ? (mcResult.message ?? "skipped")
+          : `BMC did not answer mc info (${mcResult.status}${mcResult.message ? `: ${mcResult.message}` : ""})`;
+      return {
+        value: { bmc: null, fru: [] },
+        reports: [
+          ...reports,
+          skippedReport("ipmitool-lan-print", probes.lanPrint(1), why),
+          skippedReport("ipmitool-fru-print", probes.fruPrint, why),
+        ],
+      };
+    }
+    const mc = parseMcInfo(mcText);
+
+    let lan: LanInfo | null = null;
+    let channel: number | null = null;
+    let lanResult: ProbeResult | null = null;
+    for (const candidate of LAN_CHANNELS) {
+      if (signal?.aborted) break;
+      const result = await runner.run(probes.lanPrint(candidate), signal);
+      lanResult = result;
+      const text = usableOutput(result);
+      const parsed = text === null ? null : parseLanPrint(text);
+      if (parsed) {
+        lan = parsed;
+        channel = candidate;
+        break;
+      }
+      if (result.status === "timeout") break;
+    }
+    reports.push(
+      lanResult
+        ? reportOf("ipmitool-lan-print", lanResult)
+        : skippedReport("ipmitool-lan-print", probes.lanPrint(1), "overall budget spent"),
+    );
+
+    const fruResult = await runner.run(probes.fruPrint, signal);
+    const fruText = usableOutput(fruResult);
+    reports.push(reportOf("ipmitool-fru-print", fruResult));
+
+    const bmc: Bmc = {
+      macAddress: lan?.macAddress ?? null,
+      ipv4Address: lan?.ipv4Address ?? null,
+      ipv4Source: lan?.ipv4Source ?? null,
+      netmask: lan?.netmask ?? null,
+      gateway: lan?.gateway ?? null,
+      vlanId: lan?.vlanId ?? null,
+      channel,
+      ...mc,
+    };
+    return { value: { bmc, fru: fruText === null ? [] : parseFruPrint(fruText) }, reports };
+  };
+}
+
+/** In-band: the BMC of the machine the agent runs on. */
+export const collectIpmi: Collect<IpmiFacts> = ipmiCollector();

@@ -1,0 +1,110 @@
+// The master: `recon-agent serve`. agent/cli.ts parses flags and calls serveCommand.
+import { statSync } from "node:fs";
+import path from "node:path";
+import { ERROR_CODES, ReconError } from "../errors.ts";
+import { type LogEvent, type RunningServer, type ServerOptions, startServer } from "./serve.ts";
+
+export type { NodeList, NodeListItem } from "./page.ts";
+export {
+  DEFAULT_MAX_EVIDENCE_BYTES,
+  DEFAULT_MAX_INVENTORY_BYTES,
+  type LogEvent,
+  type RunningServer,
+  type ServerOptions,
+  startServer,
+} from "./serve.ts";
+export type { StoreResult } from "./store.ts";
+
+export interface ServeArgs {
+  /** Data directory: nodes go to <root>/nodes/<nodeId>/ (also served under /nodes). */
+  root: string;
+  host: string;
+  port: number;
+  token: string | null;
+  /** File served as /menu.ipxe. */
+  menu?: string;
+  /** File served as /post.tgz. */
+  postTgz?: string;
+  /** Directories served under /export, /isos, /install. */
+  export?: string;
+  isos?: string;
+  install?: string;
+  maxInventoryBytes?: number;
+  maxEvidenceBytes?: number;
+}
+
+function requireKind(flag: string, target: string, kind: "file" | "directory"): string {
+  const resolved = path.resolve(target);
+  let ok = false;
+  try {
+    const info = statSync(resolved);
+    ok = kind === "file" ? info.isFile() : info.isDirectory();
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new ReconError(ERROR_CODES.USAGE, `${flag}: ${target} is not a ${kind}`);
+  return resolved;
+}
+
+/** ServeArgs (from the command line) -> startServer options. Throws ReconError(E_USAGE). */
+export function serveOptions(args: ServeArgs): ServerOptions {
+  if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) {
+    throw new ReconError(ERROR_CODES.USAGE, `--port: ${args.port} is not a TCP port`);
+  }
+  if (args.token === "") throw new ReconError(ERROR_CODES.USAGE, "--token: empty token");
+  const root = path.resolve(args.root);
+  const staticRoots: Record<string, string> = { "/nodes": path.join(root, "nodes") };
+  if (args.export) staticRoots["/export"] = requireKind("--export", args.export, "directory");
+  if (args.isos) staticRoots["/isos"] = requireKind("--isos", args.isos, "directory");
+  if (args.install) staticRoots["/install"] = requireKind("--install", args.install, "directory");
+  const files: Record<string, string> = {};
+  if (args.menu) files["/menu.ipxe"] = requireKind("--menu", args.menu, "file");
+  if (args.postTgz) files["/post.tgz"] = requireKind("--post-tgz", args.postTgz, "file");
+  return {
+    root,
+    host: args.host,
+    port: args.port,
+    token: args.token,
+    staticRoots,
+    files,
+    ...(args.maxInventoryBytes !== undefined ? { maxInventoryBytes: args.maxInventoryBytes } : {}),
+    ...(args.maxEvidenceBytes !== undefined ? { maxEvidenceBytes: args.maxEvidenceBytes } : {}),
+  };
+}
+
+export interface ServeIo {
+  /** Where log lines go (one JSON object per line); default stderr. */
+  writeLine?: (line: string) => void;
+  /** Stops the server when aborted; SIGINT and SIGTERM always do. */
+  signal?: AbortSignal;
+  /** Called once the server listens (tests, readiness). */
+  onListening?: (server: RunningServer) => void;
+}
+
+/**
+ * Run the master until SIGINT/SIGTERM (or io.signal). Resolves after a clean shutdown; throws
+ * ReconError E_USAGE for bad arguments and E_IO when the root or the port cannot be used.
+ */
+export async function serveCommand(args: ServeArgs, io: ServeIo = {}): Promise<void> {
+  const writeLine = io.writeLine ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const log = (event: LogEvent) => writeLine(JSON.stringify({ ts: new Date().toISOString(), ...event }));
+  const server = await startServer({ ...serveOptions(args), log });
+  io.onListening?.(server);
+  await new Promise<void>((resolve) => {
+    const stop = (reason: string) => {
+      process.off("SIGINT", onSigint);
+      process.off("SIGTERM", onSigterm);
+      io.signal?.removeEventListener("abort", onAbort);
+      log({ event: "stopping", reason });
+      resolve();
+    };
+    const onSigint = () => stop("SIGINT");
+    const onSigterm = () => stop("SIGTERM");
+    const onAbort = () => stop("aborted");
+    process.once("SIGINT", onSigint);
+    process.once("SIGTERM", onSigterm);
+    if (io.signal?.aborted) onAbort();
+    else io.signal?.addEventListener("abort", onAbort, { once: true });
+  });
+  await server.close();
+}
