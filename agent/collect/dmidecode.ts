@@ -20,7 +20,7 @@ export interface DmidecodeFacts {
   bios: Bios;
   /** Installed CPUs only ("Populated, Enabled" or "Populated, Idle"). */
   processors: Processor[];
-  /** Installed modules only (a real Size), in counted memory arrays. */
+  /** Installed modules only (a real Size), in main-memory arrays (see isMainMemoryArray). */
   dimms: Dimm[];
   /** Memory Device (type 17) records in main-memory arrays, installed or not; null when none. */
   slots: number | null;
@@ -60,9 +60,10 @@ const TYPE_LINE = /^\s*DMI type (\d{1,5}),/;
 /** Width of the leading whitespace, a tab counting as 8 columns. */
 function indentOf(line: string): number {
   let width = 0;
-  for (const ch of line) {
-    if (ch === "\t") width = width - (width % 8) + 8;
-    else if (ch === " ") width += 1;
+  for (let i = 0; i < line.length; i++) {
+    const code = line.charCodeAt(i);
+    if (code === 9) width = width - (width % 8) + 8;
+    else if (code === 32) width += 1;
     else break;
   }
   return width;
@@ -330,27 +331,31 @@ export function emptyDmidecodeFacts(): DmidecodeFacts {
 
 /**
  * Parses `dmidecode` text output (versions 2.x to 3.6). Never throws; what it cannot read is null
- * or absent. Input looks like this (dell-poweredge-r740 fixture, dmidecode 3.4):
+ * or absent. Input looks like this (dell-poweredge-r740-linuxhw fixture, dmidecode 3.4):
  *
  * ```
  * Handle 0x0100, DMI type 1, 27 bytes
  * System Information
  * 	Manufacturer: Dell Inc.
  * 	Product Name: PowerEdge R740
+ * 	Version: Not Specified
  * 	Serial Number: --
  * ...
- * Handle 0x1101, DMI type 17, 84 bytes
+ * Handle 0x1100, DMI type 17, 84 bytes
  * Memory Device
  * 	Array Handle: 0x1000
+ * 	Error Information Handle: Not Provided
+ * 	Total Width: 72 bits
+ * 	Data Width: 64 bits
  * 	Size: 16 GB
+ * 	Form Factor: DIMM
+ * 	Set: 1
  * 	Locator: A1
- * 	Speed: 2933 MT/s
- * ...
- * Invalid entry length (0). DMI table is broken! Stop.
  * ```
  *
- * The last line is how a truncated table ends (quanta-s210-x12ms fixture): records before it are
- * kept. Multi-line fields ("Characteristics:", "Flags:") continue on deeper-indented lines.
+ * Multi-line fields ("Flags:", "Characteristics:") continue on deeper-indented lines. A broken
+ * table ends with `Invalid entry length (0). DMI table is broken! Stop.` (quanta-s210-x12ms
+ * fixture, dmidecode 3.6): the records before that line are kept.
  */
 export function parseDmidecode(input: string): DmidecodeFacts {
   if (typeof input !== "string" || input.length === 0) return emptyDmidecodeFacts();

@@ -4,12 +4,13 @@ import type { Probe } from "../exec.ts";
 import { cleanString, normalizeMac, normalizeUuid } from "../normalize.ts";
 import { type Collect, reportOf, usableOutput } from "./types.ts";
 
+/** Partial<System>-like: parseLshw always sets all four (null when unknown). */
 export interface LshwSystem {
-  manufacturer: string | null;
-  productName: string | null;
-  serialNumber: string | null;
+  manufacturer?: string | null;
+  productName?: string | null;
+  serialNumber?: string | null;
   /** From configuration.uuid; prefer dmidecode's when both exist (older lshw byte order differs). */
-  uuid: string | null;
+  uuid?: string | null;
 }
 
 export interface LshwDisk {
@@ -89,11 +90,14 @@ function config(node: Node): Node {
 function logicalNames(node: Node): string[] {
   const value = node.logicalname;
   const list = Array.isArray(value) ? value : [value];
-  return list.filter((v): v is string => typeof v === "string" && v.trim() !== "").map((v) => v.trim());
+  return list
+    .filter((v): v is string => typeof v === "string" && v.trim() !== "")
+    .map((v) => v.trim());
 }
 
 /** Kernel block-device names, preferred over aliases (/dev/cdrom) and NVMe char devices (ng0n1). */
-const BLOCK_NAME = /^(?:sd[a-z]+|vd[a-z]+|xvd[a-z]+|hd[a-z]+|nvme\d+n\d+|mmcblk\d+|sr\d+|md\d+|dasd[a-z]+)$/;
+const BLOCK_NAME =
+  /^(?:sd[a-z]+|vd[a-z]+|xvd[a-z]+|hd[a-z]+|nvme\d+n\d+|mmcblk\d+|sr\d+|md\d+|dasd[a-z]+)$/;
 
 function diskName(node: Node): string | null {
   const names = logicalNames(node)
@@ -106,7 +110,11 @@ function diskName(node: Node): string | null {
 function isOptical(node: Node, name: string): boolean {
   const caps = isNode(node.capabilities) ? Object.keys(node.capabilities) : [];
   const id = typeof node.id === "string" ? node.id : "";
-  return /^sr\d+$/.test(name) || id.startsWith("cdrom") || caps.some((c) => /^(?:cd-|dvd|audio$)/.test(c));
+  return (
+    /^sr\d+$/.test(name) ||
+    id.startsWith("cdrom") ||
+    caps.some((c) => /^(?:cd-|dvd|audio$)/.test(c))
+  );
 }
 
 function pciBusinfo(node: Node | undefined): string | null {
@@ -215,16 +223,20 @@ export function parseLshw(text: string): LshwFacts {
       let size = node.units === "bytes" || node.units === undefined ? count(node.size) : null;
       if (size === null) {
         const banks = kids.map((b) => (b.units === "bytes" ? count(b.size) : null));
-        if (banks.some((b) => b !== null)) size = banks.reduce<number>((sum, b) => sum + (b ?? 0), 0);
+        if (banks.some((b) => b !== null))
+          size = banks.reduce<number>((sum, b) => sum + (b ?? 0), 0);
       }
-      if (size !== null && Number.isSafeInteger((memory ?? 0) + size)) memory = (memory ?? 0) + size;
+      if (size !== null && Number.isSafeInteger((memory ?? 0) + size))
+        memory = (memory ?? 0) + size;
     } else if (cls === "disk") {
       const name = diskName(node);
       if (name === null || seenDisks.has(name) || isOptical(node, name)) continue;
       seenDisks.add(name);
       // An NVMe namespace node carries only its size; the controller above it has the identity.
       const controller =
-        parent && parent.class === "storage" && logicalNames(parent).some((n) => /^\/dev\/nvme\d+$/.test(n))
+        parent &&
+        parent.class === "storage" &&
+        logicalNames(parent).some((n) => /^\/dev\/nvme\d+$/.test(n))
           ? parent
           : undefined;
       facts.disks.push({

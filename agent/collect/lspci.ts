@@ -6,7 +6,11 @@ import { type Collect, reportOf, usableOutput } from "./types.ts";
 
 export const LSPCI_PROBE: Probe = {
   file: "lspci.txt",
-  source: { kind: "command", argv: ["lspci", "-vmm", "-nn", "-D", "-k"], versionArgv: ["--version"] },
+  source: {
+    kind: "command",
+    argv: ["lspci", "-vmm", "-nn", "-D", "-k"],
+    versionArgv: ["--version"],
+  },
   timeoutMs: 15_000,
 };
 
@@ -31,7 +35,10 @@ export function normalizePciAddress(value: string): string | null {
  * so "Audio PCI 64V/128/5200 / Creative CT4810/CT5803/CT5806 [Sound Blaster PCI] [1371]" keeps
  * its inner bracket in the name.
  */
-function splitNamed(value: string | undefined, digits: number): { name: string | null; id: string | null } {
+function splitNamed(
+  value: string | undefined,
+  digits: number,
+): { name: string | null; id: string | null } {
   if (value === undefined) return { name: null, id: null };
   const text = value.trim();
   const hex = `[0-9a-fA-F]{${digits}}`;

@@ -5,7 +5,7 @@
 // dot (never served) and are removed at start. Writes to one node are serialised; different nodes
 // proceed in parallel. A small in-memory index of summaries is rebuilt from disk at start.
 import { createHash, randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { createReadStream, createWriteStream } from "node:fs";
 import { link, lstat, mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
@@ -472,26 +472,21 @@ export class NodeStore {
       }
     };
     try {
-      const handle = await open(temp, "wx", 0o644);
+      // flush: fsync before close, so the rename below publishes durable bytes.
+      const done = pipeline(
+        counter,
+        createWriteStream(temp, { flags: "wx", mode: 0o644, flush: true, highWaterMark: 256 * 1024 }),
+      );
+      body.once("close", onGone);
+      body.once("error", onGone);
+      body.pipe(counter);
+      if (body.destroyed) onGone();
       try {
-        const done = pipeline(
-          counter,
-          handle.createWriteStream({ autoClose: false, highWaterMark: 256 * 1024 }),
-        );
-        body.once("close", onGone);
-        body.once("error", onGone);
-        body.pipe(counter);
-        if (body.destroyed) onGone();
-        try {
-          await done;
-        } finally {
-          body.unpipe(counter);
-          body.off("close", onGone);
-          body.off("error", onGone);
-        }
-        await handle.sync();
+        await done;
       } finally {
-        await handle.close();
+        body.unpipe(counter);
+        body.off("close", onGone);
+        body.off("error", onGone);
       }
     } catch (error) {
       await unlinkQuietly(temp);

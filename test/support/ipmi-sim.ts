@@ -283,7 +283,9 @@ function area(head: number[], fields: number[][]): number[] {
 
 export function encodeFru(spec: FruSpec): number[] {
   const areas: Array<number[] | null> = [
-    spec.chassis ? area([0x17], [field(spec.chassis.partNumber), field(spec.chassis.serial)]) : null,
+    spec.chassis
+      ? area([0x17], [field(spec.chassis.partNumber), field(spec.chassis.serial)])
+      : null,
     spec.board
       ? area(
           // English, manufacturing date: minutes since 1996-01-01 (here 2024-01-01 00:00).
@@ -428,7 +430,10 @@ export async function startIpmiSim(options: IpmiSimOptions = {}): Promise<IpmiSi
       const stateDir = join(dir, `state-${attempt}`);
       await mkdir(stateDir);
       const program = join(dir, "chassis-control.sh");
-      await writeFile(program, chassisScript(dir, options.softOff ?? "ignore", options.softOffDelayMs ?? 500));
+      await writeFile(
+        program,
+        chassisScript(dir, options.softOff ?? "ignore", options.softOffDelayMs ?? 500),
+      );
       await chmod(program, 0o755);
       await writeFile(join(dir, "power"), options.initialPower === "off" ? "0\n" : "1\n");
       await writeFile(join(dir, "events.log"), "");
@@ -557,7 +562,9 @@ async function configureLan(sim: IpmiSim, lan: LanFacts): Promise<void> {
   for (const step of steps) {
     const result = await sim.ipmitool(["lan", "set", "1", ...step]);
     if (result.code !== 0) {
-      throw new Error(`ipmi_sim harness: lan set 1 ${step.join(" ")} failed: ${result.stderr.trim()}`);
+      throw new Error(
+        `ipmi_sim harness: lan set 1 ${step.join(" ")} failed: ${result.stderr.trim()}`,
+      );
     }
   }
 }

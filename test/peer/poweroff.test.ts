@@ -1,0 +1,282 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { isReconError } from "../../agent/errors.ts";
+import { type Probe, type ProbeResult, type Runner, realRunner } from "../../agent/exec.ts";
+import { parseChassisPower, powerOff } from "../../agent/peer/poweroff.ts";
+import { ipmiSimSkip, startIpmiSim } from "../support/ipmi-sim.ts";
+
+function recorder() {
+  const events: Array<Record<string, unknown>> = [];
+  return {
+    events,
+    log: (event: Record<string, unknown>) => events.push(event),
+    names: () => events.map((e) => e.event),
+  };
+}
+
+/** A runner that answers by command line (argv joined with spaces); records every command. */
+function scriptedRunner(answer: (command: string) => Partial<ProbeResult>) {
+  const commands: string[] = [];
+  const runner: Runner = {
+    async run(probe: Probe) {
+      const command = probe.source.kind === "command" ? probe.source.argv.join(" ") : probe.file;
+      commands.push(command);
+      return {
+        file: probe.file,
+        status: "failed",
+        output: "",
+        exitCode: 1,
+        durationMs: 1,
+        command,
+        message: "scripted failure",
+        ...answer(command),
+      };
+    },
+  };
+  return { runner, commands };
+}
+
+const noBmc = (command: string): Partial<ProbeResult> | null =>
+  command.startsWith("ipmitool")
+    ? { status: "failed", exitCode: 1, message: "Could not open device at /dev/ipmi0" }
+    : null;
+
+test("parseChassisPower", () => {
+  assert.equal(parseChassisPower("Chassis Power is on\n"), "on");
+  assert.equal(parseChassisPower("Chassis Power is off\n"), "off");
+  assert.equal(parseChassisPower("Error: Unable to establish IPMI v2 / RMCP+ session\n"), null);
+  assert.equal(parseChassisPower(""), null);
+});
+
+// --- without a BMC (scripted runner) ---
+
+test("no BMC: the injected OS power-off runs, nothing else", async () => {
+  const { runner, commands } = scriptedRunner((c) => noBmc(c) ?? { status: "ok", exitCode: 0 });
+  const rec = recorder();
+  let calls = 0;
+  const outcome = await powerOff({
+    mode: "soft",
+    runner,
+    log: rec.log,
+    osPowerOff: async () => {
+      calls++;
+    },
+  });
+  assert.equal(calls, 1);
+  assert.deepEqual(commands, ["ipmitool chassis power status"]);
+  assert.equal(outcome.method, "os-poweroff");
+  assert.equal(outcome.bmc, false);
+  assert.deepEqual(rec.names(), [
+    "poweroff.start",
+    "poweroff.bmc",
+    "poweroff.os",
+    "poweroff.os.result",
+    "poweroff.done",
+  ]);
+});
+
+test("no BMC: systemctl poweroff fails, poweroff -f is the fallback", async () => {
+  const { runner, commands } = scriptedRunner(
+    (c) => noBmc(c) ?? (c === "poweroff -f" ? { status: "ok", exitCode: 0, message: null } : {}),
+  );
+  const outcome = await powerOff({ mode: "hard", runner, log: () => {} });
+  assert.equal(outcome.method, "os-poweroff");
+  assert.deepEqual(commands, [
+    "ipmitool chassis power status",
+    "systemctl poweroff",
+    "poweroff -f",
+  ]);
+});
+
+test("no BMC, reboot mode: systemctl reboot", async () => {
+  const { runner, commands } = scriptedRunner(
+    (c) => noBmc(c) ?? { status: "ok", exitCode: 0, message: null },
+  );
+  const outcome = await powerOff({ mode: "reboot", runner, log: () => {} });
+  assert.equal(outcome.method, "os-reboot");
+  assert.deepEqual(commands, ["ipmitool chassis power status", "systemctl reboot"]);
+});
+
+test("nothing works: ReconError POWER_OFF_FAILED naming what was tried", async () => {
+  const { runner } = scriptedRunner(() => ({}));
+  const rec = recorder();
+  await assert.rejects(powerOff({ mode: "soft", runner, log: rec.log }), (error) => {
+    assert.ok(isReconError(error));
+    assert.equal(error.code, "E_POWER_OFF_FAILED");
+    assert.match(error.message, /systemctl poweroff: failed/);
+    assert.match(error.message, /poweroff -f: failed/);
+    return true;
+  });
+  assert.equal(rec.names().at(-1), "poweroff.failed");
+});
+
+test("injected OS power-off that throws: ReconError POWER_OFF_FAILED", async () => {
+  const { runner } = scriptedRunner((c) => noBmc(c) ?? {});
+  await assert.rejects(
+    powerOff({
+      mode: "hard",
+      runner,
+      log: () => {},
+      osPowerOff: async () => {
+        throw new Error("permission denied");
+      },
+    }),
+    (error) => isReconError(error) && error.code === "E_POWER_OFF_FAILED",
+  );
+});
+
+test("BMC answers but refuses power off: falls back to the OS", async () => {
+  const { runner, commands } = scriptedRunner((c) =>
+    c === "ipmitool chassis power status"
+      ? { status: "ok", exitCode: 0, output: "Chassis Power is on\n", message: null }
+      : {},
+  );
+  let calls = 0;
+  const outcome = await powerOff({
+    mode: "hard",
+    runner,
+    log: () => {},
+    osPowerOff: async () => {
+      calls++;
+    },
+  });
+  assert.equal(calls, 1);
+  assert.equal(outcome.method, "os-poweroff");
+  assert.equal(outcome.bmc, true);
+  assert.deepEqual(commands, ["ipmitool chassis power status", "ipmitool chassis power off"]);
+});
+
+test("mode none runs nothing at all", async () => {
+  const { runner, commands } = scriptedRunner(() => ({}));
+  const outcome = await powerOff({
+    mode: "none",
+    runner,
+    log: () => {},
+    osPowerOff: async () => assert.fail("must not power off"),
+  });
+  assert.equal(outcome.method, "none");
+  assert.deepEqual(commands, []);
+});
+
+// --- against ipmi_sim (a real BMC implementation, real ipmitool) ---
+
+const sim = { skip: ipmiSimSkip() };
+
+test("hard: chassis power off switches the simulated chassis off", sim, async (t) => {
+  const bmc = await startIpmiSim();
+  t.after(() => bmc.stop());
+  const rec = recorder();
+  const before = Date.now();
+  const outcome = await powerOff({
+    mode: "hard",
+    runner: realRunner({ allowInTests: true }),
+    ipmiArgs: bmc.ipmiArgs,
+    log: rec.log,
+    osPowerOff: async () => assert.fail("the BMC path must be used"),
+  });
+  const after = Date.now();
+  assert.equal(outcome.method, "ipmi-hard");
+  assert.equal(outcome.chassis, "off");
+  assert.equal(await bmc.powerState(), "off");
+  const events = await bmc.powerEvents();
+  assert.equal(events.length, 1);
+  assert.equal(events[0]?.state, "off");
+  assert.equal(events[0]?.cause, "power");
+  assert.ok((events[0]?.at ?? 0) >= before - 5 && (events[0]?.at ?? 0) <= after + 5);
+  assert.deepEqual(rec.names(), [
+    "poweroff.start",
+    "poweroff.bmc",
+    "poweroff.ipmi",
+    "poweroff.bmc",
+    "poweroff.done",
+  ]);
+  assert.equal(rec.events[2]?.action, "off");
+});
+
+test(
+  "soft: an OS that ignores the request is switched off when the grace period ends",
+  sim,
+  async (t) => {
+    const bmc = await startIpmiSim({ softOff: "ignore" });
+    t.after(() => bmc.stop());
+    const graceMs = 1500;
+    const rec = recorder();
+    const outcome = await powerOff({
+      mode: "soft",
+      runner: realRunner({ allowInTests: true }),
+      ipmiArgs: bmc.ipmiArgs,
+      graceMs,
+      pollMs: 250,
+      log: rec.log,
+    });
+    assert.equal(outcome.method, "ipmi-soft-then-hard");
+    assert.equal(outcome.chassis, "off");
+    assert.equal(await bmc.powerState(), "off");
+    const calls = await bmc.chassisCalls();
+    const shutdown = calls.find((c) => c.args.join(" ") === "set shutdown 1");
+    const off = (await bmc.powerEvents()).find((e) => e.state === "off");
+    assert.ok(shutdown, "the soft-off request reached the chassis");
+    assert.ok(off, "the chassis was switched off");
+    assert.equal(off.cause, "power");
+    // ms timestamps from the same clock; allow for `date` granularity.
+    assert.ok(
+      off.at - shutdown.at >= graceMs - 20,
+      `off ${off.at - shutdown.at} ms after the request`,
+    );
+    assert.ok(rec.names().includes("poweroff.grace-expired"));
+    assert.ok(rec.events.filter((e) => e.event === "poweroff.poll").length >= 3);
+  },
+);
+
+test("soft: an OS that honours the request goes off without a hard power-off", sim, async (t) => {
+  const bmc = await startIpmiSim({ softOff: "honor", softOffDelayMs: 300 });
+  t.after(() => bmc.stop());
+  const outcome = await powerOff({
+    mode: "soft",
+    runner: realRunner({ allowInTests: true }),
+    ipmiArgs: bmc.ipmiArgs,
+    graceMs: 10_000,
+    pollMs: 100,
+    log: () => {},
+  });
+  assert.equal(outcome.method, "ipmi-soft");
+  assert.equal(outcome.chassis, "off");
+  assert.ok(outcome.durationMs < 10_000);
+  const events = await bmc.powerEvents();
+  assert.deepEqual(
+    events.map((e) => [e.state, e.cause]),
+    [["off", "shutdown"]],
+  );
+  const calls = (await bmc.chassisCalls()).map((c) => c.args.join(" "));
+  assert.ok(!calls.includes("set power 0"), `no hard power-off: ${calls.join(", ")}`);
+});
+
+test("none: the simulated chassis stays on", sim, async (t) => {
+  const bmc = await startIpmiSim();
+  t.after(() => bmc.stop());
+  const outcome = await powerOff({
+    mode: "none",
+    runner: realRunner({ allowInTests: true }),
+    ipmiArgs: bmc.ipmiArgs,
+    log: () => {},
+  });
+  assert.equal(outcome.method, "none");
+  assert.equal(await bmc.powerState(), "on");
+  assert.deepEqual(await bmc.powerEvents(), []);
+  assert.ok((await bmc.chassisCalls()).every((c) => c.args[0] !== "set"));
+});
+
+test("reboot: chassis power cycle through the BMC", sim, async (t) => {
+  const bmc = await startIpmiSim();
+  t.after(() => bmc.stop());
+  const outcome = await powerOff({
+    mode: "reboot",
+    runner: realRunner({ allowInTests: true }),
+    ipmiArgs: bmc.ipmiArgs,
+    log: () => {},
+    osReboot: async () => assert.fail("the BMC path must be used"),
+  });
+  assert.equal(outcome.method, "ipmi-cycle");
+  const calls = (await bmc.chassisCalls()).map((c) => c.args.join(" "));
+  assert.ok(calls.includes("set power 0"), calls.join(", "));
+});
