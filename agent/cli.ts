@@ -6,7 +6,12 @@ import { Inventory, inventoryJsonSchema } from "../schema/inventory.ts";
 import { ERROR_CODES, type ErrorCode, isReconError, ReconError } from "./errors.ts";
 import { buildInventory } from "./inventory.ts";
 import { consoleLogger } from "./log.ts";
-import { DEFAULT_UPLOAD_TIMEOUT_MS, isPowerOffMode, masterUrlFrom, peerConfigFromCmdline } from "./peer/config.ts";
+import {
+  DEFAULT_UPLOAD_TIMEOUT_MS,
+  isPowerOffMode,
+  masterUrlFrom,
+  peerConfigFromCmdline,
+} from "./peer/config.ts";
 import { runPeer } from "./peer/run.ts";
 import { DEFAULT_SPOOL_DIR } from "./peer/spool.ts";
 import { summarize } from "./summary.ts";
@@ -95,7 +100,9 @@ const OPTIONS = {
   version: { type: "boolean", short: "V" },
 } as const;
 
-type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>["values"];
+type Values = ReturnType<
+  typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>
+>["values"];
 
 function usage(message: string): ReconError {
   return new ReconError(ERROR_CODES.USAGE, `${message} (see ${AGENT_NAME} --help)`);
@@ -104,14 +111,16 @@ function usage(message: string): ReconError {
 function seconds(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw usage(`${flag} needs a number of seconds > 0, got "${value}"`);
+  if (!Number.isFinite(n) || n <= 0)
+    throw usage(`${flag} needs a number of seconds > 0, got "${value}"`);
   return n * 1000;
 }
 
 function port(value: string | undefined, flag: string, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw usage(`${flag} needs a port 0-65535, got "${value}"`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw usage(`${flag} needs a port 0-65535, got "${value}"`);
   return n;
 }
 
@@ -119,7 +128,10 @@ async function readText(path: string, what: string): Promise<string> {
   try {
     return await readFile(path, "utf8");
   } catch (error) {
-    throw new ReconError(ERROR_CODES.IO, `cannot read ${what} ${path}: ${(error as Error).message}`);
+    throw new ReconError(
+      ERROR_CODES.IO,
+      `cannot read ${what} ${path}: ${(error as Error).message}`,
+    );
   }
 }
 
@@ -134,7 +146,7 @@ function warnIfNotRoot(replaying: boolean): void {
   if (replaying || process.geteuid?.() === 0) return;
   process.stderr.write(
     `${AGENT_NAME}: warning: not running as root: dmidecode, lshw and ipmitool are skipped ` +
-      "(marked \"requires root\" in collectors[]); run as root for a complete inventory\n",
+      '(marked "requires root" in collectors[]); run as root for a complete inventory\n',
   );
 }
 
@@ -150,7 +162,12 @@ async function dryRun(values: Values): Promise<number> {
     return 0;
   }
   let target = values.out;
-  const isDir = target.endsWith("/") || (await stat(target).then((s) => s.isDirectory(), () => false));
+  const isDir =
+    target.endsWith("/") ||
+    (await stat(target).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ));
   if (isDir) {
     await mkdir(target, { recursive: true });
     target = join(target, `${document.nodeId}.json`);
@@ -168,9 +185,14 @@ async function dryRun(values: Values): Promise<number> {
 async function capture(values: Values, dir: string | undefined): Promise<number> {
   if (!dir) throw usage("capture needs a directory");
   warnIfNotRoot(false);
-  const { document } = await buildInventory({ captureDir: dir, budgetMs: seconds(values.budget, "--budget") });
+  const { document } = await buildInventory({
+    captureDir: dir,
+    budgetMs: seconds(values.budget, "--budget"),
+  });
   process.stdout.write(summarize(document));
-  process.stdout.write(`capture    ${dir} (replay with: ${AGENT_NAME} --dry-run --replay ${dir})\n`);
+  process.stdout.write(
+    `capture    ${dir} (replay with: ${AGENT_NAME} --dry-run --replay ${dir})\n`,
+  );
   return 0;
 }
 
@@ -197,7 +219,11 @@ async function validate(files: string[]): Promise<number> {
       }
     }
   }
-  if (bad > 0) throw new ReconError(ERROR_CODES.INVALID_DOCUMENT, `${bad} of ${files.length} documents invalid`);
+  if (bad > 0)
+    throw new ReconError(
+      ERROR_CODES.INVALID_DOCUMENT,
+      `${bad} of ${files.length} documents invalid`,
+    );
   return 0;
 }
 
@@ -221,13 +247,18 @@ async function serve(values: Values): Promise<number> {
 async function run(values: Values): Promise<number> {
   const cmdlineText = await readText(values.cmdline ?? "/proc/cmdline", "kernel command line");
   const fromCmdline = peerConfigFromCmdline(cmdlineText);
-  const masterUrl = values.master ? masterUrlFrom({ master: values.master }) : fromCmdline.masterUrl;
+  const masterUrl = values.master
+    ? masterUrlFrom({ master: values.master })
+    : fromCmdline.masterUrl;
   if (!masterUrl) {
-    throw usage("no master: the kernel command line has neither pxeaddr= nor recon.master=, and no --master was given");
+    throw usage(
+      "no master: the kernel command line has neither pxeaddr= nor recon.master=, and no --master was given",
+    );
   }
   let mode = fromCmdline.powerOff;
   if (values.poweroff !== undefined) {
-    if (!isPowerOffMode(values.poweroff)) throw usage(`--poweroff must be soft, hard, reboot or none`);
+    if (!isPowerOffMode(values.poweroff))
+      throw usage(`--poweroff must be soft, hard, reboot or none`);
     mode = values.poweroff;
   }
   if (values["no-poweroff"]) mode = "none";
@@ -243,20 +274,30 @@ async function run(values: Values): Promise<number> {
     masterUrl,
     token: (await readToken(values["token-file"])) ?? fromCmdline.token,
     powerOff: mode,
-    retry: { totalTimeoutMs: seconds(values["upload-timeout"], "--upload-timeout") ?? fromCmdline.uploadTimeoutMs },
+    retry: {
+      totalTimeoutMs:
+        seconds(values["upload-timeout"], "--upload-timeout") ?? fromCmdline.uploadTimeoutMs,
+    },
     spoolDir: values.spool ?? DEFAULT_SPOOL_DIR,
     replayDir: values.replay ?? null,
     ipmiArgs,
     log: consoleLogger(),
   });
-  process.stdout.write(`recon: done: ${result.document.nodeId} acknowledged by ${masterUrl.origin}\n`);
+  process.stdout.write(
+    `recon: done: ${result.document.nodeId} acknowledged by ${masterUrl.origin}\n`,
+  );
   return 0;
 }
 
 /** Runs the CLI; returns the process exit code. Never throws. */
 export async function main(argv: string[]): Promise<number> {
   try {
-    const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({
+      args: argv,
+      options: OPTIONS,
+      allowPositionals: true,
+      strict: true,
+    });
     if (values.help) {
       process.stdout.write(HELP);
       return 0;
@@ -292,10 +333,14 @@ export async function main(argv: string[]): Promise<number> {
       return EXIT_CODES[error.code];
     }
     if ((error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-      process.stderr.write(`${AGENT_NAME}: ${(error as Error).message} (see ${AGENT_NAME} --help)\n`);
+      process.stderr.write(
+        `${AGENT_NAME}: ${(error as Error).message} (see ${AGENT_NAME} --help)\n`,
+      );
       return EXIT_CODES[ERROR_CODES.USAGE];
     }
-    process.stderr.write(`${AGENT_NAME}: internal error: ${(error as Error)?.stack ?? String(error)}\n`);
+    process.stderr.write(
+      `${AGENT_NAME}: internal error: ${(error as Error)?.stack ?? String(error)}\n`,
+    );
     return EXIT_CODES.INTERNAL;
   }
 }

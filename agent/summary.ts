@@ -10,8 +10,7 @@ export function formatBytes(bytes: number | null): string {
   return `${Math.round(bytes / 1024 ** 2)} MiB`;
 }
 
-const orUnknown = (...parts: Array<string | null>) =>
-  parts.filter(Boolean).join(" ") || "unknown";
+const orUnknown = (...parts: Array<string | null>) => parts.filter(Boolean).join(" ") || "unknown";
 
 export function summarize(doc: Inventory): string {
   const cpuModels = [...new Set(doc.processors.map((p) => p.model).filter(Boolean))];
@@ -27,7 +26,10 @@ export function summarize(doc: Inventory): string {
     `cpu        ${
       doc.processors.length > 0
         ? `${doc.processors.length} x ${cpuModels.join(", ") || "unknown model"} (${cores} cores)`
-        : orUnknown(doc.cpu.model, doc.cpu.logicalCpus === null ? null : `(${doc.cpu.logicalCpus} logical)`)
+        : orUnknown(
+            doc.cpu.model,
+            doc.cpu.logicalCpus === null ? null : `(${doc.cpu.logicalCpus} logical)`,
+          )
     }`,
     `memory     ${formatBytes(doc.memory.totalBytes)} in ${doc.memory.dimms.length} of ${doc.memory.slots ?? "?"} slots (OS sees ${formatBytes(doc.memory.osVisibleBytes)})`,
     `disks      ${doc.disks.length}${doc.disks.length ? `: ${doc.disks.map((d) => `${d.name} ${formatBytes(d.sizeBytes)}`).join(", ")}` : ""}`,

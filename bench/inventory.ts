@@ -48,8 +48,11 @@ const replayDir = join(fixtures, "vmware-virtual-platform-ubuntu1804-jc");
 const replay = await replayRunner(replayDir);
 await collectInventory({ runner: replay }); // warm-up
 const replayTimes: number[] = [];
-for (let i = 0; i < 20; i++) replayTimes.push(await timeAsync(() => collectInventory({ runner: replay })));
-console.log(`replay document   ${median(replayTimes).toFixed(2)} ms median of 20 (whole document from ${replayDir.replace(root, "")})`);
+for (let i = 0; i < 20; i++)
+  replayTimes.push(await timeAsync(() => collectInventory({ runner: replay })));
+console.log(
+  `replay document   ${median(replayTimes).toFixed(2)} ms median of 20 (whole document from ${replayDir.replace(root, "")})`,
+);
 
 // Live: record every probe a dry-run uses, then run each alone.
 const real = realRunner();
@@ -71,7 +74,9 @@ alone.sort((a, b) => b.ms - a.ms);
 const slowest = alone[0];
 if (slowest) {
   console.log(`dry-run collect   ${dryRunMs.toFixed(0)} ms (${seen.length} probes, in process)`);
-  console.log(`slowest tool      ${slowest.ms.toFixed(0)} ms alone: ${describeProbe(slowest.probe)}`);
+  console.log(
+    `slowest tool      ${slowest.ms.toFixed(0)} ms alone: ${describeProbe(slowest.probe)}`,
+  );
   console.log(`ratio             ${(dryRunMs / slowest.ms).toFixed(2)}  target <= 1.2`);
   console.log(
     `next slowest      ${alone
@@ -81,6 +86,11 @@ if (slowest) {
   );
 }
 const cliStart = performance.now();
-const cli = spawnSync(process.execPath, [join(root, "bin/recon-agent.js"), "--dry-run"], { encoding: "utf8" });
-console.log(`recon-agent --dry-run ${(performance.now() - cliStart).toFixed(0)} ms wall time (whole process from source; exit ${cli.status})`);
-if (process.geteuid?.() !== 0) console.log("note: not root: root-only tools were skipped, figures understate a real run");
+const cli = spawnSync(process.execPath, [join(root, "bin/recon-agent.js"), "--dry-run"], {
+  encoding: "utf8",
+});
+console.log(
+  `recon-agent --dry-run ${(performance.now() - cliStart).toFixed(0)} ms wall time (whole process from source; exit ${cli.status})`,
+);
+if (process.geteuid?.() !== 0)
+  console.log("note: not root: root-only tools were skipped, figures understate a real run");

@@ -16,13 +16,33 @@ test("every listed placeholder becomes null, in any case and spacing", () => {
     assert.equal(cleanString(p), null, p);
     assert.equal(cleanString(`  ${p.toUpperCase()}  `), null, p);
   }
-  for (const p of ["Not Specified", "To Be Filled By O.E.M.", "Default string", "System Serial Number", "0123456789", "None", "N/A", "Unknown"]) {
+  for (const p of [
+    "Not Specified",
+    "To Be Filled By O.E.M.",
+    "Default string",
+    "System Serial Number",
+    "0123456789",
+    "None",
+    "N/A",
+    "Unknown",
+  ]) {
     assert.equal(cleanString(p), null, p);
   }
 });
 
 test("filler values made of 0, F, X, dots, dashes, asterisks, # or spaces become null", () => {
-  for (const v of ["0", "00000000", "FFFFFFFF", "xxxx", "....", "--", "***", "# #", "0x0", " . - "]) {
+  for (const v of [
+    "0",
+    "00000000",
+    "FFFFFFFF",
+    "xxxx",
+    "....",
+    "--",
+    "***",
+    "# #",
+    "0x0",
+    " . - ",
+  ]) {
     assert.equal(cleanString(v), null, v);
   }
 });
@@ -54,7 +74,10 @@ test("MACs: any spelling to lowercase colon form; all-zero is unknown", () => {
 });
 
 test("UUIDs: canonical lowercase; filler UUIDs are unknown", () => {
-  assert.equal(normalizeUuid("4C4C4544-0042-3510-8052-B3C04F4D4E32"), "4c4c4544-0042-3510-8052-b3c04f4d4e32");
+  assert.equal(
+    normalizeUuid("4C4C4544-0042-3510-8052-B3C04F4D4E32"),
+    "4c4c4544-0042-3510-8052-b3c04f4d4e32",
+  );
   assert.equal(normalizeUuid("00000000-0000-0000-0000-000000000000"), null);
   assert.equal(normalizeUuid("FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF"), null);
   assert.equal(normalizeUuid("not-a-uuid"), null);

@@ -13,11 +13,11 @@ import type { Probe, Runner } from "../exec.ts";
 import { cleanString } from "../normalize.ts";
 import { AGENT_NAME, AGENT_VERSION } from "../version.ts";
 import { collectCmdline, emptyBoot } from "./cmdline.ts";
-import { collectDmidecode, type DmidecodeFacts } from "./dmidecode.ts";
+import { collectDmidecode, type DmidecodeFacts, emptyDmidecodeFacts } from "./dmidecode.ts";
 import { collectIpmi } from "./ipmitool.ts";
 import { collectLsblk } from "./lsblk.ts";
-import { collectLscpu } from "./lscpu.ts";
-import { collectLshw, type LshwFacts } from "./lshw.ts";
+import { collectLscpu, emptyCpu } from "./lscpu.ts";
+import { collectLshw, emptyLshwFacts, type LshwFacts } from "./lshw.ts";
 import { collectLspci } from "./lspci.ts";
 import { collectMeminfo } from "./meminfo.ts";
 import { collectNics } from "./net.ts";
@@ -55,7 +55,8 @@ export function deriveNodeId(facts: {
   nicMacs: Array<string | null>;
   hostname: string | null;
 }): { nodeId: string; nodeIdSource: NodeIdSource } {
-  if (facts.uuid && !SHARED_UUIDS.has(facts.uuid)) return { nodeId: facts.uuid, nodeIdSource: "uuid" };
+  if (facts.uuid && !SHARED_UUIDS.has(facts.uuid))
+    return { nodeId: facts.uuid, nodeIdSource: "uuid" };
   const serial = facts.serial ? toNodeIdToken(facts.serial) : null;
   if (serial) return { nodeId: serial, nodeIdSource: "serial" };
   const macId = (mac: string) => `mac-${mac.replace(/:/g, "")}`;
@@ -75,34 +76,11 @@ const hostnameProbe: Probe = {
 const collectHostname: Collect<string | null> = async (runner, signal) => {
   const result = await runner.run(hostnameProbe, signal);
   const output = usableOutput(result);
-  return { value: output === null ? null : cleanString(output), reports: [reportOf("hostname", result)] };
-};
-
-const nulls = <K extends string>(...keys: K[]) =>
-  Object.fromEntries(keys.map((k) => [k, null])) as Record<K, null>;
-
-function emptyDmidecodeFacts(): DmidecodeFacts {
   return {
-    system: nulls("manufacturer", "productName", "version", "serialNumber", "uuid", "sku", "family"),
-    baseboard: nulls("manufacturer", "productName", "version", "serialNumber", "assetTag"),
-    chassis: nulls("manufacturer", "type", "serialNumber", "assetTag"),
-    bios: nulls("vendor", "version", "releaseDate"),
-    processors: [],
-    dimms: [],
-    slots: null,
-    powerSupplies: [],
-    ipmiDevicePresent: false,
+    value: output === null ? null : cleanString(output),
+    reports: [reportOf("hostname", result)],
   };
-}
-
-const emptyCpu = nulls(
-  "architecture",
-  "model",
-  "sockets",
-  "coresPerSocket",
-  "threadsPerCore",
-  "logicalCpus",
-);
+};
 
 /** Runs one collector; a bug inside it becomes a failed entry instead of a lost document. */
 async function guarded<T>(
@@ -154,15 +132,14 @@ export interface CollectOptions {
 export async function collectInventory(options: CollectOptions): Promise<Inventory> {
   const { runner } = options;
   const signal = AbortSignal.timeout(options.budgetMs ?? DEFAULT_BUDGET_MS);
-  const emptyLshw: LshwFacts = { system: {}, disks: [], nics: [], memoryBytes: null };
   const [boot, host, dmi, pci, disks, lshw, cpu, meminfo, nics, ipmi] = await Promise.all([
     guarded("cmdline", collectCmdline, emptyBoot, runner, signal),
     guarded("hostname", collectHostname, null, runner, signal),
     guarded("dmidecode", collectDmidecode, emptyDmidecodeFacts(), runner, signal),
     guarded("lspci", collectLspci, [], runner, signal),
     guarded("lsblk", collectLsblk, [], runner, signal),
-    guarded("lshw", collectLshw, emptyLshw, runner, signal),
-    guarded("lscpu", collectLscpu, emptyCpu, runner, signal),
+    guarded("lshw", collectLshw, emptyLshwFacts(), runner, signal),
+    guarded("lscpu", collectLscpu, emptyCpu(), runner, signal),
     guarded("meminfo", collectMeminfo, { memTotalBytes: null }, runner, signal),
     guarded("nics", collectNics, [], runner, signal),
     guarded("ipmitool", collectIpmi, { bmc: null, fru: [] }, runner, signal),
@@ -226,6 +203,8 @@ export async function collectInventory(options: CollectOptions): Promise<Invento
     pciDevices: pci.value,
     bmc: ipmi.value.bmc,
     fru: ipmi.value.fru,
-    collectors: [boot, host, dmi, pci, disks, lshw, cpu, meminfo, nics, ipmi].flatMap((c) => c.reports),
+    collectors: [boot, host, dmi, pci, disks, lshw, cpu, meminfo, nics, ipmi].flatMap(
+      (c) => c.reports,
+    ),
   };
 }

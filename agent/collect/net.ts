@@ -210,6 +210,9 @@ export const collectNics: Collect<Nic[]> = async (runner, signal) => {
   const ipText = usableOutput(ip);
   const sysText = usableOutput(sys);
   const links = ipText === null ? [] : parseIpAddr(ipText);
-  const nics = ipText === null && sysText === null ? [] : buildNics(links, sysText === null ? null : parseSysNet(sysText));
+  const nics =
+    ipText === null && sysText === null
+      ? []
+      : buildNics(links, sysText === null ? null : parseSysNet(sysText));
   return { value: nics, reports: [reportOf("ip-addr", ip), reportOf("sysfs-net", sys)] };
 };

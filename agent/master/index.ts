@@ -87,7 +87,8 @@ export interface ServeIo {
  */
 export async function serveCommand(args: ServeArgs, io: ServeIo = {}): Promise<void> {
   const writeLine = io.writeLine ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const log = (event: LogEvent) => writeLine(JSON.stringify({ ts: new Date().toISOString(), ...event }));
+  const log = (event: LogEvent) =>
+    writeLine(JSON.stringify({ ts: new Date().toISOString(), ...event }));
   const server = await startServer({ ...serveOptions(args), log });
   io.onListening?.(server);
   await new Promise<void>((resolve) => {

@@ -238,7 +238,11 @@ export function renderPage(list: NodeList): string {
             const tds = cells(n)
               .map((value, i) => {
                 const cls =
-                  i === 0 ? ' class="node"' : i === 8 && n.evidence === null ? ' class="ev-no"' : "";
+                  i === 0
+                    ? ' class="node"'
+                    : i === 8 && n.evidence === null
+                      ? ' class="ev-no"'
+                      : "";
                 return `<td${cls}>${escapeHtml(value)}</td>`;
               })
               .join("");

@@ -358,9 +358,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         );
       }
       if (checked.data.nodeId !== nodeId) {
-        throw new HttpError(409, "node_id_mismatch", "the document's nodeId differs from the URL's", {
-          documentNodeId: checked.data.nodeId,
-        });
+        throw new HttpError(
+          409,
+          "node_id_mismatch",
+          "the document's nodeId differs from the URL's",
+          {
+            documentNodeId: checked.data.nodeId,
+          },
+        );
       }
       result = await store.putInventory(nodeId, data, checked.data);
     } else {
@@ -382,11 +387,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
   }
 
-  async function handleNode(
-    req: IncomingMessage,
-    res: ServerResponse,
-    r: Route,
-  ): Promise<void> {
+  async function handleNode(req: IncomingMessage, res: ServerResponse, r: Route): Promise<void> {
     if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed("GET, HEAD");
     if (r.nodeIdError || !r.nodeId) {
       throw new HttpError(400, "invalid_node_id", "nodeId must match the node id pattern");
@@ -426,7 +427,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     if (exact !== undefined) {
       file = exact;
     } else {
-      const mount = mounts.find((m) => pathname === m.prefix || pathname.startsWith(`${m.prefix}/`));
+      const mount = mounts.find(
+        (m) => pathname === m.prefix || pathname.startsWith(`${m.prefix}/`),
+      );
       if (!mount) return false;
       const checked = checkUrlPath(pathname.slice(mount.prefix.length));
       if (!checked.ok) {
@@ -450,7 +453,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   async function handle(req: IncomingMessage, res: ServerResponse, bag: LogEvent): Promise<void> {
     const target = req.url ?? "";
-    if (!target.startsWith("/")) throw new HttpError(400, "bad_request", "origin-form URL expected");
+    if (!target.startsWith("/"))
+      throw new HttpError(400, "bad_request", "origin-form URL expected");
     const pathname = target.split("?", 1)[0] ?? "/";
     const r = route(pathname);
     switch (r.kind) {
@@ -510,11 +514,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           log({ event: "store_error", code: error.code, message: error.message, ...bag });
         }
         const extra = error instanceof HttpError ? error : null;
-        sendError(
-          req,
-          res,
-          extra ?? new HttpError(error.status, error.code, error.message),
-        );
+        sendError(req, res, extra ?? new HttpError(error.status, error.code, error.message));
         return;
       }
       log({ event: "error", message: String((error as Error)?.stack ?? error), ...bag });
@@ -545,7 +545,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   server.on("clientError", (error: NodeJS.ErrnoException, socket: Socket) => {
     if (error.code !== "ECONNRESET" && socket.writable) {
       const status = error.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
-      socket.end(`HTTP/1.1 ${status} Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      socket.end(
+        `HTTP/1.1 ${status} Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+      );
     }
     socket.destroy();
   });

@@ -6,7 +6,17 @@
 // proceed in parallel. A small in-memory index of summaries is rebuilt from disk at start.
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { link, lstat, mkdir, open, readdir, readFile, rename, stat, unlink } from "node:fs/promises";
+import {
+  link,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  stat,
+  unlink,
+} from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { Transform } from "node:stream";
@@ -475,7 +485,12 @@ export class NodeStore {
       // flush: fsync before close, so the rename below publishes durable bytes.
       const done = pipeline(
         counter,
-        createWriteStream(temp, { flags: "wx", mode: 0o644, flush: true, highWaterMark: 256 * 1024 }),
+        createWriteStream(temp, {
+          flags: "wx",
+          mode: 0o644,
+          flush: true,
+          highWaterMark: 256 * 1024,
+        }),
       );
       body.once("close", onGone);
       body.once("error", onGone);

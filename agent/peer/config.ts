@@ -7,8 +7,9 @@
 //   recon.poweroff=soft|hard|reboot|none   what to do after the master's acknowledgement
 //   recon.upload_timeout=<s>    how long to keep retrying the upload (default 600)
 // Flags on the agent's command line override every one of these.
-import { ERROR_CODES, ReconError } from "../errors.ts";
+
 import { splitCmdline } from "../collect/cmdline.ts";
+import { ERROR_CODES, ReconError } from "../errors.ts";
 
 export const POWER_OFF_MODES = ["soft", "hard", "reboot", "none"] as const;
 export type PowerOffMode = (typeof POWER_OFF_MODES)[number];
@@ -27,7 +28,10 @@ export function isPowerOffMode(value: string): value is PowerOffMode {
 }
 
 /** The master's base URL from recon.master= or pxeaddr=; null when neither is given. */
-export function masterUrlFrom(value: { master?: string | null; pxeaddr?: string | null }): URL | null {
+export function masterUrlFrom(value: {
+  master?: string | null;
+  pxeaddr?: string | null;
+}): URL | null {
   const raw = value.master?.trim() || null;
   if (raw) {
     let url: URL;
@@ -67,7 +71,10 @@ export function peerConfigFromCmdline(text: string): PeerConfig {
     throw new ReconError(ERROR_CODES.USAGE, `recon.upload_timeout must be seconds > 0: ${timeout}`);
   }
   return {
-    masterUrl: masterUrlFrom({ master: params.get("recon.master"), pxeaddr: params.get("pxeaddr") }),
+    masterUrl: masterUrlFrom({
+      master: params.get("recon.master"),
+      pxeaddr: params.get("pxeaddr"),
+    }),
     token: params.get("recon.token") || null,
     powerOff,
     uploadTimeoutMs: seconds === null ? DEFAULT_UPLOAD_TIMEOUT_MS : seconds * 1000,

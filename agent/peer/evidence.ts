@@ -16,7 +16,8 @@ export async function packEvidence(dir: string): Promise<Buffer> {
   const stream = create({ gzip: true, cwd: dir, portable: true }, files);
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     total += chunk.length;
-    if (total > MAX_EVIDENCE_BYTES) throw new Error(`evidence larger than ${MAX_EVIDENCE_BYTES} bytes`);
+    if (total > MAX_EVIDENCE_BYTES)
+      throw new Error(`evidence larger than ${MAX_EVIDENCE_BYTES} bytes`);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);

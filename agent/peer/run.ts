@@ -44,7 +44,9 @@ export async function runPeer(options: PeerRunOptions): Promise<PeerRunResult> {
       captureDir,
       runner,
     });
-    const failed = document.collectors.filter((c) => c.status === "failed" || c.status === "timeout");
+    const failed = document.collectors.filter(
+      (c) => c.status === "failed" || c.status === "timeout",
+    );
     log("collect.done", {
       nodeId: document.nodeId,
       collectors: document.collectors.length,

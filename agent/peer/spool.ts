@@ -31,7 +31,9 @@ export async function spool(
     await writeAtomic(join(dir, "inventory.json"), inventory);
     if (evidence) await writeAtomic(join(dir, "evidence.tar.gz"), evidence);
   } catch (error) {
-    throw new ReconError(ERROR_CODES.IO, `cannot spool to ${dir}: ${String(error)}`, { cause: error });
+    throw new ReconError(ERROR_CODES.IO, `cannot spool to ${dir}: ${String(error)}`, {
+      cause: error,
+    });
   }
   return dir;
 }

@@ -29,7 +29,12 @@ export function sha256Hex(bytes: Uint8Array): string {
 }
 
 /** Full-jitter exponential backoff: random in [0, min(max, initial * 2^attempt)]. */
-export function backoffDelay(attempt: number, initialMs: number, maxMs: number, random = Math.random) {
+export function backoffDelay(
+  attempt: number,
+  initialMs: number,
+  maxMs: number,
+  random = Math.random,
+) {
   return Math.round(random() * Math.min(maxMs, initialMs * 2 ** attempt));
 }
 
@@ -108,7 +113,12 @@ export async function putAcknowledged(options: {
         Math.min(policy.requestTimeoutMs ?? 60_000, remaining),
       );
       if (ack.sha256 === expected) {
-        log("upload.acknowledged", { url: url.href, sha256: expected, bytes: body.byteLength, attempt });
+        log("upload.acknowledged", {
+          url: url.href,
+          sha256: expected,
+          bytes: body.byteLength,
+          attempt,
+        });
         return ack;
       }
       mismatch = true;
@@ -131,4 +141,3 @@ export async function putAcknowledged(options: {
 export function nodeUrl(master: URL, nodeId: string, part: "inventory" | "evidence"): URL {
   return new URL(`api/v1/nodes/${encodeURIComponent(nodeId)}/${part}`, master);
 }
-

@@ -55,8 +55,11 @@ test("parseCmdline never throws and always yields a valid boot section", () => {
     }),
   );
   fc.assert(
-    fc.property(fc.array(fc.constantFrom(...PEER.split(" "), "=", '"', "BOOTIF=", "pxeaddr=")), (words) => {
-      Boot.parse(parseCmdline(words.join(" ")));
-    }),
+    fc.property(
+      fc.array(fc.constantFrom(...PEER.split(" "), "=", '"', "BOOTIF=", "pxeaddr=")),
+      (words) => {
+        Boot.parse(parseCmdline(words.join(" ")));
+      },
+    ),
   );
 });

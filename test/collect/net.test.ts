@@ -14,25 +14,71 @@ import { Nic } from "../../schema/inventory.ts";
 // Captured on the development machine (Debian 12 VM, virtio NIC), `ip -j addr`, trimmed to two links.
 const IP_ADDR = JSON.stringify([
   {
-    ifindex: 1, ifname: "lo", flags: ["LOOPBACK", "UP", "LOWER_UP"], mtu: 65536, operstate: "UNKNOWN",
-    link_type: "loopback", address: "00:00:00:00:00:00",
+    ifindex: 1,
+    ifname: "lo",
+    flags: ["LOOPBACK", "UP", "LOWER_UP"],
+    mtu: 65536,
+    operstate: "UNKNOWN",
+    link_type: "loopback",
+    address: "00:00:00:00:00:00",
     addr_info: [{ family: "inet", local: "127.0.0.1", prefixlen: 8, scope: "host" }],
   },
   {
-    ifindex: 4, ifname: "eth0", flags: ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"], mtu: 1400,
-    operstate: "UP", link_type: "ether", address: "02:fc:00:00:00:01",
+    ifindex: 4,
+    ifname: "eth0",
+    flags: ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"],
+    mtu: 1400,
+    operstate: "UP",
+    link_type: "ether",
+    address: "02:fc:00:00:00:01",
     addr_info: [
       { family: "inet", local: "192.0.2.2", prefixlen: 24, scope: "global" },
       { family: "inet6", local: "fd00::2", prefixlen: 64, scope: "global" },
       { family: "inet6", local: "fe80::fc:ff:fe00:1", prefixlen: 64, scope: "link" },
     ],
   },
-  { ifindex: 5, ifname: "br0", flags: ["BROADCAST", "UP"], mtu: 1500, operstate: "DOWN", link_type: "ether", address: "aa:bb:cc:00:00:01", addr_info: [] },
+  {
+    ifindex: 5,
+    ifname: "br0",
+    flags: ["BROADCAST", "UP"],
+    mtu: 1500,
+    operstate: "DOWN",
+    link_type: "ether",
+    address: "aa:bb:cc:00:00:01",
+    addr_info: [],
+  },
 ]);
 const SYS_NET = JSON.stringify({
-  eth0: { address: "02:fc:00:00:00:01", carrier: "1", speed: "-1", mtu: "1400", operstate: "up", type: "1", driver: "virtio_net", devicePath: "/sys/devices/pci0000:00/0000:00:03.0/virtio2" },
-  lo: { address: "00:00:00:00:00:00", carrier: "1", speed: null, mtu: "65536", operstate: "unknown", type: "772", driver: null, devicePath: null },
-  br0: { address: "aa:bb:cc:00:00:01", carrier: "0", speed: null, mtu: "1500", operstate: "down", type: "1", driver: null, devicePath: null },
+  eth0: {
+    address: "02:fc:00:00:00:01",
+    carrier: "1",
+    speed: "-1",
+    mtu: "1400",
+    operstate: "up",
+    type: "1",
+    driver: "virtio_net",
+    devicePath: "/sys/devices/pci0000:00/0000:00:03.0/virtio2",
+  },
+  lo: {
+    address: "00:00:00:00:00:00",
+    carrier: "1",
+    speed: null,
+    mtu: "65536",
+    operstate: "unknown",
+    type: "772",
+    driver: null,
+    devicePath: null,
+  },
+  br0: {
+    address: "aa:bb:cc:00:00:01",
+    carrier: "0",
+    speed: null,
+    mtu: "1500",
+    operstate: "down",
+    type: "1",
+    driver: null,
+    devicePath: null,
+  },
 });
 
 test("NICs: physical interfaces only, with addresses, driver and PCI address", () => {
@@ -55,12 +101,18 @@ test("NICs: physical interfaces only, with addresses, driver and PCI address", (
 
 test("without a sysfs capture, Ethernet links from ip stand in (bridges included, loopback not)", () => {
   const nics = buildNics(parseIpAddr(IP_ADDR), null);
-  assert.deepEqual(nics.map((n) => n.name), ["br0", "eth0"]);
+  assert.deepEqual(
+    nics.map((n) => n.name),
+    ["br0", "eth0"],
+  );
   assert.equal(nics[0]?.linkUp, false);
 });
 
 test("PCI address from a sysfs device path", () => {
-  assert.equal(pciAddressFromDevicePath("/sys/devices/pci0000:3a/0000:3a:00.0/0000:3b:00.1"), "0000:3b:00.1");
+  assert.equal(
+    pciAddressFromDevicePath("/sys/devices/pci0000:3a/0000:3a:00.0/0000:3b:00.1"),
+    "0000:3b:00.1",
+  );
   assert.equal(pciAddressFromDevicePath("/sys/devices/platform/soc/d0030000.ethernet"), null);
   assert.equal(pciAddressFromDevicePath(null), null);
 });
@@ -69,7 +121,10 @@ test("reading this machine's /sys/class/net gives loopback without a device", as
   const sys = parseSysNet(await readSysNet());
   assert.ok(sys.lo, "lo is always there");
   assert.equal(sys.lo?.devicePath, null);
-  assert.equal(buildNics([], sys).some((n) => n.name === "lo"), false);
+  assert.equal(
+    buildNics([], sys).some((n) => n.name === "lo"),
+    false,
+  );
 });
 
 test("parsers never throw; output is schema-valid", () => {
@@ -80,7 +135,9 @@ test("parsers never throw; output is schema-valid", () => {
   );
   fc.assert(
     fc.property(fc.nat(IP_ADDR.length), fc.nat(SYS_NET.length), (i, j) => {
-      z.array(Nic).parse(buildNics(parseIpAddr(IP_ADDR.slice(0, i)), parseSysNet(SYS_NET.slice(0, j))));
+      z.array(Nic).parse(
+        buildNics(parseIpAddr(IP_ADDR.slice(0, i)), parseSysNet(SYS_NET.slice(0, j))),
+      );
     }),
   );
 });

@@ -3,7 +3,9 @@ import { test } from "node:test";
 import { masterUrlFrom, peerConfigFromCmdline } from "../../agent/peer/config.ts";
 
 test("pxeaddr gives http://<addr>/; recon.master overrides it", () => {
-  const c = peerConfigFromCmdline("BOOTIF=01-52-54-00-00-00-01 pxeaddr=10.13.37.1 postaction=liveboot");
+  const c = peerConfigFromCmdline(
+    "BOOTIF=01-52-54-00-00-00-01 pxeaddr=10.13.37.1 postaction=liveboot",
+  );
   assert.equal(c.masterUrl?.href, "http://10.13.37.1/");
   assert.equal(c.powerOff, "soft");
   assert.equal(c.token, null);
@@ -22,8 +24,14 @@ test("no master on the cmdline is null (the CLI turns that into a usage error)",
 });
 
 test("bad values are usage errors with the key named", () => {
-  assert.throws(() => peerConfigFromCmdline("pxeaddr=1.2.3.4 recon.poweroff=explode"), /recon.poweroff/);
-  assert.throws(() => peerConfigFromCmdline("pxeaddr=1.2.3.4 recon.upload_timeout=-1"), /upload_timeout/);
+  assert.throws(
+    () => peerConfigFromCmdline("pxeaddr=1.2.3.4 recon.poweroff=explode"),
+    /recon.poweroff/,
+  );
+  assert.throws(
+    () => peerConfigFromCmdline("pxeaddr=1.2.3.4 recon.upload_timeout=-1"),
+    /upload_timeout/,
+  );
   assert.throws(() => peerConfigFromCmdline("recon.master=ftp://x/"), /http/);
   assert.throws(() => masterUrlFrom({ pxeaddr: "a/b" }), /pxeaddr/);
   assert.equal(masterUrlFrom({ pxeaddr: "fd00::1" })?.href, "http://[fd00::1]/");

@@ -25,7 +25,15 @@ async function withServer(handler: Handler, fn: (url: URL) => Promise<void>) {
 
 const ack = (res: ServerResponse, sha256: string, bytes: number) => {
   res.writeHead(201, { "content-type": "application/json" });
-  res.end(JSON.stringify({ nodeId: "n1", sha256, bytes, storedAt: new Date().toISOString(), unchanged: false }));
+  res.end(
+    JSON.stringify({
+      nodeId: "n1",
+      sha256,
+      bytes,
+      storedAt: new Date().toISOString(),
+      unchanged: false,
+    }),
+  );
 };
 const policy = { totalTimeoutMs: 5000, initialDelayMs: 10, maxDelayMs: 50 };
 const body = Buffer.from('{"hello":"master"}');
@@ -45,7 +53,14 @@ test("5xx answers are retried until the master acknowledges the same bytes", asy
       ack(res, sha256Hex(got), got.length);
     },
     async (url) => {
-      const result = await putAcknowledged({ url, body, contentType: "application/json", token: "t0k", policy, log });
+      const result = await putAcknowledged({
+        url,
+        body,
+        contentType: "application/json",
+        token: "t0k",
+        policy,
+        log,
+      });
       assert.equal(result.sha256, sha256Hex(body));
     },
   );
@@ -62,7 +77,8 @@ test("a 4xx is final: no retry, an upload error naming the status", async () => 
     async (url) => {
       await assert.rejects(
         putAcknowledged({ url, body, contentType: "application/json", token: null, policy, log }),
-        (e: Error & { code?: string }) => e.code === "E_UPLOAD_FAILED" && /HTTP 400/.test(e.message),
+        (e: Error & { code?: string }) =>
+          e.code === "E_UPLOAD_FAILED" && /HTTP 400/.test(e.message),
       );
     },
   );
@@ -74,7 +90,14 @@ test("an acknowledgement of other bytes is never accepted", async () => {
     (_req, _got, res) => ack(res, "0".repeat(64), 1),
     async (url) => {
       await assert.rejects(
-        putAcknowledged({ url, body, contentType: "application/json", token: null, policy: { ...policy, totalTimeoutMs: 300 }, log }),
+        putAcknowledged({
+          url,
+          body,
+          contentType: "application/json",
+          token: null,
+          policy: { ...policy, totalTimeoutMs: 300 },
+          log,
+        }),
         (e: Error & { code?: string }) => e.code === "E_ACK_MISMATCH",
       );
     },
@@ -88,7 +111,14 @@ test("a master that is down at first is reached once it listens", async () => {
   const { port } = probe.address() as AddressInfo;
   await new Promise((resolve) => probe.close(resolve));
   const url = new URL(`http://127.0.0.1:${port}/api/v1/nodes/n1/inventory`);
-  const pending = putAcknowledged({ url, body, contentType: "application/json", token: null, policy, log });
+  const pending = putAcknowledged({
+    url,
+    body,
+    contentType: "application/json",
+    token: null,
+    policy,
+    log,
+  });
   await new Promise((resolve) => setTimeout(resolve, 200));
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -107,15 +137,34 @@ test("a master that is down at first is reached once it listens", async () => {
 test("a master that never answers ends in an upload error within the budget", async () => {
   const started = Date.now();
   await assert.rejects(
-    putAcknowledged({ url: new URL("http://127.0.0.1:9/x"), body, contentType: "application/json", token: null, policy: { ...policy, totalTimeoutMs: 400 }, log }),
+    putAcknowledged({
+      url: new URL("http://127.0.0.1:9/x"),
+      body,
+      contentType: "application/json",
+      token: null,
+      policy: { ...policy, totalTimeoutMs: 400 },
+      log,
+    }),
     (e: Error & { code?: string }) => e.code === "E_UPLOAD_FAILED",
   );
   assert.ok(Date.now() - started < 3000);
 });
 
 test("backoff is full jitter, capped", () => {
-  assert.equal(backoffDelay(0, 500, 15_000, () => 1), 500);
-  assert.equal(backoffDelay(3, 500, 15_000, () => 1), 4000);
-  assert.equal(backoffDelay(10, 500, 15_000, () => 1), 15_000);
-  assert.equal(backoffDelay(10, 500, 15_000, () => 0), 0);
+  assert.equal(
+    backoffDelay(0, 500, 15_000, () => 1),
+    500,
+  );
+  assert.equal(
+    backoffDelay(3, 500, 15_000, () => 1),
+    4000,
+  );
+  assert.equal(
+    backoffDelay(10, 500, 15_000, () => 1),
+    15_000,
+  );
+  assert.equal(
+    backoffDelay(10, 500, 15_000, () => 0),
+    0,
+  );
 });

@@ -13,22 +13,50 @@ test("the JSON Schema is draft 2020-12 and forbids unknown properties everywhere
   assert.equal(schema.$schema, "https://json-schema.org/draft/2020-12/schema");
   let objects = 0;
   const walk = (node: unknown): void => {
-    if (Array.isArray(node)) return node.forEach(walk);
+    if (Array.isArray(node)) {
+      for (const item of node) walk(item);
+      return;
+    }
     if (typeof node !== "object" || node === null) return;
     const record = node as Record<string, unknown>;
     if (record.type === "object" && record.properties) {
       objects++;
-      assert.equal(record.additionalProperties, false, JSON.stringify(Object.keys(record.properties)));
+      assert.equal(
+        record.additionalProperties,
+        false,
+        JSON.stringify(Object.keys(record.properties)),
+      );
     }
-    Object.values(record).forEach(walk);
+    for (const value of Object.values(record)) walk(value);
   };
   walk(schema);
   assert.ok(objects >= 15, `walked ${objects} object schemas`);
 });
 
 test("core contract names are present", () => {
-  const schema = inventoryJsonSchema() as { properties: Record<string, unknown>; required: string[] };
-  for (const key of ["schemaVersion", "agent", "collectedAt", "nodeId", "boot", "system", "baseboard", "chassis", "bios", "processors", "memory", "disks", "nics", "pciDevices", "bmc", "fru", "collectors"]) {
+  const schema = inventoryJsonSchema() as {
+    properties: Record<string, unknown>;
+    required: string[];
+  };
+  for (const key of [
+    "schemaVersion",
+    "agent",
+    "collectedAt",
+    "nodeId",
+    "boot",
+    "system",
+    "baseboard",
+    "chassis",
+    "bios",
+    "processors",
+    "memory",
+    "disks",
+    "nics",
+    "pciDevices",
+    "bmc",
+    "fru",
+    "collectors",
+  ]) {
     assert.ok(key in schema.properties, key);
     assert.ok(schema.required.includes(key), key);
   }
@@ -36,10 +64,26 @@ test("core contract names are present", () => {
 });
 
 test("node ids cannot be path tricks", () => {
-  for (const bad of ["", ".", "..", "../x", "a/b", "a\\b", ".hidden", "a b", "x".repeat(129), "a\u0000b"]) {
+  for (const bad of [
+    "",
+    ".",
+    "..",
+    "../x",
+    "a/b",
+    "a\\b",
+    ".hidden",
+    "a b",
+    "x".repeat(129),
+    "a\u0000b",
+  ]) {
     assert.equal(NODE_ID_PATTERN.test(bad), false, JSON.stringify(bad));
   }
-  for (const good of ["4c4c4544-0042-3510-8052-b3c04f4d4e32", "CZJ1234X", "mac-525400abcd01", "a..b"]) {
+  for (const good of [
+    "4c4c4544-0042-3510-8052-b3c04f4d4e32",
+    "CZJ1234X",
+    "mac-525400abcd01",
+    "a..b",
+  ]) {
     assert.equal(NODE_ID_PATTERN.test(good), true, good);
   }
 });

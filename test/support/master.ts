@@ -3,7 +3,7 @@
 // process (for crashes), and a recursive listing to prove nothing was written outside the root.
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { lstatSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -96,7 +96,7 @@ export function listTree(dir: string): string[] {
     for (const name of readdirSync(path.join(dir, sub))) {
       const rel = path.join(sub, name);
       out.push(rel);
-      if (statSync(path.join(dir, rel), { throwIfNoEntry: false })?.isDirectory()) walk(rel);
+      if (lstatSync(path.join(dir, rel)).isDirectory()) walk(rel);
     }
   };
   walk("");

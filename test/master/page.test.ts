@@ -1,0 +1,125 @@
+// The status page in a real headless browser (Debian's chromium through playwright-core): an
+// uploaded node is in the table, a node uploaded after the page loaded appears without a reload,
+// and hostile values from the network stay text.
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { gzipSync } from "node:zlib";
+import { type Browser, chromium } from "playwright-core";
+import { escapeHtml, formatBytes } from "../../agent/master/page.ts";
+import {
+  putEvidence,
+  putInventory,
+  sandbox,
+  startTestServer,
+  type TestServer,
+} from "../support/master.ts";
+import { sampleInventory } from "../support/sample-inventory.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium && process.env.CI) {
+  test("chromium is installed in CI", () => assert.fail(`${CHROMIUM} missing (apt-get install chromium)`));
+}
+
+describe("status page", { skip: haveChromium ? false : `${CHROMIUM} not installed` }, () => {
+  const box = sandbox();
+  let t: TestServer;
+  let browser: Browser;
+  before(async () => {
+    t = await startTestServer({ root: path.join(box.dir, "root") });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await t?.server.close();
+    box.cleanup();
+  });
+
+  test("shows reported nodes, then new ones without a reload", async () => {
+    const first = sampleInventory({ nodeId: "rack1-u07" });
+    assert.equal((await putInventory(t.url, "rack1-u07", first)).status, 201);
+    assert.equal((await putEvidence(t.url, "rack1-u07", gzipSync("tar"))).status, 201);
+
+    const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    page.on("console", (m) => {
+      if (m.type() === "error") errors.push(m.text());
+    });
+    const response = await page.goto(t.url);
+    assert.equal(response?.status(), 200);
+
+    const row = page.locator('tr[data-node-id="rack1-u07"]');
+    assert.equal(await row.count(), 1);
+    const cells = await row.locator("td").allTextContents();
+    assert.equal(cells[0], "rack1-u07");
+    assert.equal(cells[2], "7G6P2Z2");
+    assert.equal(cells[3], "Dell Inc. PowerEdge R640");
+    assert.match(cells[4] as string, /2 × Intel\(R\) Xeon\(R\) Gold 6130.*64 threads/);
+    assert.equal(cells[5], "384 GiB in 12 DIMMs");
+    assert.equal(cells[6], "10.10.0.57");
+    assert.match(cells[8] as string, /^yes/);
+    assert.equal(await page.locator("#count").textContent(), "1");
+    assert.equal(await page.locator("#with-evidence").textContent(), "1");
+
+    // A later node, with values that would be markup if anything used innerHTML.
+    const hostile = sampleInventory({
+      nodeId: "rack1-u09",
+      hostname: '<img src=x onerror="window.pwned=1">',
+      system: { ...first.system, serialNumber: "</td><script>window.pwned=1</script>" },
+      bmc: null,
+    });
+    assert.equal((await putInventory(t.url, "rack1-u09", hostile)).status, 201);
+    const late = page.locator('tr[data-node-id="rack1-u09"]');
+    await late.waitFor({ state: "attached", timeout: 15_000 });
+    const lateCells = await late.locator("td").allTextContents();
+    assert.equal(lateCells[1], '<img src=x onerror="window.pwned=1">');
+    assert.equal(lateCells[2], "</td><script>window.pwned=1</script>");
+    assert.equal(lateCells[6], "");
+    assert.equal(lateCells[8], "no");
+    assert.equal(await page.locator("#count").textContent(), "2");
+    assert.equal(await page.locator("#with-evidence").textContent(), "1");
+    assert.equal(await page.locator("img").count(), 0);
+    assert.equal(await page.evaluate("typeof window.pwned"), "undefined");
+
+    // A fresh load renders the hostile values escaped on the server side too.
+    await page.reload();
+    assert.equal(await page.locator("img").count(), 0);
+    assert.equal(
+      await page.locator('tr[data-node-id="rack1-u09"] td').nth(2).textContent(),
+      "</td><script>window.pwned=1</script>",
+    );
+    assert.equal(await page.evaluate("typeof window.pwned"), "undefined");
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+
+  test("the page says so when the master stops answering", async () => {
+    const page = await browser.newPage();
+    await page.goto(t.url);
+    await page.route("**/api/v1/nodes", (route) => route.abort());
+    await page.locator("#status.stale").waitFor({ timeout: 15_000 });
+    await page.close();
+  });
+
+  test("escapeHtml and formatBytes", () => {
+    assert.equal(escapeHtml(`<a href="x">'&'</a>`), "&#60;a href=&#34;x&#34;&#62;&#39;&#38;&#39;&#60;/a&#62;");
+    assert.equal(formatBytes(412316860416), "384 GiB");
+    assert.equal(formatBytes(1536), "1.5 KiB");
+    assert.equal(formatBytes(0), "0 B");
+  });
+});
