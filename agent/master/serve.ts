@@ -9,7 +9,15 @@ import { Inventory, SCHEMA_VERSION } from "../../schema/inventory.ts";
 import { ERROR_CODES, ReconError } from "../errors.ts";
 import { nodeList, PAGE_CSP, renderPage } from "./page.ts";
 import { checkUrlPath, resolveInside, serveFile } from "./static.ts";
-import { FILE_NAMES, isValidNodeId, type Kind, NodeStore, StoreError } from "./store.ts";
+import {
+  FILE_NAMES,
+  isValidNodeId,
+  type Kind,
+  type NodeSummary,
+  NodeStore,
+  StoreError,
+  summarize,
+} from "./store.ts";
 
 export const DEFAULT_MAX_INVENTORY_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_MAX_EVIDENCE_BYTES = 64 * 1024 * 1024;
@@ -111,6 +119,31 @@ function issuesOf(error: {
     }
   }
   return out.slice(0, MAX_ISSUES);
+}
+
+/** Parse and validate an uploaded document; returns its summary or throws HttpError 400/409. */
+function validateInventory(data: Buffer, nodeId: string): NodeSummary {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(data.toString("utf8"));
+  } catch (error) {
+    throw new HttpError(400, "invalid_json", `not JSON: ${(error as Error).message}`);
+  }
+  const checked = Inventory.safeParse(parsed);
+  if (!checked.success) {
+    throw new HttpError(
+      400,
+      "invalid_document",
+      `the document does not satisfy the inventory schema ${SCHEMA_VERSION}`,
+      { issues: issuesOf(checked.error) },
+    );
+  }
+  if (checked.data.nodeId !== nodeId) {
+    throw new HttpError(409, "node_id_mismatch", "the document's nodeId differs from the URL's", {
+      documentNodeId: checked.data.nodeId,
+    });
+  }
+  return summarize(checked.data);
 }
 
 interface Route {
@@ -342,32 +375,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     let result: Awaited<ReturnType<NodeStore["putInventory"]>>;
     if (kind === "inventory") {
       const data = await readLimited(req, maxInventoryBytes);
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(data.toString("utf8"));
-      } catch (error) {
-        throw new HttpError(400, "invalid_json", `not JSON: ${(error as Error).message}`);
-      }
-      const checked = Inventory.safeParse(parsed);
-      if (!checked.success) {
-        throw new HttpError(
-          400,
-          "invalid_document",
-          `the document does not satisfy the inventory schema ${SCHEMA_VERSION}`,
-          { issues: issuesOf(checked.error) },
-        );
-      }
-      if (checked.data.nodeId !== nodeId) {
-        throw new HttpError(
-          409,
-          "node_id_mismatch",
-          "the document's nodeId differs from the URL's",
-          {
-            documentNodeId: checked.data.nodeId,
-          },
-        );
-      }
-      result = await store.putInventory(nodeId, data, checked.data);
+      // Parsed and validated in a synchronous helper: the document's object graph is garbage
+      // before the fsyncs are awaited (1,000 parked uploads must not each hold one).
+      result = await store.putInventory(nodeId, data, validateInventory(data, nodeId));
     } else {
       result = await store.putStream(nodeId, kind, req, {
         maxBytes: maxEvidenceBytes,

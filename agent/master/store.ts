@@ -423,8 +423,11 @@ export class NodeStore {
     return { nodeId, ...meta, storedAt, unchanged: false };
   }
 
-  /** Store an inventory document (already validated) exactly as received. */
-  async putInventory(nodeId: string, data: Buffer, doc: Inventory): Promise<StoreResult> {
+  /**
+   * Store an inventory document (already validated) exactly as received. Takes the summary, not
+   * the parsed document, so the large object graph is garbage before the fsyncs are awaited.
+   */
+  async putInventory(nodeId: string, data: Buffer, summary: NodeSummary): Promise<StoreResult> {
     const dir = await this.ensureNodeDir(nodeId);
     const sha256 = sha256Hex(data);
     return this.withLock(nodeId, async () => {
@@ -456,7 +459,7 @@ export class NodeStore {
         sha256,
         bytes: data.length,
       });
-      this.record(nodeId).summary = summarize(doc);
+      this.record(nodeId).summary = summary;
       return result;
     });
   }

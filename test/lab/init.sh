@@ -80,6 +80,17 @@ if [ -x /usr/lib/systemd/systemd-udevd ]; then
   udevadm settle --timeout=60 || say "udevadm settle timed out"
 fi
 
+# The ACPI power button (pressed by a BMC's `chassis power soft`) powers the machine off, as
+# systemd-logind would on the live image.
+mkdir -p /etc/acpi/PWRF
+cat >/etc/acpi/PWRF/00000080 <<'EOF'
+#!/bin/sh
+echo "recon-lab: acpi-power-button (soft power-off request) -> poweroff" >/dev/console
+exec poweroff
+EOF
+chmod +x /etc/acpi/PWRF/00000080
+acpid -c /etc/acpi -l /run/acpid.log
+
 # The boot NIC: BOOTIF=01-52-54-00-12-34-56 -> 52:54:00:12:34:56
 BOOTMAC=$(echo "${BOOTIF#01-}" | tr 'A-F-' 'a-f:')
 IFACE=""
@@ -128,8 +139,9 @@ fi
 mkdir -p /run/recon && cd /run/recon || finish "no /run/recon"
 say "fetch $BASE/post.tgz"
 tries=0
-until wget -q -O post.tgz "$BASE/post.tgz"; do
+until wget -q -O post.tgz "$BASE/post.tgz" 2>/run/wget.err; do
   tries=$((tries + 1))
+  [ $((tries % 10)) = 1 ] && say "fetch failed (attempt $tries): $(cat /run/wget.err)"
   [ "$tries" -lt 60 ] || finish "could not fetch $BASE/post.tgz"
   sleep 2
 done

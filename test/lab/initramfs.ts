@@ -50,7 +50,9 @@ export const LAB_MODULES = [
   "ipmi_si",
   // misc a live image has
   "af_packet",
+  // the ACPI power button (a BMC's soft power-off) reaches busybox acpid through evdev
   "button",
+  "evdev",
 ] as const;
 
 interface ToolSpec {
@@ -67,6 +69,9 @@ interface ToolSpec {
 
 /** Dynamically linked tools copied with their libraries. */
 export const LAB_TOOLS: ToolSpec[] = [
+  // /bin/sh: busybox-static's ash prefers its applets over PATH (`ip` would be busybox's), so the
+  // shell is dash, as on a Debian live system; busybox only fills in commands nothing else has.
+  { name: "dash", paths: ["/usr/bin/dash", "/bin/dash"], target: "/usr/bin/dash", required: true, pkg: "dash" },
   { name: "dmidecode", paths: ["/usr/sbin/dmidecode"], required: true, pkg: "dmidecode" },
   { name: "lspci", paths: ["/usr/bin/lspci"], required: true, pkg: "pciutils" },
   { name: "lsblk", paths: ["/usr/bin/lsblk", "/bin/lsblk"], required: true, pkg: "util-linux" },
@@ -86,6 +91,7 @@ export const LAB_TOOLS: ToolSpec[] = [
 /** Data files copied as they are when present. */
 const LAB_DATA: { paths: string[]; target: string }[] = [
   { paths: ["/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids"], target: "/usr/share/misc/pci.ids" },
+  { paths: ["/usr/share/misc/enterprise-numbers.txt"], target: "/usr/share/misc/enterprise-numbers.txt" },
   { paths: ["/etc/ld.so.conf.d/x86_64-linux-gnu.conf"], target: "/etc/ld.so.conf.d/x86_64-linux-gnu.conf" },
   { paths: ["/etc/ld.so.conf.d/libc.conf"], target: "/etc/ld.so.conf.d/libc.conf" },
 ];
@@ -452,6 +458,7 @@ export function buildBootAssets(options: BuildOptions): BootAssets {
       for (const r of resolved.udevRules) put(stage, r, `/usr/lib/udev/rules.d/${basename(r)}`);
     }
     for (const d of resolved.data) put(stage, d.src, d.target);
+    symlinkSync("dash", join(stage, "usr/bin/sh"));
     linkBusybox(stage);
 
     // 3. Modules + modules.dep for them, and the load order for init.sh.
