@@ -240,9 +240,8 @@ export async function replayRunner(dir: string): Promise<Runner> {
       try {
         output = await readFile(join(dir, probe.file), "utf8");
       } catch {
-        if (recorded && recorded.status !== "ok") {
-          return result(probe, { ...recorded, command: `replay ${recorded.command}` });
-        }
+        // Recorded but no file: the tool printed nothing (a failure, or an ok modprobe).
+        if (recorded) return result(probe, { ...recorded, command: `replay ${recorded.command}` });
         return result(probe, { status: "skipped", message: "not captured" });
       }
       return result(probe, {

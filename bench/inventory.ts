@@ -63,17 +63,23 @@ const recording: Runner = {
     return real.run(probe, signal);
   },
 };
-const dryRunMs = await timeAsync(() => collectInventory({ runner: recording }));
+await collectInventory({ runner: recording }); // warm-up: page cache, JIT, module loading
+const probes = [...seen];
+const dryRuns: number[] = [];
+for (let i = 0; i < 3; i++) dryRuns.push(await timeAsync(() => collectInventory({ runner: real })));
+const dryRunMs = median(dryRuns);
 const alone: Array<{ probe: Probe; ms: number }> = [];
-for (const probe of seen) {
-  const start = performance.now();
-  await real.run(probe);
-  alone.push({ probe, ms: performance.now() - start });
+for (const probe of probes) {
+  const times: number[] = [];
+  for (let i = 0; i < 3; i++) times.push(await timeAsync(() => real.run(probe)));
+  alone.push({ probe, ms: median(times) });
 }
 alone.sort((a, b) => b.ms - a.ms);
 const slowest = alone[0];
 if (slowest) {
-  console.log(`dry-run collect   ${dryRunMs.toFixed(0)} ms (${seen.length} probes, in process)`);
+  console.log(
+    `dry-run collect   ${dryRunMs.toFixed(0)} ms median of 3 (${probes.length} probes, in process)`,
+  );
   console.log(
     `slowest tool      ${slowest.ms.toFixed(0)} ms alone: ${describeProbe(slowest.probe)}`,
   );

@@ -327,7 +327,10 @@ async function findDevice(
   const first = await runner.run(probes.devices, signal);
   if (first.status !== "ok") return "unknown";
   if (presentDevices(first.output).length > 0) return "present";
-  for (const probe of probes.modprobe) await runner.run(probe, signal);
+  const loaded = await Promise.all(probes.modprobe.map((probe) => runner.run(probe, signal)));
+  // ipmi_si refuses to load (ENODEV) where no BMC interface exists: no device will appear,
+  // so don't wait for one.
+  if (loaded.every((result) => result.status !== "ok")) return "absent";
   const again = await runner.run(probes.devicesAfterModprobe, signal);
   if (again.status !== "ok") return "absent";
   return presentDevices(again.output).length > 0 ? "present" : "absent";

@@ -148,6 +148,46 @@ async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * Directory fsyncs with group commit: a caller joins an fsync that has not started yet, or queues
+ * one behind the running one (which may have started before the caller's rename). Under a burst
+ * of uploads, one fsync of nodes/ covers many new node directories.
+ */
+class DirSyncer {
+  private readonly state = new Map<string, { running?: Promise<void>; next?: Promise<void> }>();
+
+  sync(dir: string): Promise<void> {
+    let entry = this.state.get(dir);
+    if (!entry) {
+      entry = {};
+      this.state.set(dir, entry);
+    }
+    if (entry.next) return entry.next;
+    const slot = entry;
+    if (slot.running) {
+      slot.next = slot.running
+        .catch(() => undefined)
+        .then(() => {
+          slot.next = undefined;
+          return this.start(dir, slot);
+        });
+      return slot.next;
+    }
+    return this.start(dir, slot);
+  }
+
+  private start(dir: string, slot: { running?: Promise<void>; next?: Promise<void> }) {
+    const run: Promise<void> = fsyncDir(dir).finally(() => {
+      if (slot.running === run) {
+        slot.running = undefined;
+        if (!slot.next) this.state.delete(dir);
+      }
+    });
+    slot.running = run;
+    return run;
+  }
+}
+
 function compactTime(iso: string): string {
   return iso.replace(/[-:]/g, "");
 }
@@ -220,6 +260,7 @@ export class NodeStore {
   readonly nodesDir: string;
   private readonly index = new Map<string, NodeRecord>();
   private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly dirs = new DirSyncer();
 
   constructor(root: string) {
     this.root = path.resolve(root);
@@ -321,7 +362,7 @@ export class NodeStore {
     const dir = this.nodeDir(nodeId);
     try {
       await mkdir(dir);
-      await fsyncDir(this.nodesDir);
+      await this.dirs.sync(this.nodesDir);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") mapFsError(error);
     }
@@ -407,10 +448,10 @@ export class NodeStore {
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
         }
-        await fsyncDir(historyDir);
+        await this.dirs.sync(historyDir);
       }
       await rename(temp, current);
-      await fsyncDir(dir);
+      await this.dirs.sync(dir);
     } catch (error) {
       await unlinkQuietly(temp);
       mapFsError(error);
