@@ -130,6 +130,20 @@ export const Disk = z.strictObject({
   rotational: z.boolean().nullable(),
   removable: z.boolean().nullable(),
   firmwareVersion: text,
+  smartPassed: z
+    .boolean()
+    .nullable()
+    .describe("SMART overall health (smartctl); null when not available"),
+  powerOnHours: count.describe("SMART power-on hours"),
+  temperatureCelsius: z.number().nullable().describe("current temperature (smartctl)"),
+});
+
+export const LldpNeighbor = z.strictObject({
+  chassisId: text.describe("the switch's chassis id (often its MAC)"),
+  systemName: text.describe("the switch's name"),
+  portId: text.describe("the switch port this NIC is cabled to"),
+  portDescription: text,
+  vlanId: count.describe("port VLAN id, when advertised"),
 });
 
 export const Nic = z.strictObject({
@@ -143,6 +157,7 @@ export const Nic = z.strictObject({
   mtu: count,
   ipv4: z.array(z.string()).describe("address/prefix, e.g. 10.0.0.5/24"),
   ipv6: z.array(z.string()).describe("address/prefix"),
+  lldp: LldpNeighbor.nullable().describe("the switch port seen through LLDP (lldpd), if any"),
 });
 
 export const PciDevice = z.strictObject({
@@ -239,6 +254,7 @@ export type Memory = z.infer<typeof Memory>;
 export type PowerSupply = z.infer<typeof PowerSupply>;
 export type Disk = z.infer<typeof Disk>;
 export type Nic = z.infer<typeof Nic>;
+export type LldpNeighbor = z.infer<typeof LldpNeighbor>;
 export type PciDevice = z.infer<typeof PciDevice>;
 export type Bmc = z.infer<typeof Bmc>;
 export type Fru = z.infer<typeof Fru>;

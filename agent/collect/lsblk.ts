@@ -72,6 +72,10 @@ function toDisk(entry: Json): Disk | null {
     rotational: flag(entry.rota),
     removable: flag(entry.rm),
     firmwareVersion: field(entry.rev),
+    // Health comes from smartctl, merged in by collect/index.ts.
+    smartPassed: null,
+    powerOnHours: null,
+    temperatureCelsius: null,
   };
 }
 

@@ -151,6 +151,7 @@ export function buildNics(links: IpLink[], sys: SysNet | null): Nic[] {
       mtu: link?.mtu ?? parseCount(hw?.mtu),
       ipv4: link?.ipv4 ?? [],
       ipv6: link?.ipv6 ?? [],
+      lldp: null, // filled from lldpctl by collect/index.ts
     };
   });
 }

@@ -27,6 +27,7 @@ const DISCARD_MS = 2000;
 /** Open requests get this long to finish after close() before their sockets are destroyed. */
 const CLOSE_GRACE_MS = 1000;
 const MAX_ISSUES = 100;
+export const DEFAULT_MAX_CONCURRENT_UPLOADS = 64;
 
 export type LogEvent = Record<string, unknown>;
 
@@ -45,6 +46,11 @@ export interface ServerOptions {
   staticRoots?: Record<string, string>;
   /** Exact URL path -> file, e.g. { "/menu.ipxe": "/srv/tftp/menu.ipxe" }. */
   files?: Record<string, string>;
+  /**
+   * Uploads whose bodies are read at the same time; later ones wait with their sockets paused
+   * (their bytes stay in kernel buffers), so memory does not grow with the number of peers.
+   */
+  maxConcurrentUploads?: number;
   /** One structured event per call (a request served, a document stored, an error). */
   log?: (event: LogEvent) => void;
 }
@@ -74,6 +80,34 @@ class HttpError extends Error {
     this.code = code;
     this.extra = extra;
     this.headers = headers;
+  }
+}
+
+/** A counting semaphore with a FIFO queue. */
+class Gate {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  private readonly limit: number;
+  constructor(limit: number) {
+    this.limit = Math.max(1, limit);
+  }
+  get queued(): number {
+    return this.waiting.length;
+  }
+  async enter(): Promise<() => void> {
+    if (this.active < this.limit) {
+      this.active++;
+    } else {
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    };
   }
 }
 
@@ -194,6 +228,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     throw new ReconError(ERROR_CODES.USAGE, "empty token: omit it or give a non-empty one");
   }
   const tokenHash = options.token ? tokenDigest(options.token) : null;
+  const uploads = new Gate(options.maxConcurrentUploads ?? DEFAULT_MAX_CONCURRENT_UPLOADS);
   const mounts = Object.entries(options.staticRoots ?? {})
     .map(([prefix, dir]) => ({ prefix: normalizePrefix(prefix), dir: path.resolve(dir) }))
     .sort((a, b) => b.prefix.length - a.prefix.length);
@@ -372,24 +407,34 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const kind = r.upload as Kind;
     bag.nodeId = nodeId;
     bag.kind = kind;
+    if (uploads.queued > 0) bag.queued = uploads.queued;
+    // Stop reading this socket until the upload is admitted: a queued body stays in the kernel.
+    req.socket.pause();
+    const release = await uploads.enter();
+    req.socket.resume();
     let result: Awaited<ReturnType<NodeStore["putInventory"]>>;
-    if (kind === "inventory") {
-      const data = await readLimited(req, maxInventoryBytes);
-      // Parsed and validated in a synchronous helper: the document's object graph is garbage
-      // before the fsyncs are awaited (1,000 parked uploads must not each hold one).
-      result = await store.putInventory(nodeId, data, validateInventory(data, nodeId));
-    } else {
-      result = await store.putStream(nodeId, kind, req, {
-        maxBytes: maxEvidenceBytes,
-        head: {
-          need: 3,
-          check: (head) => {
-            if (head.length < 3 || head[0] !== 0x1f || head[1] !== 0x8b || head[2] !== 0x08) {
-              throw new StoreError(400, "not_gzip", "evidence must be a gzip (tar.gz) stream");
-            }
+    try {
+      if (req.destroyed) throw new HttpError(499, "client_aborted", "client went away while queued");
+      if (kind === "inventory") {
+        const data = await readLimited(req, maxInventoryBytes);
+        // Parsed and validated in a synchronous helper: the document's object graph is garbage
+        // before the fsyncs are awaited (1,000 parked uploads must not each hold one).
+        result = await store.putInventory(nodeId, data, validateInventory(data, nodeId));
+      } else {
+        result = await store.putStream(nodeId, kind, req, {
+          maxBytes: maxEvidenceBytes,
+          head: {
+            need: 3,
+            check: (head) => {
+              if (head.length < 3 || head[0] !== 0x1f || head[1] !== 0x8b || head[2] !== 0x08) {
+                throw new StoreError(400, "not_gzip", "evidence must be a gzip (tar.gz) stream");
+              }
+            },
           },
-        },
-      });
+        });
+      }
+    } finally {
+      release();
     }
     log({ event: "stored", ...result, kind });
     sendJson(req, res, result.unchanged ? 200 : 201, result, {

@@ -95,6 +95,7 @@ test("NICs: physical interfaces only, with addresses, driver and PCI address", (
       mtu: 1400,
       ipv4: ["192.0.2.2/24"],
       ipv6: ["fd00::2/64", "fe80::fc:ff:fe00:1/64"],
+      lldp: null,
     },
   ]);
 });

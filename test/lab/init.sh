@@ -2,9 +2,10 @@
 # /init of the lab initramfs (test/lab/initramfs.ts builds it). It stands in for the live image:
 # as PID 1 it mounts the API filesystems and hands over to busybox init, whose inittab runs this
 # script again as `/init peer`: load modules, start udev, bring up the boot NIC (BOOTIF) with DHCP,
-# then do what the live image's recon role does for a peer: fetch post.tgz from the master, unpack
-# it, run ./post.sh. If post.sh returns and the machine is still on, say so and power off with
-# `poweroff -f` after a delay, so a broken run ends instead of hanging.
+# then do what the live image does for a peer: run packaging/recon-role.sh (copied into the
+# initramfs), which fetches post.tgz from the master, unpacks it and runs ./post.sh. If that
+# returns and the machine is still on, say so and power off with `poweroff -f` after a delay, so a
+# broken run ends instead of hanging (the lab tells this fallback from an IPMI power-off).
 #
 # Every line meant for the lab starts with "recon-lab: " on the serial console; the lab reads them
 # (test/lab/peer.ts). Kernel parameters read here:
@@ -128,6 +129,17 @@ chmod +x /run/udhcpc.sh
 say "net-up $IFACE $BOOTMAC"
 udhcpc -i "$IFACE" -s /run/udhcpc.sh -n -q -t 30 -T 2 -x "hostname:recon-peer" || finish "no DHCP lease on $IFACE"
 
+if [ -x /usr/share/recon/recon-role.sh ]; then
+  # The live image's own role script (packaging/recon-role.sh): pxeaddr= makes this a peer, so it
+  # fetches http://<pxeaddr>/post.tgz, unpacks it and runs ./post.sh (which runs the agent).
+  say "post-start recon-role.sh"
+  RECON_STATE=/run/recon RECON_FETCH_DELAY=3 /usr/share/recon/recon-role.sh
+  rc=$?
+  say "post-exit rc=$rc"
+  finish "recon-role.sh exited with $rc"
+fi
+
+# Without packaging/recon-role.sh (older trees): the same steps by hand.
 if [ -n "$MASTER" ]; then
   BASE="${MASTER%/}"
 elif [ -n "$PXEADDR" ]; then
@@ -146,11 +158,11 @@ until wget -q -O post.tgz "$BASE/post.tgz" 2>/run/wget.err; do
   sleep 2
 done
 say "fetched post.tgz $(wc -c <post.tgz) bytes"
-mkdir -p post && cd post && tar xzf ../post.tgz || finish "post.tgz did not unpack"
+mkdir -p post && cd post && tar xf ../post.tgz || finish "post.tgz did not unpack"
 rm -f ../post.tgz
-[ -x ./post.sh ] || finish "post.tgz has no executable post.sh"
-say "post-start"
-HOME=/root ./post.sh
+[ -f ./post.sh ] || finish "post.tgz has no post.sh"
+say "post-start post.sh"
+HOME=/root sh ./post.sh --cmdline /proc/cmdline
 rc=$?
 say "post-exit rc=$rc"
 finish "post.sh exited with $rc"

@@ -29,6 +29,8 @@ import { gzipSync } from "node:zlib";
 import { run } from "./proc.ts";
 
 const HERE = import.meta.dirname;
+/** The live image's role script; the lab's init runs it as the live image's recon.service does. */
+export const RECON_ROLE_SH = join(HERE, "../../packaging/recon-role.sh");
 
 /** Kernel modules the peers' QEMU hardware needs (dependencies are added from modules.dep). */
 export const LAB_MODULES = [
@@ -82,7 +84,12 @@ export const LAB_TOOLS: ToolSpec[] = [
   { name: "ethtool", paths: ["/usr/sbin/ethtool", "/sbin/ethtool"], required: false, pkg: "ethtool" },
   { name: "smartctl", paths: ["/usr/sbin/smartctl"], required: false, pkg: "smartmontools" },
   { name: "nvme", paths: ["/usr/sbin/nvme"], required: false, pkg: "nvme-cli" },
-  { name: "curl", paths: ["/usr/bin/curl"], required: false, pkg: "curl" },
+  // recon-role.sh fetches post.tgz with curl and unpacks it with GNU tar (xz/zstd/gzip).
+  { name: "curl", paths: ["/usr/bin/curl"], required: true, pkg: "curl" },
+  { name: "tar", paths: ["/usr/bin/tar", "/bin/tar"], target: "/usr/bin/tar", required: true, pkg: "tar" },
+  { name: "xz", paths: ["/usr/bin/xz"], required: true, pkg: "xz-utils" },
+  { name: "zstd", paths: ["/usr/bin/zstd"], required: false, pkg: "zstd" },
+  { name: "gzip", paths: ["/usr/bin/gzip", "/bin/gzip"], target: "/usr/bin/gzip", required: true, pkg: "gzip" },
   { name: "udevadm", paths: ["/usr/bin/udevadm", "/bin/udevadm"], target: "/usr/bin/udevadm", required: false, pkg: "udev" },
   { name: "ata_id", paths: ["/usr/lib/udev/ata_id", "/lib/udev/ata_id"], target: "/usr/lib/udev/ata_id", required: false, pkg: "udev" },
   { name: "scsi_id", paths: ["/usr/lib/udev/scsi_id", "/lib/udev/scsi_id"], target: "/usr/lib/udev/scsi_id", required: false, pkg: "udev" },
@@ -367,6 +374,7 @@ function inputsHash(deb: string, resolved: Resolved): string {
   h.update("recon-lab-boot-v1\n");
   h.update(readFileSync(join(HERE, "initramfs.ts")));
   h.update(readFileSync(join(HERE, "init.sh")));
+  if (existsSync(RECON_ROLE_SH)) h.update(readFileSync(RECON_ROLE_SH));
   const st = statSync(deb);
   h.update(`${basename(deb)} ${st.size}\n`);
   h.update(`${LAB_MODULES.join(",")}\n`);
@@ -479,6 +487,10 @@ export function buildBootAssets(options: BuildOptions): BootAssets {
     writeFileSync(join(stage, "etc/os-release"), 'PRETTY_NAME="recon lab initramfs"\nID=recon-lab\n');
     run(["ldconfig", "-r", stage], { allowFail: true });
     put(stage, join(HERE, "init.sh"), "/init");
+    if (existsSync(RECON_ROLE_SH)) {
+      put(stage, RECON_ROLE_SH, "/usr/share/recon/recon-role.sh");
+      chmodSync(join(stage, "usr/share/recon/recon-role.sh"), 0o755);
+    }
     chmodSync(join(stage, "init"), 0o755);
     writeFileSync(
       join(stage, "etc/recon-lab-build"),

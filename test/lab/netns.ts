@@ -38,6 +38,8 @@ export class Lan {
     ip("link", "add", lan.bridge, "type", "bridge", "stp_state", "0", "forward_delay", "0");
     ip("addr", "add", `${lan.masterIp}/${lan.prefixLength}`, "dev", lan.bridge);
     ip("link", "set", lan.bridge, "up");
+    // Inside this namespace only: unprivileged processes (serve) may bind port 80.
+    run(lan.exec(["sysctl", "-q", "-w", "net.ipv4.ip_unprivileged_port_start=0"]));
     return lan;
   }
 

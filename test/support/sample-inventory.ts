@@ -134,6 +134,9 @@ export function sampleInventory(overrides: Partial<Inventory> = {}): Inventory {
         rotational: false,
         removable: false,
         firmwareVersion: "XCV1DL67",
+        smartPassed: true,
+        powerOnHours: 12345,
+        temperatureCelsius: 31,
       },
       {
         name: "nvme0n1",
@@ -147,6 +150,9 @@ export function sampleInventory(overrides: Partial<Inventory> = {}): Inventory {
         rotational: false,
         removable: false,
         firmwareVersion: "1.1.0",
+        smartPassed: true,
+        powerOnHours: 12345,
+        temperatureCelsius: 31,
       },
     ],
     nics: [
@@ -161,6 +167,7 @@ export function sampleInventory(overrides: Partial<Inventory> = {}): Inventory {
         mtu: 1500,
         ipv4: ["10.20.0.57/24"],
         ipv6: ["fe80::b696:91ff:fe3c:5e10/64"],
+        lldp: null,
       },
       {
         name: "eno2",
@@ -173,6 +180,7 @@ export function sampleInventory(overrides: Partial<Inventory> = {}): Inventory {
         mtu: 1500,
         ipv4: [],
         ipv6: [],
+        lldp: null,
       },
     ],
     pciDevices: [

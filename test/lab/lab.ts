@@ -1,0 +1,481 @@
+// The virtual data center: `npm run lab` (test/lab/run.ts) and test/lab/lab.test.ts both call
+// runLab(). It creates the provisioning LAN (a network namespace with a bridge), runs the master
+// there (dnsmasq + the built `recon-agent serve`), boots QEMU peers from the network, waits until
+// each one has reported and switched itself off, and returns what the master received together
+// with what every peer was given, so callers can compare them (checkPeer).
+import { spawnSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { Inventory } from "../../schema/inventory.ts";
+import { startIpmiSim, unprivileged } from "./bmc.ts";
+import { type BootAssets, buildBootAssets, defaultCacheDir } from "./initramfs.ts";
+import { Master } from "./master.ts";
+import { Lan, removeStaleNamespaces } from "./netns.ts";
+import { defaultPeers, makeDisks, type OffMethod, type PeerSpec, PeerVm, qemuArgs, romFor } from "./peer.ts";
+import { Cleanup, closeOnSignals, run, sleep } from "./proc.ts";
+
+export const REPO = resolve(import.meta.dirname, "../..");
+const UNPRIVILEGED_UID = 65534;
+
+export type Scenario = "normal" | "outage" | "no-bmc";
+
+export interface LabPeer {
+  spec: PeerSpec;
+  scenario: Scenario;
+}
+
+export interface LabOptions {
+  /** Normal peers (default 3). */
+  peers?: number;
+  /** Also run the failure paths: a peer whose upload meets a stopped master, a peer without BMC. */
+  failurePaths?: boolean;
+  /** recon.poweroff= for the menu (default: none given, the agent's default, soft). */
+  poweroff?: "soft" | "hard";
+  /** More kernel arguments for menu.ipxe. */
+  menuArgs?: string[];
+  /** Per-phase limit (default 10 min). */
+  phaseTimeoutMs?: number;
+  /** Keep the run directory (logs, master data) instead of deleting it. */
+  keep?: boolean;
+  cacheDir?: string;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+export interface PeerResult {
+  spec: PeerSpec;
+  scenario: Scenario;
+  nodeId: string | null;
+  inventoryPath: string | null;
+  evidencePath: string | null;
+  /** Parsed inventory.json (null when missing or not JSON). */
+  document: unknown;
+  /** Host ms when the master stored the inventory / evidence (serve log; file mtime otherwise). */
+  inventoryStoredAt: number | null;
+  evidenceStoredAt: number | null;
+  offMethod: OffMethod | "timeout" | null;
+  /** Host ms of the BMC's action (POWERDOWN for soft, SHUTDOWN for hard) or of the OS power-off. */
+  offRequestedAt: number | null;
+  offAt: number | null;
+  startedAt: number;
+  /** Agent log events seen on the console, by name (upload.retry, upload.acknowledged, ...). */
+  agentEvents: string[];
+  notes: string[];
+  serialTail: string;
+  serialLog: string;
+}
+
+export interface LabResult {
+  runDir: string;
+  masterRoot: string;
+  boot: BootAssets;
+  peers: PeerResult[];
+  startedAt: number;
+  durationMs: number;
+  /** serve stop/start times (outage scenario). */
+  serveHistory: { event: "start" | "stop"; at: number }[];
+  kept: boolean;
+}
+
+/** What the lab needs; returns the reason it cannot run, or null. */
+export function labPrerequisites(): string | null {
+  if (process.platform !== "linux") return "the lab needs Linux (network namespaces, QEMU)";
+  if (process.geteuid?.() !== 0) return "the lab needs root (network namespaces, taps, dnsmasq)";
+  const missing: string[] = [];
+  const need: [string, string][] = [
+    ["ip", "iproute2"],
+    ["qemu-system-x86_64", "qemu-system-x86"],
+    ["dnsmasq", "dnsmasq"],
+    ["ipmi_sim", "openipmi"],
+    ["ipmitool", "ipmitool"],
+    ["setpriv", "util-linux"],
+    ["dpkg-deb", "dpkg"],
+    ["depmod", "kmod"],
+    ["ldconfig", "libc-bin"],
+    ["truncate", "coreutils"],
+  ];
+  for (const [cmd, pkg] of need) {
+    if (spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status !== 0) missing.push(`${cmd} (${pkg})`);
+  }
+  if (!existsSync(romFor("e1000"))) missing.push(`${romFor("e1000")} (ipxe-qemu)`);
+  if (!existsSync("/usr/lib/ipxe/undionly.kpxe")) missing.push("/usr/lib/ipxe/undionly.kpxe (ipxe)");
+  if (missing.length > 0) return `missing: ${missing.join(", ")}`;
+  return null;
+}
+
+/** dist/recon-agent and dist/post.tgz, made with `npm run package` when missing. */
+export function ensureDist(log: (line: string) => void): { agent: string; postTgz: string } {
+  const agent = join(REPO, "dist", "recon-agent");
+  const postTgz = join(REPO, "dist", "post.tgz");
+  if (!existsSync(agent) || !existsSync(postTgz)) {
+    log("dist/recon-agent or dist/post.tgz missing: running `npm run package` (a few minutes)");
+    const r = spawnSync(process.execPath, [join(REPO, "packaging", "package.ts")], {
+      cwd: REPO,
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    if (r.status !== 0) throw new Error(`npm run package failed (exit ${r.status})`);
+  }
+  for (const f of [agent, postTgz]) if (!existsSync(f)) throw new Error(`${f} missing after npm run package`);
+  return { agent, postTgz };
+}
+
+function fmtSecs(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
+}
+
+/** The failure-path peers: profile-0 hardware (outage, ipmi_sim BMC) and profile-1 without BMC. */
+function failurePeers(runTag: string, first: number): LabPeer[] {
+  const specs = defaultPeers(first + 2, runTag).slice(first);
+  const [outage, noBmc] = specs;
+  if (!outage || !noBmc) throw new Error("failurePeers");
+  outage.name = "outage";
+  noBmc.name = "no-bmc";
+  noBmc.bmc = "none";
+  delete noBmc.bmcLan;
+  return [
+    { spec: outage, scenario: "outage" },
+    { spec: noBmc, scenario: "no-bmc" },
+  ];
+}
+
+export async function runLab(options: LabOptions = {}): Promise<LabResult> {
+  const log = options.log ?? (() => {});
+  const startedAt = Date.now();
+  const t = () => `[${fmtSecs(Date.now() - startedAt).padStart(6)}]`;
+  const say = (line: string) => log(`${t()} ${line}`);
+  const why = labPrerequisites();
+  if (why) throw new Error(why);
+
+  const cleanup = new Cleanup();
+  const removeSignals = closeOnSignals(cleanup, (s) => log(`${s}: cleaning up`));
+  const stale = await removeStaleNamespaces();
+  if (stale.length) say(`removed namespaces of dead lab runs: ${stale.join(", ")}`);
+  let runDir = "";
+  let ok = false;
+  try {
+    const dist = ensureDist(say);
+    const cacheDir = options.cacheDir ?? defaultCacheDir();
+    const boot = buildBootAssets({ cacheDir, log: say });
+    say(`kernel ${boot.kernelVersion}, initramfs ${boot.cached ? "cached" : "built"}: ${boot.dir}`);
+    if (boot.missingOptional.length) say(`initramfs without: ${boot.missingOptional.join(", ")}`);
+
+    runDir = mkdtempSync(join(tmpdir(), "recon-lab-"));
+    chmodSync(runDir, 0o755);
+    const keep = options.keep ?? false;
+    cleanup.add(`remove ${runDir}`, () => {
+      if (!keep) rmSync(runDir, { recursive: true, force: true });
+    });
+    const uid = UNPRIVILEGED_UID;
+    const runTag = runDir.slice(-4).toLowerCase().replace(/[^0-9a-f]/g, "a");
+
+    const lan = Lan.create(cleanup);
+    say(`provisioning LAN: netns ${lan.ns}, ${lan.bridge} ${lan.masterIp}/${lan.prefixLength}`);
+
+    const menuArgs = [
+      // TCG guests on a busy host: no watchdog noise, no RCU stall reports.
+      "rcupdate.rcu_cpu_stall_suppress=1",
+      "nowatchdog",
+      ...(options.poweroff ? [`recon.poweroff=${options.poweroff}`] : []),
+      ...(options.menuArgs ?? []),
+    ];
+    const master = new Master({
+      lan,
+      dir: join(runDir, "master"),
+      agentBinary: dist.agent,
+      postTgz: dist.postTgz,
+      vmlinuz: boot.vmlinuz,
+      initrd: boot.initrd,
+      kernelVersion: boot.kernelVersion,
+      menuArgs,
+      uid,
+      log: say,
+    });
+    cleanup.add("stop master", () => master.stop());
+    await master.startDnsmasq();
+    await master.startServe();
+    say(`master: dnsmasq + recon-agent serve on http://${lan.masterIp}/ (data ${master.root})`);
+
+    const vms = new Map<string, { vm: PeerVm; peer: LabPeer }>();
+    const byMac = new Map<string, string>();
+    const byIp = new Map<string, string>();
+    master.onEvent((what, d) => {
+      if (what === "lease" && d.mac && d.ip) {
+        const name = byMac.get(d.mac);
+        if (!name) return;
+        const first = !byIp.has(d.ip);
+        byIp.set(d.ip, name);
+        if (first) say(`${name.padEnd(7)} DHCP lease ${d.ip} (${d.mac})`);
+      } else if (what === "fetch" && d.ip) {
+        const name = byIp.get(d.ip) ?? d.ip;
+        say(`${name.padEnd(7)} GET ${d.path}`);
+      } else if (what === "stored" && d.nodeId) {
+        say(`${"master".padEnd(7)} stored ${d.kind} of ${d.nodeId}`);
+      }
+    });
+
+    const startPeer = async (peer: LabPeer, index: number) => {
+      const { spec } = peer;
+      const dir = join(runDir, "peers", spec.name);
+      mkdirSync(dir, { recursive: true });
+      makeDisks(spec, dir);
+      const taps = spec.nics.map(() => lan.addTap(uid));
+      for (const n of spec.nics) byMac.set(n.mac, spec.name);
+      let bmcVmPort: number | undefined;
+      if (spec.bmc === "ipmi-sim") {
+        bmcVmPort = 9100 + index * 2;
+        const bmc = await startIpmiSim({
+          lan,
+          dir: join(dir, "bmc"),
+          name: spec.name,
+          vmPort: bmcVmPort,
+          lanPort: bmcVmPort + 1,
+          uid,
+          facts: spec.bmcLan ?? null,
+        });
+        cleanup.add(`stop ipmi_sim ${spec.name}`, () => bmc.daemon.stop(2000));
+      }
+      run(["chown", "-R", `${uid}:${uid}`, dir]);
+      const serialLog = join(dir, "serial.log");
+      const qmpSocket = join(dir, "qmp.sock");
+      const vm = new PeerVm(spec, serialLog, (v, line) => {
+        const detail = line ? `: ${line}` : "";
+        if (v.phase === "off") {
+          const m = v.offMethod();
+          say(`${spec.name.padEnd(7)} powered off (${m}) after ${fmtSecs((v.timeline.offAt ?? 0) - v.timeline.startedAt)}`);
+        } else if (line && !["network"].includes(v.phase)) {
+          say(`${spec.name.padEnd(7)} ${line}`);
+        } else {
+          say(`${spec.name.padEnd(7)} ${v.phase}${detail}`);
+        }
+      });
+      vms.set(spec.name, { vm, peer });
+      cleanup.add(`stop qemu ${spec.name}`, () => vm.kill());
+      const argv = lan.exec([...unprivileged(uid), ...qemuArgs(spec, { dir, taps, bmcVmPort, serialLog, qmpSocket })]);
+      say(
+        `${spec.name.padEnd(7)} booting: ${spec.machine}, ${spec.cpus} vCPU, ${spec.memoryMiB} MiB, ` +
+          `NICs ${spec.nics.map((n) => `${n.model}=${n.mac}`).join(" ")}, ` +
+          `disks ${spec.disks.map((d) => `${d.bus}:${d.serial}`).join(" ")}, BMC ${spec.bmc}`,
+      );
+      await vm.start(argv, qmpSocket, join(dir, "qemu.log"));
+    };
+
+    const phaseTimeout = options.phaseTimeoutMs ?? 10 * 60_000;
+    /** Waits until every VM of the phase exited; `tick` runs every 250 ms. */
+    const waitPhase = async (names: string[], tick?: () => Promise<void> | void) => {
+      const deadline = Date.now() + phaseTimeout;
+      for (;;) {
+        master.poll();
+        await tick?.();
+        const running = names.filter((n) => vms.get(n)?.vm.exit === null);
+        if (running.length === 0) return;
+        if (Date.now() > deadline) {
+          say(`timeout: ${running.join(", ")} still running after ${fmtSecs(phaseTimeout)}; powering them off`);
+          for (const n of running) {
+            const entry = vms.get(n);
+            if (entry) {
+              timedOut.add(n);
+              await entry.vm.kill();
+            }
+          }
+          return;
+        }
+        await sleep(250);
+      }
+    };
+    const timedOut = new Set<string>();
+
+    // Phase 1: the normal peers, all at once.
+    const normal: LabPeer[] = defaultPeers(options.peers ?? 3, runTag).map((spec) => ({ spec, scenario: "normal" }));
+    let index = 0;
+    for (const p of normal) {
+      await startPeer(p, index++);
+      await sleep(1000);
+    }
+    await waitPhase(normal.map((p) => p.spec.name));
+
+    // Phase 2: failure paths. The master's upload service goes down once the outage peer runs
+    // its agent, and comes back after the agent has had to retry.
+    if (options.failurePaths) {
+      const extra = failurePeers(runTag, normal.length);
+      say("failure paths: 'outage' meets a stopped master, 'no-bmc' has no BMC");
+      master.writeMenu([...menuArgs.filter((a) => !a.startsWith("recon.poweroff=")), "recon.poweroff=hard"]);
+      for (const p of extra) {
+        await startPeer(p, index++);
+        await sleep(1000);
+      }
+      const outage = vms.get("outage")?.vm;
+      let state: "waiting" | "down" | "up" = "waiting";
+      let downAt = 0;
+      await waitPhase(
+        extra.map((p) => p.spec.name),
+        async () => {
+          if (!outage) return;
+          // Both peers must have post.tgz before the master goes away (recon-role.sh would wait
+          // for it anyway, but then the outage would test the fetch, not the upload).
+          const agentsUp = extra.every((p) => {
+            const v = vms.get(p.spec.name)?.vm;
+            return v && (v.timeline.agentAt !== undefined || v.exit !== null);
+          });
+          if (state === "waiting" && agentsUp) {
+            say("master: stopping recon-agent serve (outage)");
+            await master.stopServe();
+            state = "down";
+            downAt = Date.now();
+          } else if (state === "down") {
+            const retried = outage.agentEvents.filter((e) => e.event === "upload.retry").length;
+            if (retried >= 2 || Date.now() - downAt > 180_000 || outage.exit !== null) {
+              say(`master: starting recon-agent serve again (outage peer retried ${retried}x)`);
+              await master.startServe();
+              state = "up";
+            }
+          }
+        },
+      );
+      if (state === "down") await master.startServe();
+    }
+
+    // Results: what the master has, per peer.
+    await sleep(500);
+    master.poll();
+    const nodesDir = join(master.root, "nodes");
+    const documents = new Map<string, { nodeId: string; doc: Record<string, unknown> }>();
+    if (existsSync(nodesDir)) {
+      for (const nodeId of readdirSync(nodesDir)) {
+        const f = join(nodesDir, nodeId, "inventory.json");
+        if (!existsSync(f)) continue;
+        try {
+          const doc = JSON.parse(readFileSync(f, "utf8")) as Record<string, unknown>;
+          const uuid = (doc.system as { uuid?: string } | undefined)?.uuid;
+          const bootMac = (doc.boot as { bootMac?: string } | undefined)?.bootMac;
+          for (const { peer } of vms.values()) {
+            if (peer.spec.system.uuid === uuid || peer.spec.nics[0]?.mac === bootMac) {
+              documents.set(peer.spec.name, { nodeId, doc });
+            }
+          }
+        } catch {}
+      }
+    }
+    const peers: PeerResult[] = [];
+    for (const { vm, peer } of vms.values()) {
+      const found = documents.get(peer.spec.name);
+      const nodeId = found?.nodeId ?? null;
+      const inv = nodeId ? join(nodesDir, nodeId, "inventory.json") : null;
+      const evd = nodeId ? join(nodesDir, nodeId, "evidence.tar.gz") : null;
+      const storedAt = (kind: string, file: string | null) => {
+        const ev = master.stored.filter((s) => s.nodeId === nodeId && s.kind === kind).at(-1);
+        if (ev) return ev.storedAt ? Date.parse(ev.storedAt) : ev.at;
+        return file && existsSync(file) ? statSync(file).mtimeMs : null;
+      };
+      const method = timedOut.has(peer.spec.name) ? "timeout" : vm.offMethod();
+      const shutdown = vm.shutdownEvent();
+      const offRequestedAt =
+        method === "ipmi-soft" ? (vm.timeline.powerdownAt ?? null) : (shutdown?.at ?? vm.exit?.at ?? null);
+      let serialTail = "";
+      try {
+        serialTail = readFileSync(vm.serialLog, "utf8").split(/\r?\n/).slice(-40).join("\n");
+      } catch {}
+      peers.push({
+        spec: peer.spec,
+        scenario: peer.scenario,
+        nodeId,
+        inventoryPath: inv && existsSync(inv) ? inv : null,
+        evidencePath: evd && existsSync(evd) ? evd : null,
+        document: found?.doc ?? null,
+        inventoryStoredAt: storedAt("inventory", inv),
+        evidenceStoredAt: storedAt("evidence", evd),
+        offMethod: method,
+        offRequestedAt,
+        offAt: vm.exit?.at ?? null,
+        startedAt: vm.timeline.startedAt,
+        agentEvents: vm.agentEvents.map((e) => String(e.event)),
+        notes: vm.notes,
+        serialTail,
+        serialLog: vm.serialLog,
+      });
+    }
+    ok = true;
+    return {
+      runDir,
+      masterRoot: master.root,
+      boot,
+      peers,
+      startedAt,
+      durationMs: Date.now() - startedAt,
+      serveHistory: master.serveHistory,
+      kept: options.keep ?? false,
+    };
+  } finally {
+    const errors = await cleanup.close();
+    for (const e of errors) log(`cleanup: ${e}`);
+    removeSignals();
+    if (!ok && runDir && options.keep) log(`run directory kept: ${runDir}`);
+  }
+}
+
+const MiB = 1024 ** 2;
+
+/** Every way a peer's record on the master differs from what the peer was; [] when it matches. */
+export function checkPeer(r: PeerResult, serveHistory: LabResult["serveHistory"] = []): string[] {
+  const problems: string[] = [];
+  const { spec } = r;
+  if (!r.inventoryPath || !r.document) return [`no inventory stored on the master for ${spec.name}`];
+  const parsed = Inventory.safeParse(r.document);
+  if (!parsed.success) {
+    problems.push(`inventory is not schema-valid: ${parsed.error.issues.slice(0, 5).map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+    return problems;
+  }
+  const doc = parsed.data;
+  const eq = (what: string, got: unknown, want: unknown) => {
+    if (got !== want) problems.push(`${what}: master has ${JSON.stringify(got)}, peer was given ${JSON.stringify(want)}`);
+  };
+  eq("system.serialNumber", doc.system.serialNumber, spec.system.serial);
+  eq("system.uuid", doc.system.uuid, spec.system.uuid.toLowerCase());
+  eq("system.productName", doc.system.productName, spec.system.product);
+  eq("system.manufacturer", doc.system.manufacturer, spec.system.manufacturer);
+  const memory = spec.memoryMiB * MiB;
+  const dimmSum = doc.memory.dimms.reduce((s, d) => s + (d.sizeBytes ?? 0), 0);
+  if (doc.memory.totalBytes !== memory && dimmSum !== memory) {
+    problems.push(`memory: totalBytes ${doc.memory.totalBytes}, DIMMs ${dimmSum}, peer was given ${memory}`);
+  }
+  const osv = doc.memory.osVisibleBytes;
+  if (osv === null || osv > memory || osv < memory / 2) problems.push(`memory.osVisibleBytes ${osv} not within (${memory / 2}, ${memory}]`);
+  eq("cpu.logicalCpus", doc.cpu.logicalCpus, spec.cpus);
+  const diskSerials = new Set(doc.disks.map((d) => d.serialNumber));
+  for (const d of spec.disks) {
+    if (!diskSerials.has(d.serial)) problems.push(`disk ${d.bus} serial ${d.serial} missing (master has ${[...diskSerials].join(", ")})`);
+  }
+  const macs = new Set(doc.nics.flatMap((n) => [n.macAddress, n.permanentMacAddress]));
+  for (const n of spec.nics) if (!macs.has(n.mac)) problems.push(`NIC ${n.model} ${n.mac} missing (master has ${[...macs].filter(Boolean).join(", ")})`);
+  eq("boot.bootMac", doc.boot.bootMac, spec.nics[0]?.mac);
+  if (spec.bmc === "none") {
+    if (doc.bmc !== null) problems.push(`bmc: expected none, master has ${JSON.stringify(doc.bmc)}`);
+  } else if (!doc.bmc) {
+    problems.push(`bmc: the peer has a BMC (${spec.bmc}) but the inventory has none`);
+  } else if (spec.bmcLan) {
+    eq("bmc.ipv4Address", doc.bmc.ipv4Address, spec.bmcLan.ipv4Address);
+    eq("bmc.macAddress", doc.bmc.macAddress, spec.bmcLan.macAddress);
+  }
+  if (!r.evidencePath) problems.push("no evidence stored on the master");
+
+  // Power-off: through the BMC when there is one (soft: the ACPI button it pressed; hard: QEMU's
+  // host-ipmi shutdown), through the OS without one; never before the master stored everything.
+  const wantMethods = spec.bmc === "none" ? ["os"] : ["ipmi-soft", "ipmi-hard"];
+  if (!r.offMethod || !wantMethods.includes(r.offMethod)) {
+    problems.push(`power-off: ${r.offMethod ?? "still running"}, expected ${wantMethods.join(" or ")}`);
+  }
+  if (r.offRequestedAt !== null) {
+    for (const [what, at] of [["inventory", r.inventoryStoredAt], ["evidence", r.evidenceStoredAt]] as const) {
+      if (at === null) continue;
+      if (at > r.offRequestedAt) problems.push(`power-off at ${new Date(r.offRequestedAt).toISOString()} before the master stored the ${what} (${new Date(at).toISOString()})`);
+    }
+  }
+  if (r.scenario === "outage") {
+    if (!r.agentEvents.includes("upload.retry")) problems.push("outage: the agent never retried its upload");
+    const restart = serveHistory.filter((h) => h.event === "start").at(-1)?.at;
+    if (restart && r.inventoryStoredAt !== null && r.inventoryStoredAt < restart) {
+      problems.push("outage: the inventory was stored before the master came back");
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,387 @@
+// The lab's peers: what each virtual machine is (identity and hardware, given to QEMU and later
+// compared with what the master received), the QEMU command line for it, and the watcher that
+// follows a running peer through its serial console and QMP events.
+import { closeSync, existsSync, openSync, readSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { type Daemon, run, startDaemon } from "./proc.ts";
+import { QmpClient, type QmpEvent } from "./qmp.ts";
+
+export type NicModel = "e1000" | "e1000e" | "virtio-net-pci" | "rtl8139";
+export type DiskBus = "virtio" | "ahci" | "nvme";
+export type BmcKind = "ipmi-sim" | "qemu-sim" | "none";
+
+export interface NicSpec {
+  model: NicModel;
+  mac: string;
+}
+
+export interface DiskSpec {
+  bus: DiskBus;
+  serial: string;
+  sizeBytes: number;
+  /** ATA model string (ahci only). */
+  model?: string;
+}
+
+export interface PeerSpec {
+  name: string;
+  machine: "q35" | "pc";
+  memoryMiB: number;
+  cpus: number;
+  system: {
+    manufacturer: string;
+    product: string;
+    version: string;
+    serial: string;
+    uuid: string;
+    family: string;
+  };
+  baseboard: { manufacturer: string; product: string; serial: string };
+  /** The first NIC is the boot NIC (the only one with an iPXE ROM). */
+  nics: NicSpec[];
+  disks: DiskSpec[];
+  bmc: BmcKind;
+  /** ipmi-sim only: the LAN facts set on the BMC before boot. */
+  bmcLan?: { ipv4Address: string; netmask: string; gateway: string; macAddress: string };
+}
+
+/** Debian's ipxe-qemu ROMs (QEMU's own ROM folder has none for NICs). */
+export const IPXE_ROM_DIR = "/usr/lib/ipxe/qemu";
+const ROMS: Record<NicModel, string> = {
+  e1000: "pxe-e1000.rom",
+  e1000e: "pxe-e1000e.rom",
+  "virtio-net-pci": "pxe-virtio.rom",
+  rtl8139: "pxe-rtl8139.rom",
+};
+
+export function romFor(model: NicModel): string {
+  return join(IPXE_ROM_DIR, ROMS[model]);
+}
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+const hex2 = (n: number) => n.toString(16).padStart(2, "0");
+
+/**
+ * N peers with distinct identities, cycling through three hardware profiles:
+ *   0: q35, 2 vCPU, 1024 MiB, e1000 (boot) + virtio-net, virtio-blk + AHCI disks, ipmi_sim BMC
+ *   1: pc (i440fx), 1 vCPU, 768 MiB, virtio-net (boot) + rtl8139, NVMe + virtio-blk, QEMU's BMC
+ *   2: q35, 1 vCPU, 896 MiB, rtl8139 (boot) + e1000e, AHCI + NVMe disks, ipmi_sim BMC
+ * `runTag` (a few hex digits) makes serials and UUIDs unique per lab run.
+ */
+export function defaultPeers(count: number, runTag: string): PeerSpec[] {
+  const peers: PeerSpec[] = [];
+  const tag = runTag.toLowerCase().replace(/[^0-9a-f]/g, "").padStart(4, "0").slice(-4);
+  for (let i = 0; i < count; i++) {
+    const n = i + 1;
+    const profile = i % 3;
+    const mac = (nic: number) => `52:54:00:${tag.slice(0, 2)}:${hex2(n)}:${hex2(nic)}`;
+    const serial = (what: string) => `LAB${tag.toUpperCase()}${String(n).padStart(2, "0")}${what}`;
+    const spec: PeerSpec = {
+      name: `peer${n}`,
+      machine: profile === 1 ? "pc" : "q35",
+      memoryMiB: [1024, 768, 896][profile] ?? 1024,
+      cpus: profile === 0 ? 2 : 1,
+      system: {
+        manufacturer: "Recon Lab",
+        product: ["RL-2000 Compute", "RL-1000 Edge", "RL-3000 Storage"][profile] ?? "RL",
+        version: `rev${profile + 1}`,
+        serial: serial("S"),
+        uuid: `5ec0${tag}-1ab0-4000-8000-${n.toString(16).padStart(12, "0")}`,
+        family: "recon-lab",
+      },
+      baseboard: { manufacturer: "Recon Lab", product: `RLB-${profile + 1}`, serial: serial("B") },
+      nics:
+        profile === 0
+          ? [{ model: "e1000", mac: mac(1) }, { model: "virtio-net-pci", mac: mac(2) }]
+          : profile === 1
+            ? [{ model: "virtio-net-pci", mac: mac(1) }, { model: "rtl8139", mac: mac(2) }]
+            : [{ model: "rtl8139", mac: mac(1) }, { model: "e1000e", mac: mac(2) }],
+      disks:
+        profile === 0
+          ? [
+              { bus: "virtio", serial: serial("V0"), sizeBytes: 2 * GiB },
+              { bus: "ahci", serial: serial("A1"), sizeBytes: 1 * GiB, model: "RECON LAB SSD" },
+            ]
+          : profile === 1
+            ? [
+                { bus: "nvme", serial: serial("N0"), sizeBytes: 4 * GiB },
+                { bus: "virtio", serial: serial("V1"), sizeBytes: 512 * MiB },
+              ]
+            : [
+                { bus: "ahci", serial: serial("A0"), sizeBytes: 3 * GiB, model: "RECON LAB HDD" },
+                { bus: "nvme", serial: serial("N1"), sizeBytes: 1 * GiB },
+              ],
+      bmc: profile === 1 ? "qemu-sim" : "ipmi-sim",
+    };
+    if (spec.bmc === "ipmi-sim") {
+      spec.bmcLan = {
+        ipv4Address: `10.13.38.${10 + n}`,
+        netmask: "255.255.255.0",
+        gateway: "10.13.38.1",
+        macAddress: `52:54:00:${tag.slice(0, 2)}:${hex2(0x80 + n)}:01`,
+      };
+    }
+    peers.push(spec);
+  }
+  return peers;
+}
+
+export interface QemuContext {
+  dir: string;
+  taps: string[];
+  /** ipmi-sim BMC: the VM port ipmi_sim listens on (127.0.0.1 inside the namespace). */
+  bmcVmPort?: number;
+  serialLog: string;
+  qmpSocket: string;
+}
+
+const escapeOpt = (value: string) => value.replace(/,/g, ",,");
+
+export function qemuArgs(spec: PeerSpec, ctx: QemuContext): string[] {
+  const args = [
+    "qemu-system-x86_64",
+    "-name",
+    spec.name,
+    "-machine",
+    spec.machine,
+    // Under TCG several vCPUs of one guest in one thread progress evenly: with MTTCG on a busy
+    // 2-core host a starved vCPU stalls the guest kernel (RCU stalls) for minutes.
+    "-accel",
+    spec.cpus > 1 ? "tcg,thread=single" : "tcg",
+    "-cpu",
+    "max",
+    "-m",
+    String(spec.memoryMiB),
+    "-smp",
+    String(spec.cpus),
+    "-nodefaults",
+    "-display",
+    "none",
+    "-serial",
+    `file:${ctx.serialLog}`,
+    "-qmp",
+    `unix:${ctx.qmpSocket},server=on,wait=off`,
+    "-boot",
+    "n",
+    "-smbios",
+    `type=1,manufacturer=${escapeOpt(spec.system.manufacturer)},product=${escapeOpt(spec.system.product)},version=${escapeOpt(spec.system.version)},serial=${escapeOpt(spec.system.serial)},uuid=${spec.system.uuid},family=${escapeOpt(spec.system.family)}`,
+    "-smbios",
+    `type=2,manufacturer=${escapeOpt(spec.baseboard.manufacturer)},product=${escapeOpt(spec.baseboard.product)},serial=${escapeOpt(spec.baseboard.serial)}`,
+  ];
+  spec.nics.forEach((nic, i) => {
+    const tap = ctx.taps[i];
+    if (!tap) throw new Error(`${spec.name}: no tap for NIC ${i}`);
+    args.push("-netdev", `tap,id=n${i},ifname=${tap},script=no,downscript=no`);
+    const rom = i === 0 ? romFor(nic.model) : "";
+    args.push("-device", `${nic.model},netdev=n${i},mac=${nic.mac},romfile=${rom}`);
+  });
+  let ahci = false;
+  spec.disks.forEach((disk, i) => {
+    const file = join(ctx.dir, `disk${i}.img`);
+    args.push("-drive", `file=${file},format=raw,if=none,id=d${i}`);
+    if (disk.bus === "virtio") {
+      args.push("-device", `virtio-blk-pci,drive=d${i},serial=${disk.serial}`);
+    } else if (disk.bus === "nvme") {
+      args.push("-device", `nvme,drive=d${i},serial=${disk.serial}`);
+    } else {
+      // q35 has an AHCI controller (ide.0..ide.5); i440fx gets one added.
+      let bus = `ide.${i}`;
+      if (spec.machine === "pc") {
+        if (!ahci) args.push("-device", "ahci,id=ahci0");
+        ahci = true;
+        bus = `ahci0.${i}`;
+      }
+      const model = disk.model ? `,model=${escapeOpt(disk.model)}` : "";
+      args.push("-device", `ide-hd,drive=d${i},bus=${bus},serial=${disk.serial}${model}`);
+    }
+  });
+  if (spec.bmc === "qemu-sim") {
+    args.push("-device", "ipmi-bmc-sim,id=bmc0", "-device", "isa-ipmi-kcs,bmc=bmc0");
+  } else if (spec.bmc === "ipmi-sim") {
+    if (!ctx.bmcVmPort) throw new Error(`${spec.name}: ipmi-sim BMC without a port`);
+    args.push(
+      "-chardev",
+      `socket,id=ipmi0,host=127.0.0.1,port=${ctx.bmcVmPort},reconnect=10`,
+      "-device",
+      "ipmi-bmc-extern,id=bmc0,chardev=ipmi0",
+      "-device",
+      "isa-ipmi-kcs,bmc=bmc0",
+    );
+  }
+  return args;
+}
+
+/** Sparse raw disk images (nothing on them: peers boot from the network). */
+export function makeDisks(spec: PeerSpec, dir: string): void {
+  spec.disks.forEach((disk, i) => {
+    const file = join(dir, `disk${i}.img`);
+    writeFileSync(file, "");
+    run(["truncate", "-s", String(disk.sizeBytes), file]);
+  });
+}
+
+export type PeerPhase =
+  | "created"
+  | "booting"
+  | "kernel"
+  | "network"
+  | "agent"
+  | "uploaded"
+  | "off"
+  | "failed";
+
+export type OffMethod = "ipmi-hard" | "ipmi-soft" | "os" | "fallback" | "killed" | "crashed";
+
+export interface PeerTimeline {
+  startedAt: number;
+  kernelAt?: number;
+  dhcpAt?: number;
+  agentAt?: number;
+  acknowledgedAt?: number;
+  powerdownAt?: number;
+  offAt?: number;
+}
+
+/** A running (or finished) QEMU peer, followed through its serial log and QMP. */
+export class PeerVm {
+  readonly spec: PeerSpec;
+  readonly serialLog: string;
+  phase: PeerPhase = "created";
+  readonly timeline: PeerTimeline = { startedAt: 0 };
+  /** Interesting lines seen on the console (recon-lab markers, agent events, errors). */
+  readonly notes: string[] = [];
+  /** Agent JSON log events seen on the console (the agent logs one JSON object a line). */
+  readonly agentEvents: Record<string, unknown>[] = [];
+  qmp: QmpClient | null = null;
+  daemon: Daemon | null = null;
+  exit: { code: number | null; signal: string | null; at: number } | null = null;
+  private offset = 0;
+  private partial = "";
+  private timer: NodeJS.Timeout | null = null;
+  private readonly onPhase: (vm: PeerVm, line?: string) => void;
+
+  constructor(spec: PeerSpec, serialLog: string, onPhase: (vm: PeerVm, line?: string) => void) {
+    this.spec = spec;
+    this.serialLog = serialLog;
+    this.onPhase = onPhase;
+  }
+
+  async start(argv: string[], qmpSocket: string, logFile: string): Promise<void> {
+    this.timeline.startedAt = Date.now();
+    this.daemon = startDaemon(`qemu ${this.spec.name}`, argv, logFile);
+    this.setPhase("booting");
+    void this.daemon.exited.then((e) => {
+      this.exit = e;
+      this.poll();
+      this.timeline.offAt = e.at;
+      if (this.timer) clearInterval(this.timer);
+      this.timer = null;
+      this.setPhase(this.offMethod() === "crashed" || this.offMethod() === "killed" ? "failed" : "off");
+    });
+    this.timer = setInterval(() => this.poll(), 250);
+    try {
+      this.qmp = await QmpClient.connect(qmpSocket);
+      this.qmp.onEvent((e) => {
+        if (e.event === "POWERDOWN") this.timeline.powerdownAt ??= e.at;
+      });
+    } catch (err) {
+      if (this.daemon.running()) throw err;
+    }
+  }
+
+  private setPhase(phase: PeerPhase, line?: string): void {
+    if (this.phase === phase) return;
+    this.phase = phase;
+    this.onPhase(this, line);
+  }
+
+  /** Reads what the serial log gained since the last call. */
+  poll(): void {
+    if (!existsSync(this.serialLog)) return;
+    const size = statSync(this.serialLog).size;
+    if (size <= this.offset) return;
+    const fd = openSync(this.serialLog, "r");
+    try {
+      const buf = Buffer.alloc(size - this.offset);
+      readSync(fd, buf, 0, buf.length, this.offset);
+      this.offset = size;
+      const text = this.partial + buf.toString("utf8");
+      const lines = text.split(/\r?\n/);
+      this.partial = lines.pop() ?? "";
+      for (const raw of lines) this.line(raw.replace(/\r/g, ""));
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private line(line: string): void {
+    const now = Date.now();
+    if (this.timeline.kernelAt === undefined && line.trim()) {
+      this.timeline.kernelAt = now;
+      this.setPhase("kernel");
+    }
+    if (/recon-role: peer: running post\.sh|recon post\.sh: starting|recon-lab: post-start post\.sh/.test(line)) {
+      this.timeline.agentAt ??= now;
+      this.setPhase("agent");
+    }
+    const marker = /recon-lab: (.*)$/.exec(line);
+    if (marker?.[1]) {
+      const text = marker[1];
+      this.notes.push(text);
+      if (text.startsWith("dhcp ")) {
+        this.timeline.dhcpAt ??= now;
+        this.setPhase("network", text);
+      } else if (/fallback|fetch failed|failed/.test(text)) {
+        this.onPhase(this, text);
+      }
+      return;
+    }
+    const json = line.indexOf('{"');
+    if (json >= 0) {
+      try {
+        const event = JSON.parse(line.slice(json)) as Record<string, unknown>;
+        if (typeof event.event === "string") {
+          this.agentEvents.push(event);
+          if (event.event === "upload.acknowledged" || event.event === "upload.done") {
+            this.timeline.acknowledgedAt ??= now;
+            this.setPhase("uploaded");
+          } else if (event.event === "upload.retry" || event.event === "upload.failed") {
+            this.onPhase(this, `${event.event}: ${String(event.problem ?? event.error ?? "")}`);
+          }
+        }
+      } catch {}
+    }
+  }
+
+  /** How the machine went off, from QMP events, the console, and QEMU's exit. */
+  offMethod(): OffMethod | null {
+    if (!this.exit) return null;
+    const events = this.qmp?.events ?? [];
+    const shutdown = events.find((e) => e.event === "SHUTDOWN");
+    const reason = shutdown ? String(shutdown.data.reason ?? "") : "";
+    if (this.notes.some((n) => n.startsWith("fallback-poweroff now"))) return "fallback";
+    if (reason === "host-ipmi") return "ipmi-hard";
+    if (reason === "guest-shutdown") {
+      return events.some((e) => e.event === "POWERDOWN") ? "ipmi-soft" : "os";
+    }
+    if (reason === "host-signal" || this.exit.signal) return "killed";
+    return "crashed";
+  }
+
+  shutdownEvent(): QmpEvent | undefined {
+    return this.qmp?.events.find((e) => e.event === "SHUTDOWN");
+  }
+
+  /** Power the VM off from outside (cleanup): QMP quit, then the process is killed by PID. */
+  async kill(): Promise<void> {
+    if (this.daemon?.running()) {
+      this.qmp?.send("quit");
+      await Promise.race([this.daemon.exited, new Promise((r) => setTimeout(r, 2000))]);
+      await this.daemon.stop(2000);
+    }
+    this.qmp?.close();
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+}

@@ -1,0 +1,177 @@
+// post.sh (verify, pick by uname -m, run, pass the exit code on) and the post.tgz it ships in,
+// with small shell scripts standing in for the binaries.
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import {
+  appendFileSync,
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { makePostTgz, sha256sums } from "../../packaging/package.ts";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const POST_SH = join(ROOT, "packaging/post.sh");
+const BINARIES = ["recon-agent-x86_64", "recon-agent-aarch64"];
+const scratch = mkdtempSync(join(tmpdir(), "recon-post-"));
+after(() => rmSync(scratch, { recursive: true, force: true }));
+
+let n = 0;
+function fakeAgent(name: string): string {
+  return [
+    "#!/bin/sh",
+    `printf '%s\\n' "${name} $*" "NODE_OPTIONS=\${NODE_OPTIONS-unset}" > "$RECON_MARK"`,
+    'exit "${RECON_FAKE_EXIT:-0}"',
+    "",
+  ].join("\n");
+}
+
+/** A directory laid out like an unpacked post.tgz, with a `uname` stub. */
+async function unpacked(machine = "x86_64"): Promise<{ dir: string; bin: string }> {
+  const dir = join(scratch, `post-${++n}`);
+  const bin = join(dir, ".stub-bin");
+  mkdirSync(bin, { recursive: true });
+  copyFileSync(POST_SH, join(dir, "post.sh"));
+  for (const name of BINARIES) writeFileSync(join(dir, name), fakeAgent(name), { mode: 0o755 });
+  writeFileSync(join(dir, "SHA256SUMS"), await sha256sums(dir, ["post.sh", ...BINARIES]));
+  writeFileSync(join(bin, "uname"), `#!/bin/sh\necho ${machine}\n`, { mode: 0o755 });
+  return { dir, bin };
+}
+
+function runPost(dir: string, bin: string, args: string[] = [], exit = "0") {
+  const mark = join(dir, ".mark");
+  const result = spawnSync("sh", [join(dir, "post.sh"), ...args], {
+    encoding: "utf8",
+    env: {
+      PATH: `${bin}:/usr/bin:/bin`,
+      RECON_MARK: mark,
+      RECON_FAKE_EXIT: exit,
+      NODE_OPTIONS: "--require=/nonexistent",
+    },
+  });
+  return {
+    status: result.status,
+    stderr: result.stderr,
+    ran: existsSync(mark) ? readFileSync(mark, "utf8") : null,
+  };
+}
+
+describe("post.sh", () => {
+  it("runs the x86_64 agent with the arguments, without NODE_OPTIONS, and passes its exit code on", async () => {
+    const { dir, bin } = await unpacked("x86_64");
+    const r = runPost(dir, bin, ["--cmdline", "/tmp/x y"], "5");
+    assert.equal(r.status, 5, r.stderr);
+    assert.equal(r.ran, "recon-agent-x86_64 --cmdline /tmp/x y\nNODE_OPTIONS=unset\n");
+    assert.match(r.stderr, /recon-agent-x86_64: OK/);
+    assert.match(r.stderr, /exited with 5/);
+  });
+
+  it("picks the aarch64 agent on arm64", async () => {
+    const { dir, bin } = await unpacked("aarch64");
+    const r = runPost(dir, bin);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.ran ?? "", /^recon-agent-aarch64 \n/);
+  });
+
+  it("refuses a tampered binary: exit 20, agent not run", async () => {
+    const { dir, bin } = await unpacked();
+    appendFileSync(join(dir, "recon-agent-x86_64"), "touch /tmp/pwned\n");
+    const r = runPost(dir, bin);
+    assert.equal(r.status, 20);
+    assert.equal(r.ran, null);
+    assert.match(r.stderr, /checksum mismatch/);
+  });
+
+  it("refuses when the other CPU's binary is corrupted too (the whole package is checked)", async () => {
+    const { dir, bin } = await unpacked();
+    writeFileSync(join(dir, "recon-agent-aarch64"), "truncated");
+    const r = runPost(dir, bin);
+    assert.equal(r.status, 20);
+    assert.equal(r.ran, null);
+  });
+
+  it("refuses without SHA256SUMS", async () => {
+    const { dir, bin } = await unpacked();
+    rmSync(join(dir, "SHA256SUMS"));
+    const r = runPost(dir, bin);
+    assert.equal(r.status, 20);
+    assert.equal(r.ran, null);
+  });
+
+  it("refuses when SHA256SUMS does not list the binary it would run", async () => {
+    const { dir, bin } = await unpacked();
+    const sums = readFileSync(join(dir, "SHA256SUMS"), "utf8")
+      .split("\n")
+      .filter((l) => !l.endsWith("recon-agent-x86_64"))
+      .join("\n");
+    writeFileSync(join(dir, "SHA256SUMS"), sums);
+    const r = runPost(dir, bin);
+    assert.equal(r.status, 20);
+    assert.equal(r.ran, null);
+  });
+
+  it("exits 21 on a CPU it has no binary for", async () => {
+    const { dir, bin } = await unpacked("riscv64");
+    const r = runPost(dir, bin);
+    assert.equal(r.status, 21);
+    assert.equal(r.ran, null);
+  });
+});
+
+describe("makePostTgz", () => {
+  for (const compressor of ["gzip", "xz"] as const) {
+    it(`packs post.sh, both binaries and SHA256SUMS (${compressor}); tar xf && ./post.sh works`, async () => {
+      const dist = join(scratch, `dist-${compressor}`);
+      mkdirSync(dist, { recursive: true });
+      writeFileSync(join(dist, "recon-agent"), fakeAgent("recon-agent-x86_64"));
+      writeFileSync(join(dist, "recon-agent-arm64"), fakeAgent("recon-agent-aarch64"));
+      const result = await makePostTgz({ distDir: dist, compressor });
+      assert.equal(result.path, join(dist, "post.tgz"));
+      const listing = execFileSync("tar", ["tvf", result.path], { encoding: "utf8" });
+      const names = listing
+        .trim()
+        .split("\n")
+        .map((l) => l.split(/\s+/).pop());
+      assert.deepEqual(names, ["SHA256SUMS", "post.sh", ...BINARIES]);
+      assert.match(listing, /^-rwxr-xr-x 0\/0 .* post\.sh$/m);
+      const out = join(scratch, `out-${compressor}`);
+      mkdirSync(out);
+      execFileSync("tar", ["xf", result.path, "-C", out]);
+      const bin = join(out, ".stub-bin");
+      mkdirSync(bin);
+      writeFileSync(join(bin, "uname"), "#!/bin/sh\necho x86_64\n");
+      chmodSync(join(bin, "uname"), 0o755);
+      const r = runPost(out, bin, ["--dry-run"]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.ran ?? "", /^recon-agent-x86_64 --dry-run\n/);
+      // reproducible: the same inputs give the same bytes
+      const again = await makePostTgz({
+        distDir: dist,
+        compressor,
+        out: join(dist, "again.tgz"),
+      });
+      assert.deepEqual(readFileSync(again.path), readFileSync(result.path));
+    });
+  }
+});
+
+const hasShellcheck = spawnSync("shellcheck", ["--version"]).status === 0;
+describe("shell scripts", { skip: !hasShellcheck && "shellcheck not installed" }, () => {
+  for (const script of ["packaging/post.sh", "packaging/recon-role.sh"]) {
+    it(`${script} is POSIX sh and shellcheck-clean`, () => {
+      const r = spawnSync("shellcheck", ["--shell=sh", "--severity=style", join(ROOT, script)], {
+        encoding: "utf8",
+      });
+      assert.equal(r.status, 0, r.stdout);
+    });
+  }
+});
