@@ -24,6 +24,9 @@ const VDA = {
   rotational: true,
   removable: false,
   firmwareVersion: null,
+  smartPassed: null,
+  powerOnHours: null,
+  temperatureCelsius: null,
 };
 
 test("this machine, util-linux 2.38.1: vda only (zram0 is not hardware)", () => {
@@ -54,6 +57,9 @@ test("drivelist laptop: old all-strings JSON made without -b (sizes are not exac
       rotational: null, // no rota column
       removable: true, // "rm": "1"
       firmwareVersion: null,
+      smartPassed: null,
+      powerOnHours: null,
+      temperatureCelsius: null,
     },
     {
       name: "nvme0n1",
@@ -67,6 +73,9 @@ test("drivelist laptop: old all-strings JSON made without -b (sizes are not exac
       rotational: null,
       removable: false,
       firmwareVersion: null,
+      smartPassed: null,
+      powerOnHours: null,
+      temperatureCelsius: null,
     },
   ]);
 });
@@ -114,6 +123,9 @@ test("legacy all-strings JSON: disks only, trimmed, ATA vendor dropped, path der
       rotational: false,
       removable: false,
       firmwareVersion: "0132",
+      smartPassed: null,
+      powerOnHours: null,
+      temperatureCelsius: null,
     },
     {
       name: "sdb",
@@ -127,6 +139,9 @@ test("legacy all-strings JSON: disks only, trimmed, ATA vendor dropped, path der
       rotational: true,
       removable: false,
       firmwareVersion: "T7JD",
+      smartPassed: null,
+      powerOnHours: null,
+      temperatureCelsius: null,
     },
     {
       name: "mmcblk0",
@@ -140,6 +155,9 @@ test("legacy all-strings JSON: disks only, trimmed, ATA vendor dropped, path der
       rotational: false,
       removable: false,
       firmwareVersion: null,
+      smartPassed: null,
+      powerOnHours: null,
+      temperatureCelsius: null,
     },
     {
       name: "nvme0n1",
@@ -153,6 +171,9 @@ test("legacy all-strings JSON: disks only, trimmed, ATA vendor dropped, path der
       rotational: false,
       removable: false,
       firmwareVersion: "EDA5202Q",
+      smartPassed: null,
+      powerOnHours: null,
+      temperatureCelsius: null,
     },
   ]);
 });
@@ -177,6 +198,9 @@ test("lsblk -p names, numeric 0/1 flags, placeholders", () => {
       rotational: true,
       removable: false,
       firmwareVersion: null,
+      smartPassed: null,
+      powerOnHours: null,
+      temperatureCelsius: null,
     },
     {
       name: "sdd",
@@ -190,6 +214,9 @@ test("lsblk -p names, numeric 0/1 flags, placeholders", () => {
       rotational: null,
       removable: null,
       firmwareVersion: null,
+      smartPassed: null,
+      powerOnHours: null,
+      temperatureCelsius: null,
     },
   ]);
 });

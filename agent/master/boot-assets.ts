@@ -1,0 +1,187 @@
+// `recon-agent boot-assets`: writes the master's dnsmasq.conf and menu.ipxe. recon-role.sh
+// runs it when a node becomes the master; the generators are pure functions in packaging/.
+//
+//   recon-agent boot-assets --interface IF --address CIDR --tftp-root DIR
+//       [--dnsmasq-out FILE] [--lease-file FILE] [--dhcp-range FIRST,LAST] [--lease-time T]
+//       [--domain D] [--master-name N] [--http-base URL] [--bios-file F] [--efi-file F]
+//       [--menu-out FILE --image-name N --image-version V --kernel K --initrd I
+//        [--iso-path P] [--master HOST] [--console C]... [--kernel-arg A]...]
+import { rename, writeFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import {
+  DnsmasqInputError,
+  defaultDhcpRange,
+  parseCidr,
+  renderDnsmasqConf,
+} from "../../packaging/dnsmasq.ts";
+import { MenuInputError, renderMenuIpxe } from "../../packaging/menu.ts";
+import { ERROR_CODES, ReconError } from "../errors.ts";
+
+const OPTIONS = {
+  interface: { type: "string" },
+  address: { type: "string" },
+  "tftp-root": { type: "string" },
+  "dnsmasq-out": { type: "string" },
+  "lease-file": { type: "string" },
+  "dhcp-range": { type: "string" },
+  "lease-time": { type: "string" },
+  domain: { type: "string" },
+  "master-name": { type: "string" },
+  "http-base": { type: "string" },
+  "bios-file": { type: "string" },
+  "efi-file": { type: "string" },
+  "menu-out": { type: "string" },
+  "image-name": { type: "string" },
+  "image-version": { type: "string" },
+  kernel: { type: "string" },
+  initrd: { type: "string" },
+  "iso-path": { type: "string" },
+  master: { type: "string" },
+  console: { type: "string", multiple: true },
+  "kernel-arg": { type: "string", multiple: true },
+} as const;
+
+export interface BootAssetsOptions {
+  /** Provisioning interface and the master's address on it, "10.13.37.1/24". */
+  interface: string;
+  address: string;
+  tftpRoot: string;
+  dnsmasqOut?: string;
+  leaseFile?: string;
+  /** Default: defaultDhcpRange(address). */
+  dhcpRange?: [string, string];
+  leaseTime?: string;
+  domain?: string;
+  masterName?: string;
+  /** Default: http://<address without prefix>. */
+  httpBase?: string;
+  biosFile?: string;
+  efiFile?: string;
+  menuOut?: string;
+  menu?: {
+    imageName: string;
+    imageVersion: string;
+    kernel: string;
+    initrd: string;
+    isoPath?: string;
+    /** Default: the address without prefix. */
+    master?: string;
+    console?: string[];
+    extraArgs?: string[];
+  };
+}
+
+function usage(message: string): ReconError {
+  return new ReconError(ERROR_CODES.USAGE, `boot-assets: ${message}`);
+}
+
+async function writeAtomically(path: string, text: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  try {
+    await writeFile(tmp, text);
+    await rename(tmp, path);
+  } catch (error) {
+    throw new ReconError(ERROR_CODES.IO, `cannot write ${path}: ${(error as Error).message}`);
+  }
+}
+
+/** Renders and writes the requested files; returns their paths. Throws ReconError. */
+export async function writeBootAssets(options: BootAssetsOptions): Promise<string[]> {
+  const written: string[] = [];
+  let dnsmasqText: string | null = null;
+  let menuText: string | null = null;
+  try {
+    const { address, netmask } = parseCidr(options.address);
+    if (options.dnsmasqOut) {
+      dnsmasqText = renderDnsmasqConf({
+        interface: options.interface,
+        address,
+        netmask,
+        dhcpRange: options.dhcpRange ?? defaultDhcpRange(options.address),
+        leaseTime: options.leaseTime,
+        tftpRoot: options.tftpRoot,
+        httpBase: options.httpBase ?? `http://${address}`,
+        domain: options.domain,
+        masterName: options.masterName,
+        biosFile: options.biosFile,
+        efiFile: options.efiFile,
+        leaseFile: options.leaseFile,
+      });
+    }
+    if (options.menuOut) {
+      if (!options.menu) throw usage("--menu-out needs the image (--image-name ...)");
+      menuText = renderMenuIpxe({ ...options.menu, master: options.menu.master ?? address });
+    }
+  } catch (error) {
+    if (error instanceof DnsmasqInputError || error instanceof MenuInputError)
+      throw usage(error.message);
+    throw error;
+  }
+  if (options.dnsmasqOut && dnsmasqText !== null) {
+    await writeAtomically(options.dnsmasqOut, dnsmasqText);
+    written.push(options.dnsmasqOut);
+  }
+  if (options.menuOut && menuText !== null) {
+    await writeAtomically(options.menuOut, menuText);
+    written.push(options.menuOut);
+  }
+  return written;
+}
+
+/** Parses boot-assets' own arguments (everything after "boot-assets"). Throws ReconError. */
+export function parseBootAssetsArgs(argv: readonly string[]): BootAssetsOptions {
+  let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>["values"];
+  try {
+    ({ values } = parseArgs({ args: [...argv], options: OPTIONS, strict: true }));
+  } catch (error) {
+    throw usage((error as Error).message);
+  }
+  const need = (name: keyof typeof values): string => {
+    const v = values[name];
+    if (typeof v !== "string" || v === "") throw usage(`--${name} is required`);
+    return v;
+  };
+  if (!values["dnsmasq-out"] && !values["menu-out"])
+    throw usage("nothing to write: give --dnsmasq-out and/or --menu-out");
+  let dhcpRange: [string, string] | undefined;
+  if (values["dhcp-range"]) {
+    const parts = values["dhcp-range"].split(/[,-]/);
+    if (parts.length !== 2) throw usage("--dhcp-range is FIRST,LAST");
+    dhcpRange = [parts[0] as string, parts[1] as string];
+  }
+  const options: BootAssetsOptions = {
+    interface: need("interface"),
+    address: need("address"),
+    tftpRoot: need("tftp-root"),
+    dnsmasqOut: values["dnsmasq-out"],
+    leaseFile: values["lease-file"],
+    dhcpRange,
+    leaseTime: values["lease-time"],
+    domain: values.domain,
+    masterName: values["master-name"],
+    httpBase: values["http-base"],
+    biosFile: values["bios-file"],
+    efiFile: values["efi-file"],
+    menuOut: values["menu-out"],
+  };
+  if (values["menu-out"]) {
+    options.menu = {
+      imageName: need("image-name"),
+      imageVersion: need("image-version"),
+      kernel: need("kernel"),
+      initrd: need("initrd"),
+      isoPath: values["iso-path"],
+      master: values.master,
+      console: values.console,
+      extraArgs: values["kernel-arg"],
+    };
+  }
+  return options;
+}
+
+/** `recon-agent boot-assets ...`: writes the files and names them on stdout. */
+export async function bootAssetsCommand(argv: readonly string[]): Promise<number> {
+  const written = await writeBootAssets(parseBootAssetsArgs(argv));
+  for (const file of written) process.stdout.write(`boot-assets: wrote ${file}\n`);
+  return 0;
+}
