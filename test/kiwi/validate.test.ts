@@ -250,6 +250,13 @@ describe("make-recipe-target (no build)", () => {
     assert.match(xml, /<version>\d+\.\d+\.\d+<\/version>/);
     assert.ok(statSync(join(stage, "root", "etc", "systemd", "system", "recon.service")).isFile());
     assert.ok(statSync(join(stage, "root", "etc", "dracut.conf.d", "recon-live.conf")).isFile());
+    assert.ok(statSync(join(stage, "root", "usr", "lib", "recon", "recon-media.sh")).isFile());
+    const imageEnv = readFileSync(
+      join(stage, "root", "usr", "share", "recon", "image.env"),
+      "utf8",
+    );
+    assert.match(imageEnv, /^RECON_IMAGE_NAME=recon$/m);
+    assert.match(imageEnv, /^RECON_IMAGE_ISO=install\/recon\/recon\.x86_64-\d+\.\d+\.\d+\.iso$/m);
     const hash = /hash ([0-9a-f]{16})/.exec(r.out)?.[1];
     assert.ok(hash, r.out);
 
@@ -279,5 +286,65 @@ describe("make-recipe-target (no build)", () => {
       const v = run("kiwi-ng", ["image", "info", "--description", copy]);
       assert.equal(v.status, 0, v.out);
     }
+  });
+});
+
+describe("recon-media.sh (what the master serves from its live medium)", () => {
+  const script = join(kiwiDir, "overlay", "usr", "lib", "recon", "recon-media.sh");
+
+  function medium(cmdline: string) {
+    const dir = mkdtempSync(join(scratch, "media-"));
+    const live = join(dir, "live");
+    mkdirSync(join(live, "boot", "x86_64", "loader"), { recursive: true });
+    mkdirSync(join(live, "recon"), { recursive: true });
+    writeFileSync(join(live, "boot", "x86_64", "loader", "linux"), "kernel");
+    writeFileSync(join(live, "boot", "x86_64", "loader", "initrd"), "initrd");
+    writeFileSync(join(live, "recon", "post.tgz"), "post");
+    const share = join(dir, "share");
+    mkdirSync(share, { recursive: true });
+    writeFileSync(
+      join(share, "image.env"),
+      "RECON_IMAGE_NAME=recon\nRECON_IMAGE_KERNEL=linux\nRECON_IMAGE_INITRD=initrd\nRECON_IMAGE_ISO=install/recon/recon.x86_64-1.2.3.iso\n",
+    );
+    writeFileSync(join(dir, "cmdline"), cmdline);
+    const env = {
+      RECON_CMDLINE: join(dir, "cmdline"),
+      RECON_SHARE: share,
+      RECON_LIVE: live,
+      RECON_LIVEDEV: join(dir, "livedev"),
+      RECON_MEDIA_RUN: join(dir, "run"),
+      RECON_MEDIA_MOUNT: "0",
+    };
+    return { dir, share, env };
+  }
+
+  test("a peer gets post.tgz, kernel and initrd laid out, no ISO copy", () => {
+    const m = medium("root=live:http://10.0.0.1/x.iso pxeaddr=10.0.0.1\n");
+    const r = run("sh", [script], m.env);
+    assert.equal(r.status, 0, r.out);
+    assert.equal(readFileSync(join(m.share, "post.tgz"), "utf8"), "post");
+    assert.equal(readFileSync(join(m.share, "install", "recon", "linux"), "utf8"), "kernel");
+    assert.equal(readFileSync(join(m.share, "install", "recon", "initrd"), "utf8"), "initrd");
+    assert.throws(() => statSync(join(m.share, "install", "recon", "recon.x86_64-1.2.3.iso")));
+  });
+
+  test("the master serves the ISO9660 volume of its medium, not the whole stick", {
+    skip: need("xorriso", ["-version"], "xorriso"),
+  }, () => {
+    const m = medium("root=live:CDLABEL=RECON rd.live.image\n");
+    const content = join(m.dir, "content");
+    mkdirSync(content);
+    writeFileSync(join(content, "hello"), "hello");
+    const iso = join(m.dir, "small.iso");
+    const x = run("xorriso", ["-as", "mkisofs", "-quiet", "-V", "RECON", "-o", iso, content]);
+    assert.equal(x.status, 0, x.out);
+    const isoBytes = readFileSync(iso);
+    // a "stick": the image followed by unrelated bytes
+    writeFileSync(join(m.dir, "livedev"), Buffer.concat([isoBytes, Buffer.alloc(1 << 20, 7)]));
+    const r = run("sh", [script], m.env);
+    assert.equal(r.status, 0, r.out);
+    const served = readFileSync(join(m.share, "install", "recon", "recon.x86_64-1.2.3.iso"));
+    assert.equal(served.length, isoBytes.length);
+    assert.ok(served.equals(isoBytes));
   });
 });

@@ -37,6 +37,7 @@ export const LAB_MODULES = [
   // NICs
   "e1000",
   "e1000e",
+  "virtio_pci",
   "virtio_net",
   "8139too",
   // disks
@@ -73,33 +74,89 @@ interface ToolSpec {
 export const LAB_TOOLS: ToolSpec[] = [
   // /bin/sh: busybox-static's ash prefers its applets over PATH (`ip` would be busybox's), so the
   // shell is dash, as on a Debian live system; busybox only fills in commands nothing else has.
-  { name: "dash", paths: ["/usr/bin/dash", "/bin/dash"], target: "/usr/bin/dash", required: true, pkg: "dash" },
+  {
+    name: "dash",
+    paths: ["/usr/bin/dash", "/bin/dash"],
+    target: "/usr/bin/dash",
+    required: true,
+    pkg: "dash",
+  },
   { name: "dmidecode", paths: ["/usr/sbin/dmidecode"], required: true, pkg: "dmidecode" },
   { name: "lspci", paths: ["/usr/bin/lspci"], required: true, pkg: "pciutils" },
   { name: "lsblk", paths: ["/usr/bin/lsblk", "/bin/lsblk"], required: true, pkg: "util-linux" },
   { name: "lscpu", paths: ["/usr/bin/lscpu"], required: false, pkg: "util-linux" },
   { name: "ipmitool", paths: ["/usr/bin/ipmitool"], required: true, pkg: "ipmitool" },
   { name: "lshw", paths: ["/usr/bin/lshw"], required: false, pkg: "lshw" },
-  { name: "ip", paths: ["/usr/sbin/ip", "/sbin/ip", "/bin/ip"], target: "/usr/sbin/ip", required: true, pkg: "iproute2" },
-  { name: "ethtool", paths: ["/usr/sbin/ethtool", "/sbin/ethtool"], required: false, pkg: "ethtool" },
+  {
+    name: "ip",
+    paths: ["/usr/sbin/ip", "/sbin/ip", "/bin/ip"],
+    target: "/usr/sbin/ip",
+    required: true,
+    pkg: "iproute2",
+  },
+  {
+    name: "ethtool",
+    paths: ["/usr/sbin/ethtool", "/sbin/ethtool"],
+    required: false,
+    pkg: "ethtool",
+  },
   { name: "smartctl", paths: ["/usr/sbin/smartctl"], required: false, pkg: "smartmontools" },
   { name: "nvme", paths: ["/usr/sbin/nvme"], required: false, pkg: "nvme-cli" },
   // recon-role.sh fetches post.tgz with curl and unpacks it with GNU tar (xz/zstd/gzip).
   { name: "curl", paths: ["/usr/bin/curl"], required: true, pkg: "curl" },
-  { name: "tar", paths: ["/usr/bin/tar", "/bin/tar"], target: "/usr/bin/tar", required: true, pkg: "tar" },
+  {
+    name: "tar",
+    paths: ["/usr/bin/tar", "/bin/tar"],
+    target: "/usr/bin/tar",
+    required: true,
+    pkg: "tar",
+  },
   { name: "xz", paths: ["/usr/bin/xz"], required: true, pkg: "xz-utils" },
   { name: "zstd", paths: ["/usr/bin/zstd"], required: false, pkg: "zstd" },
-  { name: "gzip", paths: ["/usr/bin/gzip", "/bin/gzip"], target: "/usr/bin/gzip", required: true, pkg: "gzip" },
-  { name: "udevadm", paths: ["/usr/bin/udevadm", "/bin/udevadm"], target: "/usr/bin/udevadm", required: false, pkg: "udev" },
-  { name: "ata_id", paths: ["/usr/lib/udev/ata_id", "/lib/udev/ata_id"], target: "/usr/lib/udev/ata_id", required: false, pkg: "udev" },
-  { name: "scsi_id", paths: ["/usr/lib/udev/scsi_id", "/lib/udev/scsi_id"], target: "/usr/lib/udev/scsi_id", required: false, pkg: "udev" },
+  {
+    name: "gzip",
+    paths: ["/usr/bin/gzip", "/bin/gzip"],
+    target: "/usr/bin/gzip",
+    required: true,
+    pkg: "gzip",
+  },
+  {
+    name: "udevadm",
+    paths: ["/usr/bin/udevadm", "/bin/udevadm"],
+    target: "/usr/bin/udevadm",
+    required: false,
+    pkg: "udev",
+  },
+  {
+    name: "ata_id",
+    paths: ["/usr/lib/udev/ata_id", "/lib/udev/ata_id"],
+    target: "/usr/lib/udev/ata_id",
+    required: false,
+    pkg: "udev",
+  },
+  {
+    name: "scsi_id",
+    paths: ["/usr/lib/udev/scsi_id", "/lib/udev/scsi_id"],
+    target: "/usr/lib/udev/scsi_id",
+    required: false,
+    pkg: "udev",
+  },
 ];
 
 /** Data files copied as they are when present. */
 const LAB_DATA: { paths: string[]; target: string }[] = [
-  { paths: ["/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids"], target: "/usr/share/misc/pci.ids" },
-  { paths: ["/usr/share/misc/enterprise-numbers.txt"], target: "/usr/share/misc/enterprise-numbers.txt" },
-  { paths: ["/etc/ld.so.conf.d/x86_64-linux-gnu.conf"], target: "/etc/ld.so.conf.d/x86_64-linux-gnu.conf" },
+  {
+    paths: ["/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids"],
+    target: "/usr/share/misc/pci.ids",
+  },
+  {
+    paths: ["/usr/share/misc/enterprise-numbers.txt"],
+    target: "/usr/share/misc/enterprise-numbers.txt",
+  },
+  {
+    paths: ["/etc/ld.so.conf.d/x86_64-linux-gnu.conf"],
+    target: "/etc/ld.so.conf.d/x86_64-linux-gnu.conf",
+  },
   { paths: ["/etc/ld.so.conf.d/libc.conf"], target: "/etc/ld.so.conf.d/libc.conf" },
 ];
 
@@ -226,9 +283,20 @@ export function resolveInputs(): Resolved {
     else (spec.required ? missingRequired : missingOptional).push(spec);
   }
   const busybox = firstExisting(BUSYBOX_PATHS);
-  if (!busybox) missingRequired.push({ name: "busybox", paths: BUSYBOX_PATHS, required: true, pkg: "busybox-static" });
+  if (!busybox)
+    missingRequired.push({
+      name: "busybox",
+      paths: BUSYBOX_PATHS,
+      required: true,
+      pkg: "busybox-static",
+    });
   else if (run(["ldd", busybox], { allowFail: true }).code === 0) {
-    missingRequired.push({ name: "busybox (static)", paths: BUSYBOX_PATHS, required: true, pkg: "busybox-static" });
+    missingRequired.push({
+      name: "busybox (static)",
+      paths: BUSYBOX_PATHS,
+      required: true,
+      pkg: "busybox-static",
+    });
   }
   const data: Resolved["data"] = [];
   for (const d of LAB_DATA) {
@@ -271,7 +339,13 @@ function moduleClosure(modDir: string, wanted: readonly string[]): string[] {
       .map((l) => basename(l, ".ko")),
   );
   const byName = new Map<string, string>();
-  for (const path of dep.keys()) byName.set(basename(path).replace(/\.ko(\.\w+)?$/, "").replace(/-/g, "_"), path);
+  for (const path of dep.keys())
+    byName.set(
+      basename(path)
+        .replace(/\.ko(\.\w+)?$/, "")
+        .replace(/-/g, "_"),
+      path,
+    );
   const order: string[] = [];
   const seen = new Set<string>();
   const visit = (path: string) => {
@@ -348,7 +422,11 @@ function stageEntries(stage: string): CpioEntry[] {
         walk(abs);
       } else if (st.isFile()) {
         const exec = (st.mode & 0o111) !== 0;
-        entries.push({ name: rel, mode: 0o100000 | (exec ? 0o755 : 0o644), data: readFileSync(abs) });
+        entries.push({
+          name: rel,
+          mode: 0o100000 | (exec ? 0o755 : 0o644),
+          data: readFileSync(abs),
+        });
       }
     }
   };
@@ -358,7 +436,9 @@ function stageEntries(stage: string): CpioEntry[] {
 
 /** Busybox applets linked into /usr/bin unless a real tool of that name is there. */
 function linkBusybox(stage: string): void {
-  const list = run([join(stage, "usr/bin/busybox"), "--list"]).stdout.split("\n").filter(Boolean);
+  const list = run([join(stage, "usr/bin/busybox"), "--list"])
+    .stdout.split("\n")
+    .filter(Boolean);
   for (const applet of list) {
     if (applet === "busybox") continue;
     const sbin = join(stage, "usr/sbin", applet);
@@ -422,10 +502,13 @@ export function buildBootAssets(options: BuildOptions): BootAssets {
     // 1. Kernel package: vmlinuz and the module tree, with modules.dep made by depmod.
     const kroot = join(work, "kernel");
     run(["dpkg-deb", "-x", deb, kroot]);
-    const modulesBase = existsSync(join(kroot, "usr/lib/modules")) ? "usr/lib/modules" : "lib/modules";
+    const modulesBase = existsSync(join(kroot, "usr/lib/modules"))
+      ? "usr/lib/modules"
+      : "lib/modules";
     const versions = readdirSync(join(kroot, modulesBase));
     const kver = versions[0];
-    if (!kver || versions.length !== 1) throw new Error(`${deb}: expected one module tree, got ${versions.join(",")}`);
+    if (!kver || versions.length !== 1)
+      throw new Error(`${deb}: expected one module tree, got ${versions.join(",")}`);
     const vmlinuzSrc = join(kroot, "boot", `vmlinuz-${kver}`);
     if (!existsSync(vmlinuzSrc)) throw new Error(`${deb}: no boot/vmlinuz-${kver}`);
     if (modulesBase !== "lib/modules") {
@@ -438,7 +521,21 @@ export function buildBootAssets(options: BuildOptions): BootAssets {
 
     // 2. Staging tree (merged /usr).
     const stage = join(work, "stage");
-    for (const d of ["usr/bin", "usr/sbin", "usr/lib/x86_64-linux-gnu", "usr/lib64", "etc", "proc", "sys", "dev", "run", "tmp", "root", "var", "mnt"]) {
+    for (const d of [
+      "usr/bin",
+      "usr/sbin",
+      "usr/lib/x86_64-linux-gnu",
+      "usr/lib64",
+      "etc",
+      "proc",
+      "sys",
+      "dev",
+      "run",
+      "tmp",
+      "root",
+      "var",
+      "mnt",
+    ]) {
       mkdirSync(join(stage, d), { recursive: true });
     }
     symlinkSync("usr/bin", join(stage, "bin"));
@@ -477,14 +574,23 @@ export function buildBootAssets(options: BuildOptions): BootAssets {
     }
     run(["depmod", "-b", join(stage, "usr"), kver]);
     if (!existsSync(join(smods, "modules.dep"))) throw new Error("depmod made no modules.dep");
-    writeFileSync(join(stage, "etc/recon-lab-modules"), `${order.map((p) => basename(p).replace(/\.ko(\.\w+)?$/, "")).join("\n")}\n`);
+    writeFileSync(
+      join(stage, "etc/recon-lab-modules"),
+      `${order.map((p) => basename(p).replace(/\.ko(\.\w+)?$/, "")).join("\n")}\n`,
+    );
 
     // 4. Config files and the init script.
-    writeFileSync(join(stage, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n");
+    writeFileSync(
+      join(stage, "etc/passwd"),
+      "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+    );
     writeFileSync(join(stage, "etc/group"), "root:x:0:\ndisk:x:6:\nnogroup:x:65534:\n");
     writeFileSync(join(stage, "etc/hostname"), "recon-peer\n");
     writeFileSync(join(stage, "etc/ld.so.conf"), "include /etc/ld.so.conf.d/*.conf\n");
-    writeFileSync(join(stage, "etc/os-release"), 'PRETTY_NAME="recon lab initramfs"\nID=recon-lab\n');
+    writeFileSync(
+      join(stage, "etc/os-release"),
+      'PRETTY_NAME="recon lab initramfs"\nID=recon-lab\n',
+    );
     run(["ldconfig", "-r", stage], { allowFail: true });
     put(stage, join(HERE, "init.sh"), "/init");
     if (existsSync(RECON_ROLE_SH)) {
@@ -516,7 +622,14 @@ export function buildBootAssets(options: BuildOptions): BootAssets {
     rmSync(dir, { recursive: true, force: true });
     renameSync(out, dir);
     log(`initramfs ${(gz.length / 1e6).toFixed(1)} MB, kernel ${kver}, ${order.length} modules`);
-    return { kernelVersion: kver, vmlinuz: join(dir, "vmlinuz"), initrd: join(dir, "initrd.gz"), dir, missingOptional, cached: false };
+    return {
+      kernelVersion: kver,
+      vmlinuz: join(dir, "vmlinuz"),
+      initrd: join(dir, "initrd.gz"),
+      dir,
+      missingOptional,
+      cached: false,
+    };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

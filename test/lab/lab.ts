@@ -4,15 +4,32 @@
 // each one has reported and switched itself off, and returns what the master received together
 // with what every peer was given, so callers can compare them (checkPeer).
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Inventory } from "../../schema/inventory.ts";
 import { startIpmiSim, unprivileged } from "./bmc.ts";
-import { type BootAssets, buildBootAssets, defaultCacheDir } from "./initramfs.ts";
+import { type BootAssets, buildBootAssets, defaultCacheDir, resolveInputs } from "./initramfs.ts";
 import { Master } from "./master.ts";
 import { Lan, removeStaleNamespaces } from "./netns.ts";
-import { defaultPeers, makeDisks, type OffMethod, type PeerSpec, PeerVm, qemuArgs, romFor } from "./peer.ts";
+import {
+  defaultPeers,
+  makeDisks,
+  type OffMethod,
+  type PeerSpec,
+  PeerVm,
+  qemuArgs,
+  romFor,
+} from "./peer.ts";
 import { Cleanup, closeOnSignals, run, sleep } from "./proc.ts";
 
 export const REPO = resolve(import.meta.dirname, "../..");
@@ -96,28 +113,76 @@ export function labPrerequisites(): string | null {
     ["truncate", "coreutils"],
   ];
   for (const [cmd, pkg] of need) {
-    if (spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status !== 0) missing.push(`${cmd} (${pkg})`);
+    if (spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status !== 0)
+      missing.push(`${cmd} (${pkg})`);
   }
   if (!existsSync(romFor("e1000"))) missing.push(`${romFor("e1000")} (ipxe-qemu)`);
-  if (!existsSync("/usr/lib/ipxe/undionly.kpxe")) missing.push("/usr/lib/ipxe/undionly.kpxe (ipxe)");
+  if (!existsSync("/usr/lib/ipxe/undionly.kpxe"))
+    missing.push("/usr/lib/ipxe/undionly.kpxe (ipxe)");
+  for (const tool of resolveInputs().missingRequired) missing.push(`${tool.name} (${tool.pkg})`);
   if (missing.length > 0) return `missing: ${missing.join(", ")}`;
   return null;
 }
 
-/** dist/recon-agent and dist/post.tgz, made with `npm run package` when missing. */
+/**
+ * dist/recon-agent and dist/post.tgz, made with `npm run package` when missing.
+ * RECON_LAB_DIST=<dir> uses that directory's recon-agent and post.tgz instead (made with
+ * `node packaging/package.ts --out-dir <dir>`), e.g. a faster gzip package while developing.
+ */
 export function ensureDist(log: (line: string) => void): { agent: string; postTgz: string } {
-  const agent = join(REPO, "dist", "recon-agent");
-  const postTgz = join(REPO, "dist", "post.tgz");
-  if (!existsSync(agent) || !existsSync(postTgz)) {
-    log("dist/recon-agent or dist/post.tgz missing: running `npm run package` (a few minutes)");
+  const distDir = process.env.RECON_LAB_DIST
+    ? resolve(process.env.RECON_LAB_DIST)
+    : join(REPO, "dist");
+  const agent = join(distDir, "recon-agent");
+  const postTgz = join(distDir, "post.tgz");
+  if (process.env.RECON_LAB_DIST) {
+    for (const f of [agent, postTgz])
+      if (!existsSync(f)) throw new Error(`RECON_LAB_DIST: ${f} missing`);
+    return { agent, postTgz };
+  }
+  const stale = staleDist(postTgz);
+  if (!existsSync(agent) || !existsSync(postTgz) || stale) {
+    log(
+      stale
+        ? `dist/post.tgz is older than ${stale}: running \`npm run package\` (a few minutes)`
+        : "dist/recon-agent or dist/post.tgz missing: running `npm run package` (a few minutes)",
+    );
     const r = spawnSync(process.execPath, [join(REPO, "packaging", "package.ts")], {
       cwd: REPO,
       stdio: ["ignore", "inherit", "inherit"],
     });
     if (r.status !== 0) throw new Error(`npm run package failed (exit ${r.status})`);
   }
-  for (const f of [agent, postTgz]) if (!existsSync(f)) throw new Error(`${f} missing after npm run package`);
+  for (const f of [agent, postTgz])
+    if (!existsSync(f)) throw new Error(`${f} missing after npm run package`);
   return { agent, postTgz };
+}
+
+/** The newest source file that post.tgz does not reflect yet, or null. */
+function staleDist(postTgz: string): string | null {
+  if (!existsSync(postTgz)) return null;
+  const built = statSync(postTgz).mtimeMs;
+  const walk = (dir: string): string | null => {
+    if (!existsSync(dir)) return null;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) {
+        const hit = walk(p);
+        if (hit) return hit;
+      } else if (/\.(ts|sh|json)$/.test(e.name) && statSync(p).mtimeMs > built) {
+        return p.slice(REPO.length + 1);
+      }
+    }
+    return null;
+  };
+  for (const d of ["agent", "schema", "packaging", "bin"]) {
+    const hit = walk(join(REPO, d));
+    if (hit) return hit;
+  }
+  for (const f of ["package.json", "package-lock.json"]) {
+    if (existsSync(join(REPO, f)) && statSync(join(REPO, f)).mtimeMs > built) return f;
+  }
+  return null;
 }
 
 function fmtSecs(ms: number): string {
@@ -167,7 +232,10 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
       if (!keep) rmSync(runDir, { recursive: true, force: true });
     });
     const uid = UNPRIVILEGED_UID;
-    const runTag = runDir.slice(-4).toLowerCase().replace(/[^0-9a-f]/g, "a");
+    const runTag = runDir
+      .slice(-4)
+      .toLowerCase()
+      .replace(/[^0-9a-f]/g, "a");
 
     const lan = Lan.create(cleanup);
     say(`provisioning LAN: netns ${lan.ns}, ${lan.bridge} ${lan.masterIp}/${lan.prefixLength}`);
@@ -232,6 +300,36 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
           lanPort: bmcVmPort + 1,
           uid,
           facts: spec.bmcLan ?? null,
+          fru: [
+            {
+              id: 0,
+              chassis: { partNumber: "RLC-1", serial: spec.system.serial },
+              board: {
+                manufacturer: spec.baseboard.manufacturer,
+                product: spec.baseboard.product,
+                serial: spec.baseboard.serial,
+                partNumber: "RLB-PN",
+              },
+              product: {
+                manufacturer: spec.system.manufacturer,
+                name: spec.system.product,
+                partNumber: "RL-PN",
+                version: spec.system.version,
+                serial: spec.system.serial,
+                assetTag: `asset-${spec.name}`,
+              },
+            },
+            {
+              id: 1,
+              name: "PSU1",
+              product: {
+                manufacturer: "Recon Lab Power",
+                name: "RLP-500W",
+                partNumber: "RLP500",
+                serial: `${spec.system.serial}P1`,
+              },
+            },
+          ],
         });
         cleanup.add(`stop ipmi_sim ${spec.name}`, () => bmc.daemon.stop(2000));
       }
@@ -242,7 +340,9 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
         const detail = line ? `: ${line}` : "";
         if (v.phase === "off") {
           const m = v.offMethod();
-          say(`${spec.name.padEnd(7)} powered off (${m}) after ${fmtSecs((v.timeline.offAt ?? 0) - v.timeline.startedAt)}`);
+          say(
+            `${spec.name.padEnd(7)} powered off (${m}) after ${fmtSecs((v.timeline.offAt ?? 0) - v.timeline.startedAt)}`,
+          );
         } else if (line && !["network"].includes(v.phase)) {
           say(`${spec.name.padEnd(7)} ${line}`);
         } else {
@@ -251,7 +351,10 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
       });
       vms.set(spec.name, { vm, peer });
       cleanup.add(`stop qemu ${spec.name}`, () => vm.kill());
-      const argv = lan.exec([...unprivileged(uid), ...qemuArgs(spec, { dir, taps, bmcVmPort, serialLog, qmpSocket })]);
+      const argv = lan.exec([
+        ...unprivileged(uid),
+        ...qemuArgs(spec, { dir, taps, bmcVmPort, serialLog, qmpSocket }),
+      ]);
       say(
         `${spec.name.padEnd(7)} booting: ${spec.machine}, ${spec.cpus} vCPU, ${spec.memoryMiB} MiB, ` +
           `NICs ${spec.nics.map((n) => `${n.model}=${n.mac}`).join(" ")}, ` +
@@ -270,7 +373,9 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
         const running = names.filter((n) => vms.get(n)?.vm.exit === null);
         if (running.length === 0) return;
         if (Date.now() > deadline) {
-          say(`timeout: ${running.join(", ")} still running after ${fmtSecs(phaseTimeout)}; powering them off`);
+          say(
+            `timeout: ${running.join(", ")} still running after ${fmtSecs(phaseTimeout)}; powering them off`,
+          );
           for (const n of running) {
             const entry = vms.get(n);
             if (entry) {
@@ -286,7 +391,10 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
     const timedOut = new Set<string>();
 
     // Phase 1: the normal peers, all at once.
-    const normal: LabPeer[] = defaultPeers(options.peers ?? 3, runTag).map((spec) => ({ spec, scenario: "normal" }));
+    const normal: LabPeer[] = defaultPeers(options.peers ?? 3, runTag).map((spec) => ({
+      spec,
+      scenario: "normal",
+    }));
     let index = 0;
     for (const p of normal) {
       await startPeer(p, index++);
@@ -299,13 +407,16 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
     if (options.failurePaths) {
       const extra = failurePeers(runTag, normal.length);
       say("failure paths: 'outage' meets a stopped master, 'no-bmc' has no BMC");
-      master.writeMenu([...menuArgs.filter((a) => !a.startsWith("recon.poweroff=")), "recon.poweroff=hard"]);
+      master.writeMenu([
+        ...menuArgs.filter((a) => !a.startsWith("recon.poweroff=")),
+        "recon.poweroff=hard",
+      ]);
       for (const p of extra) {
         await startPeer(p, index++);
         await sleep(1000);
       }
       const outage = vms.get("outage")?.vm;
-      let state: "waiting" | "down" | "up" = "waiting";
+      const outageState: { state: "waiting" | "down" | "up" } = { state: "waiting" };
       let downAt = 0;
       await waitPhase(
         extra.map((p) => p.spec.name),
@@ -317,22 +428,22 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
             const v = vms.get(p.spec.name)?.vm;
             return v && (v.timeline.agentAt !== undefined || v.exit !== null);
           });
-          if (state === "waiting" && agentsUp) {
+          if (outageState.state === "waiting" && agentsUp) {
             say("master: stopping recon-agent serve (outage)");
             await master.stopServe();
-            state = "down";
+            outageState.state = "down";
             downAt = Date.now();
-          } else if (state === "down") {
+          } else if (outageState.state === "down") {
             const retried = outage.agentEvents.filter((e) => e.event === "upload.retry").length;
             if (retried >= 2 || Date.now() - downAt > 180_000 || outage.exit !== null) {
               say(`master: starting recon-agent serve again (outage peer retried ${retried}x)`);
               await master.startServe();
-              state = "up";
+              outageState.state = "up";
             }
           }
         },
       );
-      if (state === "down") await master.startServe();
+      if (outageState.state === "down") await master.startServe();
     }
 
     // Results: what the master has, per peer.
@@ -370,7 +481,9 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
       const method = timedOut.has(peer.spec.name) ? "timeout" : vm.offMethod();
       const shutdown = vm.shutdownEvent();
       const offRequestedAt =
-        method === "ipmi-soft" ? (vm.timeline.powerdownAt ?? null) : (shutdown?.at ?? vm.exit?.at ?? null);
+        method === "ipmi-soft"
+          ? (vm.timeline.powerdownAt ?? null)
+          : (shutdown?.at ?? vm.exit?.at ?? null);
       let serialTail = "";
       try {
         serialTail = readFileSync(vm.serialLog, "utf8").split(/\r?\n/).slice(-40).join("\n");
@@ -419,15 +532,24 @@ const MiB = 1024 ** 2;
 export function checkPeer(r: PeerResult, serveHistory: LabResult["serveHistory"] = []): string[] {
   const problems: string[] = [];
   const { spec } = r;
-  if (!r.inventoryPath || !r.document) return [`no inventory stored on the master for ${spec.name}`];
+  if (!r.inventoryPath || !r.document)
+    return [`no inventory stored on the master for ${spec.name}`];
   const parsed = Inventory.safeParse(r.document);
   if (!parsed.success) {
-    problems.push(`inventory is not schema-valid: ${parsed.error.issues.slice(0, 5).map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+    problems.push(
+      `inventory is not schema-valid: ${parsed.error.issues
+        .slice(0, 5)
+        .map((i) => `${i.path.join(".")}: ${i.message}`)
+        .join("; ")}`,
+    );
     return problems;
   }
   const doc = parsed.data;
   const eq = (what: string, got: unknown, want: unknown) => {
-    if (got !== want) problems.push(`${what}: master has ${JSON.stringify(got)}, peer was given ${JSON.stringify(want)}`);
+    if (got !== want)
+      problems.push(
+        `${what}: master has ${JSON.stringify(got)}, peer was given ${JSON.stringify(want)}`,
+      );
   };
   eq("system.serialNumber", doc.system.serialNumber, spec.system.serial);
   eq("system.uuid", doc.system.uuid, spec.system.uuid.toLowerCase());
@@ -436,20 +558,31 @@ export function checkPeer(r: PeerResult, serveHistory: LabResult["serveHistory"]
   const memory = spec.memoryMiB * MiB;
   const dimmSum = doc.memory.dimms.reduce((s, d) => s + (d.sizeBytes ?? 0), 0);
   if (doc.memory.totalBytes !== memory && dimmSum !== memory) {
-    problems.push(`memory: totalBytes ${doc.memory.totalBytes}, DIMMs ${dimmSum}, peer was given ${memory}`);
+    problems.push(
+      `memory: totalBytes ${doc.memory.totalBytes}, DIMMs ${dimmSum}, peer was given ${memory}`,
+    );
   }
   const osv = doc.memory.osVisibleBytes;
-  if (osv === null || osv > memory || osv < memory / 2) problems.push(`memory.osVisibleBytes ${osv} not within (${memory / 2}, ${memory}]`);
+  if (osv === null || osv > memory || osv < memory / 2)
+    problems.push(`memory.osVisibleBytes ${osv} not within (${memory / 2}, ${memory}]`);
   eq("cpu.logicalCpus", doc.cpu.logicalCpus, spec.cpus);
   const diskSerials = new Set(doc.disks.map((d) => d.serialNumber));
   for (const d of spec.disks) {
-    if (!diskSerials.has(d.serial)) problems.push(`disk ${d.bus} serial ${d.serial} missing (master has ${[...diskSerials].join(", ")})`);
+    if (!diskSerials.has(d.serial))
+      problems.push(
+        `disk ${d.bus} serial ${d.serial} missing (master has ${[...diskSerials].join(", ")})`,
+      );
   }
   const macs = new Set(doc.nics.flatMap((n) => [n.macAddress, n.permanentMacAddress]));
-  for (const n of spec.nics) if (!macs.has(n.mac)) problems.push(`NIC ${n.model} ${n.mac} missing (master has ${[...macs].filter(Boolean).join(", ")})`);
+  for (const n of spec.nics)
+    if (!macs.has(n.mac))
+      problems.push(
+        `NIC ${n.model} ${n.mac} missing (master has ${[...macs].filter(Boolean).join(", ")})`,
+      );
   eq("boot.bootMac", doc.boot.bootMac, spec.nics[0]?.mac);
   if (spec.bmc === "none") {
-    if (doc.bmc !== null) problems.push(`bmc: expected none, master has ${JSON.stringify(doc.bmc)}`);
+    if (doc.bmc !== null)
+      problems.push(`bmc: expected none, master has ${JSON.stringify(doc.bmc)}`);
   } else if (!doc.bmc) {
     problems.push(`bmc: the peer has a BMC (${spec.bmc}) but the inventory has none`);
   } else if (spec.bmcLan) {
@@ -462,16 +595,25 @@ export function checkPeer(r: PeerResult, serveHistory: LabResult["serveHistory"]
   // host-ipmi shutdown), through the OS without one; never before the master stored everything.
   const wantMethods = spec.bmc === "none" ? ["os"] : ["ipmi-soft", "ipmi-hard"];
   if (!r.offMethod || !wantMethods.includes(r.offMethod)) {
-    problems.push(`power-off: ${r.offMethod ?? "still running"}, expected ${wantMethods.join(" or ")}`);
+    problems.push(
+      `power-off: ${r.offMethod ?? "still running"}, expected ${wantMethods.join(" or ")}`,
+    );
   }
   if (r.offRequestedAt !== null) {
-    for (const [what, at] of [["inventory", r.inventoryStoredAt], ["evidence", r.evidenceStoredAt]] as const) {
+    for (const [what, at] of [
+      ["inventory", r.inventoryStoredAt],
+      ["evidence", r.evidenceStoredAt],
+    ] as const) {
       if (at === null) continue;
-      if (at > r.offRequestedAt) problems.push(`power-off at ${new Date(r.offRequestedAt).toISOString()} before the master stored the ${what} (${new Date(at).toISOString()})`);
+      if (at > r.offRequestedAt)
+        problems.push(
+          `power-off at ${new Date(r.offRequestedAt).toISOString()} before the master stored the ${what} (${new Date(at).toISOString()})`,
+        );
     }
   }
   if (r.scenario === "outage") {
-    if (!r.agentEvents.includes("upload.retry")) problems.push("outage: the agent never retried its upload");
+    if (!r.agentEvents.includes("upload.retry"))
+      problems.push("outage: the agent never retried its upload");
     const restart = serveHistory.filter((h) => h.event === "start").at(-1)?.at;
     if (restart && r.inventoryStoredAt !== null && r.inventoryStoredAt < restart) {
       problems.push("outage: the inventory was stored before the master came back");

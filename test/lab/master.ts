@@ -52,10 +52,12 @@ export interface StoredEvent {
 export class LogTail {
   private offset = 0;
   private partial = "";
-  constructor(
-    readonly path: string,
-    private readonly onLine: (line: string) => void,
-  ) {}
+  readonly path: string;
+  private readonly onLine: (line: string) => void;
+  constructor(path: string, onLine: (line: string) => void) {
+    this.path = path;
+    this.onLine = onLine;
+  }
   poll(): void {
     if (!existsSync(this.path)) return;
     const size = statSync(this.path).size;
@@ -101,7 +103,10 @@ export class Master {
   private readonly options: MasterOptions;
   private readonly agent: string;
   private readonly tails: LogTail[];
-  private listeners: ((what: "lease" | "fetch" | "stored", detail: Record<string, string>) => void)[] = [];
+  private listeners: ((
+    what: "lease" | "fetch" | "stored",
+    detail: Record<string, string>,
+  ) => void)[] = [];
 
   constructor(options: MasterOptions) {
     this.options = options;
@@ -112,7 +117,12 @@ export class Master {
     this.menuFile = join(d, "http", "menu.ipxe");
     this.serveLog = join(d, "serve.log");
     this.dnsmasqLog = join(d, "dnsmasq.log");
-    for (const sub of [this.root, join(this.installDir, IMAGE_NAME), this.tftpRoot, join(d, "http")]) {
+    for (const sub of [
+      this.root,
+      join(this.installDir, IMAGE_NAME),
+      this.tftpRoot,
+      join(d, "http"),
+    ]) {
       mkdirSync(sub, { recursive: true });
     }
     hardlinkOrCopy(options.vmlinuz, join(this.installDir, IMAGE_NAME, "vmlinuz"));
@@ -147,7 +157,9 @@ export class Master {
     writeFileSync(this.menuFile, text);
   }
 
-  onEvent(listener: (what: "lease" | "fetch" | "stored", detail: Record<string, string>) => void): void {
+  onEvent(
+    listener: (what: "lease" | "fetch" | "stored", detail: Record<string, string>) => void,
+  ): void {
     this.listeners.push(listener);
   }
 
@@ -168,10 +180,20 @@ export class Master {
       return;
     }
     if (e.event === "stored" && typeof e.nodeId === "string") {
-      const ev = { nodeId: e.nodeId, kind: String(e.kind), at: Date.now(), storedAt: typeof e.storedAt === "string" ? e.storedAt : null };
+      const ev = {
+        nodeId: e.nodeId,
+        kind: String(e.kind),
+        at: Date.now(),
+        storedAt: typeof e.storedAt === "string" ? e.storedAt : null,
+      };
       this.stored.push(ev);
       this.emit("stored", { nodeId: ev.nodeId, kind: ev.kind });
-    } else if (e.event === "http" && e.method === "GET" && e.status === 200 && typeof e.remote === "string") {
+    } else if (
+      e.event === "http" &&
+      e.method === "GET" &&
+      e.status === 200 &&
+      typeof e.remote === "string"
+    ) {
       const remote = e.remote.replace(/^::ffff:/, "");
       const path = String(e.path);
       const list = this.fetched.get(remote) ?? [];
@@ -199,10 +221,7 @@ export class Master {
       renderDnsmasqConf({
         interface: lan.bridge,
         address: lan.masterIp,
-        dhcpRange: [
-          lan.masterIp.replace(/\.\d+$/, ".100"),
-          lan.masterIp.replace(/\.\d+$/, ".199"),
-        ],
+        dhcpRange: [lan.masterIp.replace(/\.\d+$/, ".100"), lan.masterIp.replace(/\.\d+$/, ".199")],
         netmask: "255.255.255.0",
         leaseTime: "1h",
         tftpRoot: this.tftpRoot,
@@ -254,7 +273,8 @@ export class Master {
       this.poll();
       this.countListening();
       if (!this.serve.running()) throw new Error(`recon-agent serve exited; see ${this.serveLog}`);
-      if (Date.now() > deadline) throw new Error(`recon-agent serve did not listen within 60 s; see ${this.serveLog}`);
+      if (Date.now() > deadline)
+        throw new Error(`recon-agent serve did not listen within 60 s; see ${this.serveLog}`);
       await sleep(200);
     }
   }

@@ -73,7 +73,8 @@ export async function deleteNamespace(ns: string): Promise<void> {
     await sleep(attempt === 0 ? 1500 : 500);
   }
   const r = run(["ip", "netns", "del", ns], { allowFail: true });
-  if (r.code !== 0 && !/No such file/.test(r.stderr)) throw new Error(`ip netns del ${ns}: ${r.stderr.trim()}`);
+  if (r.code !== 0 && !/No such file/.test(r.stderr))
+    throw new Error(`ip netns del ${ns}: ${r.stderr.trim()}`);
 }
 
 /**

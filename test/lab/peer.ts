@@ -71,7 +71,11 @@ const hex2 = (n: number) => n.toString(16).padStart(2, "0");
  */
 export function defaultPeers(count: number, runTag: string): PeerSpec[] {
   const peers: PeerSpec[] = [];
-  const tag = runTag.toLowerCase().replace(/[^0-9a-f]/g, "").padStart(4, "0").slice(-4);
+  const tag = runTag
+    .toLowerCase()
+    .replace(/[^0-9a-f]/g, "")
+    .padStart(4, "0")
+    .slice(-4);
   for (let i = 0; i < count; i++) {
     const n = i + 1;
     const profile = i % 3;
@@ -93,10 +97,19 @@ export function defaultPeers(count: number, runTag: string): PeerSpec[] {
       baseboard: { manufacturer: "Recon Lab", product: `RLB-${profile + 1}`, serial: serial("B") },
       nics:
         profile === 0
-          ? [{ model: "e1000", mac: mac(1) }, { model: "virtio-net-pci", mac: mac(2) }]
+          ? [
+              { model: "e1000", mac: mac(1) },
+              { model: "virtio-net-pci", mac: mac(2) },
+            ]
           : profile === 1
-            ? [{ model: "virtio-net-pci", mac: mac(1) }, { model: "rtl8139", mac: mac(2) }]
-            : [{ model: "rtl8139", mac: mac(1) }, { model: "e1000e", mac: mac(2) }],
+            ? [
+                { model: "virtio-net-pci", mac: mac(1) },
+                { model: "rtl8139", mac: mac(2) },
+              ]
+            : [
+                { model: "rtl8139", mac: mac(1) },
+                { model: "e1000e", mac: mac(2) },
+              ],
       disks:
         profile === 0
           ? [
@@ -277,7 +290,9 @@ export class PeerVm {
       this.timeline.offAt = e.at;
       if (this.timer) clearInterval(this.timer);
       this.timer = null;
-      this.setPhase(this.offMethod() === "crashed" || this.offMethod() === "killed" ? "failed" : "off");
+      this.setPhase(
+        this.offMethod() === "crashed" || this.offMethod() === "killed" ? "failed" : "off",
+      );
     });
     this.timer = setInterval(() => this.poll(), 250);
     try {
@@ -321,7 +336,11 @@ export class PeerVm {
       this.timeline.kernelAt = now;
       this.setPhase("kernel");
     }
-    if (/recon-role: peer: running post\.sh|recon post\.sh: starting|recon-lab: post-start post\.sh/.test(line)) {
+    if (
+      /recon-role: peer: running post\.sh|recon post\.sh: starting|recon-lab: post-start post\.sh/.test(
+        line,
+      )
+    ) {
       this.timeline.agentAt ??= now;
       this.setPhase("agent");
     }

@@ -11,7 +11,10 @@ export interface RunResult {
 }
 
 /** Runs a short command to completion (argument array, no shell). Throws on a non-zero exit. */
-export function run(argv: readonly string[], options: { input?: string; allowFail?: boolean; cwd?: string } = {}): RunResult {
+export function run(
+  argv: readonly string[],
+  options: { input?: string; allowFail?: boolean; cwd?: string } = {},
+): RunResult {
   const [cmd, ...args] = argv;
   if (!cmd) throw new Error("run: empty argv");
   const r = spawnSync(cmd, args, {
@@ -27,7 +30,9 @@ export function run(argv: readonly string[], options: { input?: string; allowFai
     throw new Error(`${argv.join(" ")}: ${r.error.message}`);
   }
   if (r.status !== 0 && !options.allowFail) {
-    throw new Error(`${argv.join(" ")} exited ${r.status ?? r.signal}: ${result.stderr.trim().slice(0, 2000)}`);
+    throw new Error(
+      `${argv.join(" ")} exited ${r.status ?? r.signal}: ${result.stderr.trim().slice(0, 2000)}`,
+    );
   }
   return result;
 }
@@ -46,7 +51,12 @@ export interface Daemon {
  * Starts a long-running process with stdout+stderr appended to `logFile`. The returned handle
  * kills exactly this PID (SIGTERM, then SIGKILL after graceMs).
  */
-export function startDaemon(name: string, argv: readonly string[], logFile: string, env?: NodeJS.ProcessEnv): Daemon {
+export function startDaemon(
+  name: string,
+  argv: readonly string[],
+  logFile: string,
+  env?: NodeJS.ProcessEnv,
+): Daemon {
   const [cmd, ...args] = argv;
   if (!cmd) throw new Error("startDaemon: empty argv");
   const out = createWriteStream(logFile, { flags: "a" });

@@ -66,8 +66,15 @@ export class QmpClient {
             resolve();
           } else if (typeof msg.event === "string") {
             const ts = msg.timestamp as { seconds?: number; microseconds?: number } | undefined;
-            const at = ts?.seconds !== undefined ? ts.seconds * 1000 + Math.floor((ts.microseconds ?? 0) / 1000) : Date.now();
-            const event: QmpEvent = { event: msg.event, at, data: (msg.data as Record<string, unknown>) ?? {} };
+            const at =
+              ts?.seconds !== undefined
+                ? ts.seconds * 1000 + Math.floor((ts.microseconds ?? 0) / 1000)
+                : Date.now();
+            const event: QmpEvent = {
+              event: msg.event,
+              at,
+              data: (msg.data as Record<string, unknown>) ?? {},
+            };
             this.events.push(event);
             for (const l of this.listeners) l(event);
           }

@@ -20,7 +20,10 @@ function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
   return rows
     .map((r, ri) => {
-      const line = r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd();
+      const line = r
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join("  ")
+        .trimEnd();
       return ri === 0 ? `${line}\n${widths.map((w) => "-".repeat(w)).join("  ")}` : line;
     })
     .join("\n");
@@ -30,7 +33,20 @@ const GiB = 1024 ** 3;
 
 function summarize(result: LabResult): { text: string; failures: [PeerResult, string[]][] } {
   const rows: string[][] = [
-    ["peer", "node id", "serial", "product", "mem", "cpus", "disks (serials)", "NICs", "BMC", "evidence", "off", "boot->off"],
+    [
+      "peer",
+      "node id",
+      "serial",
+      "product",
+      "mem",
+      "cpus",
+      "disks (serials)",
+      "NICs",
+      "BMC",
+      "evidence",
+      "off",
+      "boot->off",
+    ],
   ];
   const failures: [PeerResult, string[]][] = [];
   for (const p of result.peers) {
@@ -115,8 +131,12 @@ async function main(argv: string[]): Promise<number> {
   const { text, failures } = summarize(result);
   process.stdout.write(`\nWhat the master received (${result.masterRoot}/nodes):\n${text}\n`);
   for (const [p, problems] of failures) {
-    process.stdout.write(`\n${p.spec.name}: ${problems.length} problem(s)\n${problems.map((x) => `  - ${x}`).join("\n")}\n`);
-    process.stdout.write(`  serial console (last lines of ${p.serialLog}):\n${p.serialTail.replace(/^/gm, "    | ")}\n`);
+    process.stdout.write(
+      `\n${p.spec.name}: ${problems.length} problem(s)\n${problems.map((x) => `  - ${x}`).join("\n")}\n`,
+    );
+    process.stdout.write(
+      `  serial console (last lines of ${p.serialLog}):\n${p.serialTail.replace(/^/gm, "    | ")}\n`,
+    );
   }
   const n = result.peers.length;
   process.stdout.write(

@@ -1,0 +1,172 @@
+// NIC facts from ethtool that sysfs does not give: the permanent (burned-in) MAC address, which
+// survives bonding, teaming and MAC spoofing, and the link settings as the driver reports them.
+// Both need the interface names, so the collectors are built from the list the nics collector found.
+import type { CollectorReport } from "../../schema/inventory.ts";
+import type { Probe, Runner } from "../exec.ts";
+import { normalizeMac } from "../normalize.ts";
+import { type Collect, reportOf, usableOutput } from "./types.ts";
+
+/** Linux interface names (IFNAMSIZ 16, so at most 15 characters); nothing a shell or ethtool could misread. */
+export const IFNAME_PATTERN = /^[A-Za-z0-9_.:@-]{1,15}$/;
+
+export function isSafeIfname(name: string): boolean {
+  return IFNAME_PATTERN.test(name) && !/^\.+$/.test(name) && !name.startsWith("-");
+}
+
+export const ETHTOOL_TIMEOUT_MS = 5_000;
+export const ETHTOOL_PARALLEL = 4;
+
+/**
+ * Parses `ethtool -P <ifname>`. Real input (ethtool 6.1: an e1000 NIC, then the loopback):
+ *
+ *     Permanent address: 52:54:00:12:34:56
+ *     Permanent address: not set
+ *
+ * Older ethtool prints `00:00:00:00:00:00` where 6.x says `not set`; both are null, as is
+ * anything that is not a MAC (InfiniBand's 20-byte addresses are kept).
+ */
+export function parsePermanentMac(text: string): string | null {
+  const match = /^\s*Permanent address:[ \t]*(\S*)/m.exec(text);
+  return normalizeMac(match?.[1] ?? null);
+}
+
+export interface EthtoolLink {
+  /** Negotiated speed; null when ethtool says `Unknown!` (no link, or a virtual NIC). */
+  speedMbps: number | null;
+  linkDetected: boolean | null;
+  duplex: "full" | "half" | null;
+}
+
+export function emptyEthtoolLink(): EthtoolLink {
+  return { speedMbps: null, linkDetected: null, duplex: null };
+}
+
+/**
+ * Parses `ethtool <ifname>`. Real input (ethtool 6.1, an e1000 NIC, trimmed):
+ *
+ *     Settings for eth0:
+ *     	Speed: 1000Mb/s
+ *     	Duplex: Full
+ *     	Auto-negotiation: on
+ *     	Port: Twisted Pair
+ *     	Link detected: yes
+ *
+ * A virtio NIC says `Speed: Unknown!` and `Duplex: Unknown! (255)`; the loopback prints only
+ * `Link detected: yes`. Lines are matched anywhere in the block, first occurrence wins.
+ */
+export function parseEthtoolLink(text: string): EthtoolLink {
+  const field = (name: string) => {
+    const match = new RegExp(`^[ \\t]*${name}:[ \\t]*(.*?)[ \\t\\r]*$`, "m").exec(text);
+    return match?.[1] ?? null;
+  };
+  const speed = /^(\d{1,9})\s*Mb\/s$/i.exec(field("Speed") ?? "");
+  const speedMbps = speed?.[1] ? Number(speed[1]) : null;
+  const duplex = (field("Duplex") ?? "").toLowerCase();
+  const link = (field("Link detected") ?? "").toLowerCase();
+  return {
+    speedMbps: speedMbps !== null && speedMbps > 0 ? speedMbps : null,
+    linkDetected: link === "yes" ? true : link === "no" ? false : null,
+    duplex: duplex === "full" ? "full" : duplex === "half" ? "half" : null,
+  };
+}
+
+export function permanentMacProbe(ifname: string): Probe {
+  return {
+    file: `ethtool-P-${ifname}.txt`,
+    source: { kind: "command", argv: ["ethtool", "-P", ifname], versionArgv: ["--version"] },
+    timeoutMs: ETHTOOL_TIMEOUT_MS,
+  };
+}
+
+export function ethtoolLinkProbe(ifname: string): Probe {
+  return {
+    file: `ethtool-${ifname}.txt`,
+    source: { kind: "command", argv: ["ethtool", ifname], versionArgv: ["--version"] },
+    timeoutMs: ETHTOOL_TIMEOUT_MS,
+  };
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>) {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/** Runs one probe per safe, distinct name; unsafe names get a skipped report and no entry. */
+async function perInterface<T>(
+  names: readonly string[],
+  reportName: string,
+  probeOf: (ifname: string) => Probe,
+  parse: (text: string) => T,
+  runner: Runner,
+  signal: AbortSignal | undefined,
+) {
+  const reports: CollectorReport[] = [];
+  const safe: string[] = [];
+  for (const name of new Set(names)) {
+    if (isSafeIfname(name)) {
+      safe.push(name);
+      continue;
+    }
+    reports.push({
+      name: reportName,
+      status: "skipped",
+      durationMs: 0,
+      command: null,
+      exitCode: null,
+      message: `unsafe interface name, not queried: ${JSON.stringify(name).slice(0, 40)}`,
+    });
+  }
+  const results = await mapLimit(safe, ETHTOOL_PARALLEL, (n) => runner.run(probeOf(n), signal));
+  const entries: [string, T | null][] = [];
+  results.forEach((result, i) => {
+    reports.push(reportOf(reportName, result));
+    const output = usableOutput(result);
+    entries.push([safe[i] as string, output === null ? null : parse(output)]);
+  });
+  // fromEntries defines own properties: an interface called __proto__ stays a plain key.
+  return { entries: Object.fromEntries(entries) as Record<string, T | null>, reports };
+}
+
+/**
+ * Permanent MACs of the given interfaces (names from the nics collector). Every safe name gets
+ * an entry, null when ethtool failed, is missing, or reports no permanent address.
+ */
+export function permanentMacCollector(names: string[]): Collect<Record<string, string | null>> {
+  return async (runner, signal) => {
+    const { entries, reports } = await perInterface(
+      names,
+      "ethtool-permaddr",
+      permanentMacProbe,
+      parsePermanentMac,
+      runner,
+      signal,
+    );
+    return { value: entries, reports };
+  };
+}
+
+/** Link settings of the given interfaces; an interface ethtool could not read maps to all-null. */
+export function ethtoolLinkCollector(names: string[]): Collect<Record<string, EthtoolLink>> {
+  return async (runner, signal) => {
+    const { entries, reports } = await perInterface(
+      names,
+      "ethtool-link",
+      ethtoolLinkProbe,
+      parseEthtoolLink,
+      runner,
+      signal,
+    );
+    const value = Object.fromEntries(
+      Object.entries(entries).map(([name, link]) => [name, link ?? emptyEthtoolLink()]),
+    );
+    return { value, reports };
+  };
+}

@@ -1,0 +1,55 @@
+// The virtual data center end to end (docs/lab.md): a master (dnsmasq + the built
+// `recon-agent serve`) and QEMU peers that PXE-boot, report and power themselves off through
+// their BMC. Runs the same code as `npm run lab -- --peers 3 --failure-paths`.
+// Needs root and the Debian packages in docs/lab.md: skipped with the reason when they are
+// missing, except under CI (process.env.CI), where that is a failure.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { checkPeer, labPrerequisites, runLab } from "./lab.ts";
+
+const why = labPrerequisites();
+const skip = why && !process.env.CI ? `lab cannot run here: ${why}` : false;
+
+test("lab: 3 peers PXE-boot, report to the master and power off through IPMI; failure paths", {
+  skip,
+  timeout: 15 * 60_000,
+}, async (t) => {
+  if (why) assert.fail(`lab cannot run in CI: ${why} (see docs/lab.md for the packages)`);
+  const result = await runLab({
+    peers: 3,
+    failurePaths: true,
+    phaseTimeoutMs: 6 * 60_000,
+    log: (line) => t.diagnostic(line),
+  });
+  t.diagnostic(`lab finished in ${(result.durationMs / 1000).toFixed(1)} s`);
+  assert.deepEqual(result.peers.map((p) => p.spec.name).sort(), [
+    "no-bmc",
+    "outage",
+    "peer1",
+    "peer2",
+    "peer3",
+  ]);
+  for (const peer of result.peers) {
+    await t.test(`${peer.spec.name} (${peer.scenario}, BMC ${peer.spec.bmc})`, () => {
+      const problems = checkPeer(peer, result.serveHistory);
+      assert.deepEqual(
+        problems,
+        [],
+        `${peer.spec.name}: ${problems.join("; ")}\n--- serial console (last lines) ---\n${peer.serialTail}`,
+      );
+    });
+  }
+  await t.test("outage: the master was really down while the agent retried", () => {
+    const outage = result.peers.find((p) => p.scenario === "outage");
+    assert.ok(outage);
+    assert.deepEqual(
+      result.serveHistory.map((h) => h.event),
+      ["start", "stop", "start"],
+    );
+    assert.ok(outage.agentEvents.includes("upload.retry"), "the agent logged upload.retry");
+  });
+  await t.test("no-bmc: fell back to the OS power-off, no IPMI involved", () => {
+    const noBmc = result.peers.find((p) => p.scenario === "no-bmc");
+    assert.equal(noBmc?.offMethod, "os");
+  });
+});
