@@ -100,6 +100,7 @@ export async function bundle(options: {
   version: string;
   commit: string;
   root?: string;
+  minify?: boolean;
 }): Promise<{ bytes: number; warnings: string[] }> {
   const root = options.root ?? ROOT;
   const result = await esbuild({
@@ -110,8 +111,7 @@ export async function bundle(options: {
     platform: "node",
     format: "cjs",
     target: "node24",
-    // Readable stack traces matter more than a few hundred kB inside a 100 MB binary.
-    minify: false,
+    minify: options.minify ?? false,
     legalComments: "none",
     logLevel: "silent",
     define: {

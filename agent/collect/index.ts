@@ -4,7 +4,9 @@
 import { hostname as osHostname } from "node:os";
 import {
   type CollectorReport,
+  type Disk,
   type Inventory,
+  type LldpNeighbor,
   type Nic,
   type NodeIdSource,
   SCHEMA_VERSION,
@@ -14,13 +16,16 @@ import { cleanString } from "../normalize.ts";
 import { AGENT_NAME, AGENT_VERSION } from "../version.ts";
 import { collectCmdline, emptyBoot } from "./cmdline.ts";
 import { collectDmidecode, type DmidecodeFacts, emptyDmidecodeFacts } from "./dmidecode.ts";
+import { permanentMacCollector } from "./ethtool.ts";
 import { collectIpmi } from "./ipmitool.ts";
+import { collectLldp } from "./lldpctl.ts";
 import { collectLsblk } from "./lsblk.ts";
 import { collectLscpu, emptyCpu } from "./lscpu.ts";
 import { collectLshw, emptyLshwFacts, type LshwFacts } from "./lshw.ts";
 import { collectLspci } from "./lspci.ts";
 import { collectMeminfo } from "./meminfo.ts";
 import { collectNics } from "./net.ts";
+import { collectSmart, type SmartFacts } from "./smartctl.ts";
 import { type Collect, type CollectorOutput, reportOf, usableOutput } from "./types.ts";
 
 /** Overall budget for one inventory run; lshw alone may take minutes on big machines. */
@@ -108,15 +113,51 @@ async function guarded<T>(
   }
 }
 
-function fillNics(nics: Nic[], lshw: LshwFacts): Nic[] {
+/** NICs from ip/sysfs, gaps filled from lshw; permanent MACs (ethtool) and LLDP neighbours. */
+export function mergeNics(
+  nics: Nic[],
+  lshw: LshwFacts,
+  permanentMacs: Record<string, string | null>,
+  lldp: Record<string, LldpNeighbor>,
+): Nic[] {
   return nics.map((nic) => {
     const hw = lshw.nics.find((n) => n.name === nic.name);
-    if (!hw) return nic;
     return {
       ...nic,
-      driver: nic.driver ?? hw.driver ?? null,
-      pciAddress: nic.pciAddress ?? hw.pciAddress ?? null,
-      speedMbps: nic.speedMbps ?? hw.speedMbps ?? null,
+      permanentMacAddress: nic.permanentMacAddress ?? permanentMacs[nic.name] ?? null,
+      driver: nic.driver ?? hw?.driver ?? null,
+      pciAddress: nic.pciAddress ?? hw?.pciAddress ?? null,
+      speedMbps: nic.speedMbps ?? hw?.speedMbps ?? null,
+      lldp: nic.lldp ?? lldp[nic.name] ?? null,
+    };
+  });
+}
+
+/**
+ * Disks from lsblk, gaps filled from lshw, health from smartctl. A SMART entry matches by serial
+ * first; by kernel name only when the serials do not contradict each other.
+ */
+export function mergeDisks(disks: Disk[], lshw: LshwFacts, smart: SmartFacts[]): Disk[] {
+  return disks.map((disk) => {
+    const hw = lshw.disks.find((d) => d.name === disk.name);
+    const serial = disk.serialNumber ?? hw?.serialNumber ?? null;
+    const health =
+      (serial && smart.find((s) => s.serialNumber === serial)) ||
+      smart.find(
+        (s) =>
+          s.kernelName === disk.name &&
+          (s.serialNumber === null || serial === null || s.serialNumber === serial),
+      );
+    return {
+      ...disk,
+      serialNumber: serial ?? health?.serialNumber ?? null,
+      model: disk.model ?? hw?.model ?? health?.model ?? null,
+      vendor: disk.vendor ?? hw?.vendor ?? null,
+      firmwareVersion:
+        disk.firmwareVersion ?? hw?.firmwareVersion ?? health?.firmwareVersion ?? null,
+      smartPassed: health?.smartPassed ?? null,
+      powerOnHours: health?.powerOnHours ?? null,
+      temperatureCelsius: health?.temperatureCelsius ?? null,
     };
   });
 }
@@ -132,18 +173,32 @@ export interface CollectOptions {
 export async function collectInventory(options: CollectOptions): Promise<Inventory> {
   const { runner } = options;
   const signal = AbortSignal.timeout(options.budgetMs ?? DEFAULT_BUDGET_MS);
-  const [boot, host, dmi, pci, disks, lshw, cpu, meminfo, nics, ipmi] = await Promise.all([
-    guarded("cmdline", collectCmdline, emptyBoot, runner, signal),
-    guarded("hostname", collectHostname, null, runner, signal),
-    guarded("dmidecode", collectDmidecode, emptyDmidecodeFacts(), runner, signal),
-    guarded("lspci", collectLspci, [], runner, signal),
-    guarded("lsblk", collectLsblk, [], runner, signal),
-    guarded("lshw", collectLshw, emptyLshwFacts(), runner, signal),
-    guarded("lscpu", collectLscpu, emptyCpu(), runner, signal),
-    guarded("meminfo", collectMeminfo, { memTotalBytes: null }, runner, signal),
-    guarded("nics", collectNics, [], runner, signal),
-    guarded("ipmitool", collectIpmi, { bmc: null, fru: [] }, runner, signal),
-  ]);
+  // ethtool needs the NIC names; it starts as soon as they are known, beside the rest.
+  const nicsThenPermanent = guarded("nics", collectNics, [], runner, signal).then(async (nics) => ({
+    nics,
+    permanent: await guarded(
+      "ethtool-permaddr",
+      permanentMacCollector(nics.value.map((n) => n.name)),
+      {},
+      runner,
+      signal,
+    ),
+  }));
+  const [boot, host, dmi, pci, disks, lshw, cpu, meminfo, { nics, permanent }, ipmi, smart, lldp] =
+    await Promise.all([
+      guarded("cmdline", collectCmdline, emptyBoot, runner, signal),
+      guarded("hostname", collectHostname, null, runner, signal),
+      guarded("dmidecode", collectDmidecode, emptyDmidecodeFacts(), runner, signal),
+      guarded("lspci", collectLspci, [], runner, signal),
+      guarded("lsblk", collectLsblk, [], runner, signal),
+      guarded("lshw", collectLshw, emptyLshwFacts(), runner, signal),
+      guarded("lscpu", collectLscpu, emptyCpu(), runner, signal),
+      guarded("meminfo", collectMeminfo, { memTotalBytes: null }, runner, signal),
+      nicsThenPermanent,
+      guarded("ipmitool", collectIpmi, { bmc: null, fru: [] }, runner, signal),
+      guarded("smartctl", collectSmart, [], runner, signal),
+      guarded("lldpctl", collectLldp, {}, runner, signal),
+    ]);
   const facts: DmidecodeFacts = dmi.value;
   const lshwSystem = lshw.value.system;
   const system = {
@@ -157,18 +212,8 @@ export async function collectInventory(options: CollectOptions): Promise<Invento
   const persistent = facts.dimms.filter((d) => d.persistent);
   const sum = (dimms: typeof facts.dimms) =>
     dimms.length === 0 ? null : dimms.reduce((total, d) => total + (d.sizeBytes ?? 0), 0);
-  const diskList = disks.value.map((disk) => {
-    const hw = lshw.value.disks.find((d) => d.name === disk.name);
-    if (!hw) return disk;
-    return {
-      ...disk,
-      serialNumber: disk.serialNumber ?? hw.serialNumber ?? null,
-      model: disk.model ?? hw.model ?? null,
-      vendor: disk.vendor ?? hw.vendor ?? null,
-      firmwareVersion: disk.firmwareVersion ?? hw.firmwareVersion ?? null,
-    };
-  });
-  const nicList = fillNics(nics.value, lshw.value);
+  const diskList = mergeDisks(disks.value, lshw.value, smart.value);
+  const nicList = mergeNics(nics.value, lshw.value, permanent.value, lldp.value);
   const identity = deriveNodeId({
     uuid: system.uuid,
     serial: system.serialNumber,

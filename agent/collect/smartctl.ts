@@ -56,7 +56,8 @@ export const SMARTCTL_PARALLEL = 4;
 export const SMARTCTL_MAX_DEVICES = 512;
 
 /** /dev paths only: no "..", no spaces, no option-looking arguments, at most four levels deep. */
-const DEVICE_NAME = /^\/dev\/[A-Za-z0-9_][A-Za-z0-9_-]{0,63}(\/[A-Za-z0-9_][A-Za-z0-9_-]{0,63}){0,3}$/;
+const DEVICE_NAME =
+  /^\/dev\/[A-Za-z0-9_][A-Za-z0-9_-]{0,63}(\/[A-Za-z0-9_][A-Za-z0-9_-]{0,63}){0,3}$/;
 /** smartctl -d types: sat, nvme, scsi, megaraid,0, sat+megaraid,0, aacraid,0,0,1, hpt,1/1/1. */
 const DEVICE_TYPE = /^[a-z][a-z0-9]{0,31}([+,][a-z0-9][a-z0-9,/+]{0,63})?$/;
 /** Types that address a physical disk behind a controller: no kernel block device of its own. */

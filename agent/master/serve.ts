@@ -28,6 +28,7 @@ const DISCARD_MS = 2000;
 const CLOSE_GRACE_MS = 1000;
 const MAX_ISSUES = 100;
 export const DEFAULT_MAX_CONCURRENT_UPLOADS = 64;
+export const DEFAULT_MAX_CONNECTIONS = 256;
 
 export type LogEvent = Record<string, unknown>;
 
@@ -51,6 +52,11 @@ export interface ServerOptions {
    * (their bytes stay in kernel buffers), so memory does not grow with the number of peers.
    */
   maxConcurrentUploads?: number;
+  /**
+   * Connections served at once; later ones are accepted but not read until one closes (their
+   * requests wait in kernel buffers), and while any wait, responses close their connection.
+   */
+  maxConnections?: number;
   /** One structured event per call (a request served, a document stored, an error). */
   log?: (event: LogEvent) => void;
 }
@@ -545,6 +551,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   function onRequest(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now();
+    // Connections are waiting for a slot: do not keep this one idle after the response.
+    if (waitingConnections.size > 0) res.setHeader("Connection", "close");
     const bag: LogEvent = {};
     res.once("close", () => {
       log({
@@ -584,6 +592,34 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     noDelay: true,
   });
   server.on("request", onRequest);
+
+  // Connection slots. A socket over the limit is paused before its first read, so a burst of
+  // peers costs kernel buffers rather than process memory; it is read once a slot frees.
+  const maxConnections = Math.max(1, options.maxConnections ?? DEFAULT_MAX_CONNECTIONS);
+  let activeConnections = 0;
+  const waitingConnections = new Set<Socket>();
+  const occupy = (socket: Socket) => {
+    activeConnections++;
+    socket.once("close", () => {
+      activeConnections--;
+      for (const next of waitingConnections) {
+        if (activeConnections >= maxConnections) break;
+        waitingConnections.delete(next);
+        if (next.destroyed) continue;
+        occupy(next);
+        next.resume();
+      }
+    });
+  };
+  server.on("connection", (socket: Socket) => {
+    if (activeConnections < maxConnections) {
+      occupy(socket);
+      return;
+    }
+    socket.pause();
+    waitingConnections.add(socket);
+    socket.once("close", () => waitingConnections.delete(socket));
+  });
   server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
     const r = route((req.url ?? "").split("?", 1)[0] ?? "/");
     const refused = r.kind === "upload" && req.method === "PUT" ? precheckUpload(req, r) : null;

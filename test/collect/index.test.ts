@@ -1,10 +1,19 @@
 // The assembled document: every fixture replays into a schema-valid document, identity rules,
 // and cross-tool filling.
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { collectInventory, deriveNodeId, toNodeIdToken } from "../../agent/collect/index.ts";
+import {
+  collectInventory,
+  deriveNodeId,
+  mergeDisks,
+  mergeNics,
+  toNodeIdToken,
+} from "../../agent/collect/index.ts";
+import { parseLldpctl } from "../../agent/collect/lldpctl.ts";
+import { emptyLshwFacts } from "../../agent/collect/lshw.ts";
+import { parseSmartctl } from "../../agent/collect/smartctl.ts";
 import { realRunner, replayRunner } from "../../agent/exec.ts";
 import { Inventory } from "../../schema/inventory.ts";
 
@@ -109,4 +118,62 @@ test("the real runner refuses to start processes under the test runner", async (
     collectInventory({ runner: realRunner() }),
     (e: Error & { code?: string }) => e.code === "E_EXEC_REFUSED",
   );
+});
+
+const extra = join(fixtures, "this-machine-extra-tools");
+const lsblkDisk = (name: string, serialNumber: string | null) => ({
+  name,
+  path: `/dev/${name}`,
+  sizeBytes: 1024 ** 3,
+  model: null,
+  vendor: null,
+  serialNumber,
+  wwn: null,
+  transport: null,
+  rotational: false,
+  removable: false,
+  firmwareVersion: null,
+  smartPassed: null,
+  powerOnHours: null,
+  temperatureCelsius: null,
+});
+
+test("SMART health joins disks by serial (NVMe namespaces), else by kernel name without contradiction", () => {
+  const smart = ["smartctl-sda.json", "smartctl-sdb.json", "smartctl-nvme0.json"].map((f) =>
+    parseSmartctl(readFileSync(join(extra, "qemu-ahci-nvme-virtio", f), "utf8")),
+  );
+  const merged = mergeDisks(
+    [lsblkDisk("sda", "RECONA0001"), lsblkDisk("nvme0n1", "RECONN0001"), lsblkDisk("sdb", "OTHER")],
+    emptyLshwFacts(),
+    smart,
+  );
+  assert.deepEqual(
+    merged.map((d) => [d.name, d.smartPassed, d.powerOnHours, d.temperatureCelsius, d.model]),
+    [
+      ["sda", true, 1, 31, "RECON LAB SSD"],
+      ["nvme0n1", true, 0, 50, "QEMU NVMe Ctrl"],
+      ["sdb", null, null, null, null], // same kernel name, different serial: not the same disk
+    ],
+  );
+});
+
+test("LLDP neighbours and permanent MACs join NICs by interface name", () => {
+  const lldp = parseLldpctl(readFileSync(join(extra, "lldpd-netns", "lldpctl.txt"), "utf8"));
+  const nic = {
+    name: "eno1",
+    macAddress: "02:00:00:00:00:01",
+    permanentMacAddress: null,
+    driver: null,
+    pciAddress: null,
+    speedMbps: null,
+    linkUp: true,
+    mtu: 1500,
+    ipv4: [],
+    ipv6: [],
+    lldp: null,
+  };
+  const [merged] = mergeNics([nic], emptyLshwFacts(), { eno1: "0c:c4:7a:00:00:01" }, lldp);
+  assert.equal(merged?.permanentMacAddress, "0c:c4:7a:00:00:01");
+  assert.equal(merged?.lldp?.systemName, "leaf-r12-1.dc1");
+  assert.equal(merged?.lldp?.portId, "swp12");
 });

@@ -156,7 +156,10 @@ test("nvme controller to namespace: one listed namespace, or a count of one", ()
   assert.equal(kernel({ nvme_namespaces: [{ id: 1 }, { id: 2 }] }), null);
   assert.equal(kernel({ nvme_namespaces: [{ id: 0 }] }), null);
   assert.equal(kernel({ nvme_number_of_namespaces: 1 }), "nvme0n1");
-  assert.equal(kernel({ device: { name: "/dev/nvme12", type: "nvme" }, nvme_number_of_namespaces: 1 }), "nvme12n1");
+  assert.equal(
+    kernel({ device: { name: "/dev/nvme12", type: "nvme" }, nvme_number_of_namespaces: 1 }),
+    "nvme12n1",
+  );
 });
 
 test("QEMU MegaRAID: pass-through disks have no kernel name; exit 2 still carries identity", () => {
@@ -214,7 +217,10 @@ test("kernel names: sg nodes, by-id paths and controller types give null", () =>
 
 test("temperature: NVMe log fallback, absurd values dropped; field types checked", () => {
   const parse = (doc: object) => parseSmartctl(JSON.stringify(doc));
-  assert.equal(parse({ nvme_smart_health_information_log: { temperature: 41 } }).temperatureCelsius, 41);
+  assert.equal(
+    parse({ nvme_smart_health_information_log: { temperature: 41 } }).temperatureCelsius,
+    41,
+  );
   assert.equal(parse({ temperature: { current: 5000 } }).temperatureCelsius, null);
   assert.equal(parse({ temperature: { current: "36" } }).temperatureCelsius, null);
   assert.equal(parse({ temperature: { current: 0 } }).temperatureCelsius, 0, "SMART available");
@@ -223,7 +229,10 @@ test("temperature: NVMe log fallback, absurd values dropped; field types checked
   assert.equal(parse({ nvme_smart_health_information_log: { power_on_hours: 7 } }).powerOnHours, 7);
   assert.equal(parse({ smart_status: { passed: false } }).smartPassed, false);
   assert.equal(parse({ smart_status: { passed: "yes" } }).smartPassed, null);
-  assert.equal(parse({ serial_number: "  ", model_name: "To Be Filled By O.E.M." }).serialNumber, null);
+  assert.equal(
+    parse({ serial_number: "  ", model_name: "To Be Filled By O.E.M." }).serialNumber,
+    null,
+  );
   assert.equal(parse({ vendor: "HGST", product: "HUH721212AL5200" }).model, "HGST HUH721212AL5200");
 });
 
@@ -352,7 +361,10 @@ const smartLike = fc.record(
     device: fc.oneof(
       anyValue,
       fc.record(
-        { name: fc.oneof(fc.constantFrom("/dev/sda", "/dev/nvme0", "/dev/bus/0"), anyValue), type: anyValue },
+        {
+          name: fc.oneof(fc.constantFrom("/dev/sda", "/dev/nvme0", "/dev/bus/0"), anyValue),
+          type: anyValue,
+        },
         { requiredKeys: [] },
       ),
     ),
@@ -376,7 +388,11 @@ const smartLike = fc.record(
 test("property: random text, JSON and smartctl-shaped documents give well-formed facts", () => {
   fc.assert(
     fc.property(
-      fc.oneof(fc.string(), fc.jsonValue().map((v) => JSON.stringify(v)), smartLike.map((v) => JSON.stringify(v))),
+      fc.oneof(
+        fc.string(),
+        fc.jsonValue().map((v) => JSON.stringify(v)),
+        smartLike.map((v) => JSON.stringify(v)),
+      ),
       (text) => {
         checkFacts(parseSmartctl(text));
         const scan = parseSmartctlScan(text);
@@ -391,11 +407,17 @@ test("property: random text, JSON and smartctl-shaped documents give well-formed
 
 test("property: truncated and mutated real captures stay well formed", () => {
   fc.assert(
-    fc.property(fc.constantFrom(...REAL), fc.nat(), fc.nat(), fc.string(), (text, cut, at, insert) => {
-      checkFacts(parseSmartctl(text.slice(0, cut % (text.length + 1))));
-      const i = at % (text.length + 1);
-      checkFacts(parseSmartctl(text.slice(0, i) + insert + text.slice(i + insert.length)));
-    }),
+    fc.property(
+      fc.constantFrom(...REAL),
+      fc.nat(),
+      fc.nat(),
+      fc.string(),
+      (text, cut, at, insert) => {
+        checkFacts(parseSmartctl(text.slice(0, cut % (text.length + 1))));
+        const i = at % (text.length + 1);
+        checkFacts(parseSmartctl(text.slice(0, i) + insert + text.slice(i + insert.length)));
+      },
+    ),
     { numRuns: 300 },
   );
 });
@@ -405,19 +427,25 @@ test("property: scanned names and types survive validation only if safe, file na
     fc.constantFrom("/dev/sda", "/dev/bus/0", "/dev/nvme0", "/dev/../x", "/dev/a b", "-x"),
     fc.string({ maxLength: 30 }),
   );
-  const typePart = fc.oneof(fc.constantFrom("sat", "nvme", "megaraid,0", "sat+megaraid,1", "-d"), fc.string());
+  const typePart = fc.oneof(
+    fc.constantFrom("sat", "nvme", "megaraid,0", "sat+megaraid,1", "-d"),
+    fc.string(),
+  );
   fc.assert(
-    fc.property(fc.array(fc.record({ name: devicePart, type: typePart }), { maxLength: 12 }), (list) => {
-      const { devices } = parseSmartctlScan(JSON.stringify({ devices: list }));
-      for (const d of devices) {
-        assert.match(d.name, /^\/dev\//);
-        assert.ok(!d.name.includes(".."));
-        assert.ok(!/\s/.test(d.name + d.type));
-      }
-      const files = smartctlFileNames(devices);
-      assert.equal(new Set([...files, SMARTCTL_SCAN_PROBE.file]).size, files.length + 1);
-      for (const f of files) assert.match(f, /^smartctl-[A-Za-z0-9_-]+\.json$/);
-    }),
+    fc.property(
+      fc.array(fc.record({ name: devicePart, type: typePart }), { maxLength: 12 }),
+      (list) => {
+        const { devices } = parseSmartctlScan(JSON.stringify({ devices: list }));
+        for (const d of devices) {
+          assert.match(d.name, /^\/dev\//);
+          assert.ok(!d.name.includes(".."));
+          assert.ok(!/\s/.test(d.name + d.type));
+        }
+        const files = smartctlFileNames(devices);
+        assert.equal(new Set([...files, SMARTCTL_SCAN_PROBE.file]).size, files.length + 1);
+        for (const f of files) assert.match(f, /^smartctl-[A-Za-z0-9_-]+\.json$/);
+      },
+    ),
     { numRuns: 300 },
   );
 });
@@ -491,7 +519,10 @@ test("collectSmart: a hand-made capture dir with the published samples", async (
   const temp = mkdtempSync(join(tmpdir(), "recon-smart-"));
   try {
     writeFileSync(join(temp, "smartctl-scan.json"), read(`${SCRUTINY}smartctl-scan-megaraid.json`));
-    writeFileSync(join(temp, "smartctl-bus-0-megaraid-0.json"), read(`${SCRUTINY}smartctl-megaraid0.json`));
+    writeFileSync(
+      join(temp, "smartctl-bus-0-megaraid-0.json"),
+      read(`${SCRUTINY}smartctl-megaraid0.json`),
+    );
     writeFileSync(join(temp, "smartctl-bus-0-megaraid-1.json"), "not json");
     const out = await collectSmart(await replayRunner(temp));
     assert.equal(out.value.length, 1);
@@ -539,7 +570,10 @@ function fakeRunner(respond: (probe: Probe) => Partial<ProbeResult>) {
 test("collectSmart: bounded parallelism, unsafe names never reach argv, failures reported", async () => {
   const names = Array.from({ length: 10 }, (_, i) => `/dev/sd${String.fromCharCode(97 + i)}`);
   const scan = JSON.stringify({
-    devices: [...names.map((name) => ({ name, type: "sat" })), { name: "/dev/sdz;rm", type: "sat" }],
+    devices: [
+      ...names.map((name) => ({ name, type: "sat" })),
+      { name: "/dev/sdz;rm", type: "sat" },
+    ],
   });
   const { runner, probes, peak } = fakeRunner((probe) => {
     if (probe === SMARTCTL_SCAN_PROBE) return { output: scan };
@@ -550,7 +584,10 @@ test("collectSmart: bounded parallelism, unsafe names never reach argv, failures
         exitCode: 2,
         message: "Command failed with exit code 2",
         output: JSON.stringify({
-          smartctl: { exit_status: 2, messages: [{ string: "/dev/sda: open failed", severity: "error" }] },
+          smartctl: {
+            exit_status: 2,
+            messages: [{ string: "/dev/sda: open failed", severity: "error" }],
+          },
         }),
       };
     }
@@ -560,10 +597,19 @@ test("collectSmart: bounded parallelism, unsafe names never reach argv, failures
       return {
         status: "failed",
         exitCode: 8,
-        output: JSON.stringify({ device: { name: "/dev/sdc", type: "sat" }, serial_number: "S3", smart_status: { passed: false } }),
+        output: JSON.stringify({
+          device: { name: "/dev/sdc", type: "sat" },
+          serial_number: "S3",
+          smart_status: { passed: false },
+        }),
       };
     }
-    return { output: JSON.stringify({ device: { name: "/dev/x", type: "sat" }, serial_number: probe.file }) };
+    return {
+      output: JSON.stringify({
+        device: { name: "/dev/x", type: "sat" },
+        serial_number: probe.file,
+      }),
+    };
   });
   const out = await collectSmart(runner);
   assert.ok(peak() <= 4, `peak ${peak()}`);
