@@ -9,6 +9,7 @@ import { collectLldp, LLDPCTL_PROBE, parseLldpctl } from "../../agent/collect/ll
 import type { ProbeResult, Runner } from "../../agent/exec.ts";
 import { replayRunner } from "../../agent/exec.ts";
 import { LldpNeighbor } from "../../schema/inventory.ts";
+import { fakeRunner } from "../support/fake-runner.ts";
 
 const FIXTURES = new URL("../../fixtures/", import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, FIXTURES), "utf8");
@@ -284,24 +285,6 @@ test("property: shuffling other interfaces' lines around does not change a neigh
 
 // --- collector --------------------------------------------------------------------------------
 
-function fakeRunner(result: Partial<ProbeResult>): Runner {
-  return {
-    async run(probe) {
-      assert.equal(probe, LLDPCTL_PROBE);
-      return {
-        file: probe.file,
-        status: "ok",
-        output: "",
-        exitCode: 0,
-        durationMs: 3,
-        command: "lldpctl -f keyvalue",
-        message: null,
-        ...result,
-      };
-    },
-  };
-}
-
 test("probe: exact argv, file, root only", () => {
   assert.equal(LLDPCTL_PROBE.file, "lldpctl.txt");
   assert.deepEqual(LLDPCTL_PROBE.source, {
@@ -347,7 +330,9 @@ test("collectLldp: not installed, not root, not captured, timeout: empty record"
     ["skipped", "requires root"],
     ["timeout", "timed out after 10000 ms"],
   ] as const) {
-    const out = await collectLldp(fakeRunner({ status, message, exitCode: null }));
+    const fake = fakeRunner({ status, message, exitCode: null });
+    const out = await collectLldp(fake.runner);
+    assert.deepEqual(fake.probes, [LLDPCTL_PROBE]);
     assert.deepEqual(out.value, {});
     assert.equal(out.reports[0]?.status, status);
     assert.equal(out.reports[0]?.message, message);

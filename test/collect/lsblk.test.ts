@@ -7,6 +7,7 @@ import { collectLsblk, LSBLK_PROBE, parseLsblk } from "../../agent/collect/lsblk
 import type { Probe, ProbeResult, Runner } from "../../agent/exec.ts";
 import { replayRunner } from "../../agent/exec.ts";
 import { Disk } from "../../schema/inventory.ts";
+import { fakeRunner } from "../support/fake-runner.ts";
 
 const FIXTURES = new URL("../../fixtures/", import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, FIXTURES), "utf8");
@@ -325,26 +326,6 @@ test("property: mutating values of a real capture never throws", () => {
 });
 
 // --- collector --------------------------------------------------------------------------------
-
-function fakeRunner(result: Partial<ProbeResult>): { runner: Runner; probes: Probe[] } {
-  const probes: Probe[] = [];
-  const runner: Runner = {
-    async run(probe) {
-      probes.push(probe);
-      return {
-        file: probe.file,
-        status: "ok",
-        output: "",
-        exitCode: 0,
-        durationMs: 3,
-        command: "lsblk -J -b -O",
-        message: null,
-        ...result,
-      };
-    },
-  };
-  return { runner, probes };
-}
 
 test("probe: exact argv and file", () => {
   assert.equal(LSBLK_PROBE.file, "lsblk.json");

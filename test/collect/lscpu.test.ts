@@ -6,6 +6,7 @@ import { collectLscpu, emptyCpu, LSCPU_PROBE, parseLscpu } from "../../agent/col
 import type { Probe, ProbeResult, Runner } from "../../agent/exec.ts";
 import { replayRunner } from "../../agent/exec.ts";
 import { Cpu } from "../../schema/inventory.ts";
+import { fakeRunner } from "../support/fake-runner.ts";
 
 const FIXTURES = new URL("../../fixtures/", import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, FIXTURES), "utf8");
@@ -189,26 +190,6 @@ test("a pathologically deep tree does not overflow the stack", () => {
 
 // --- collector --------------------------------------------------------------------------------
 
-function fakeRunner(result: Partial<ProbeResult>): { runner: Runner; probes: Probe[] } {
-  const probes: Probe[] = [];
-  const runner: Runner = {
-    async run(probe) {
-      probes.push(probe);
-      return {
-        file: probe.file,
-        status: "ok",
-        output: "",
-        exitCode: 0,
-        durationMs: 4,
-        command: "lscpu -J",
-        message: null,
-        ...result,
-      };
-    },
-  };
-  return { runner, probes };
-}
-
 test("probe: exact argv and file", () => {
   assert.equal(LSCPU_PROBE.file, "lscpu.json");
   assert.deepEqual(LSCPU_PROBE.source, {
@@ -224,7 +205,7 @@ test("collectLscpu: ok and failed without output", async () => {
   assert.equal(probes[0], LSCPU_PROBE);
   assert.deepEqual(ok.value, THIS_MACHINE);
   assert.deepEqual(ok.reports, [
-    { name: "lscpu", status: "ok", durationMs: 4, command: "lscpu -J", exitCode: 0, message: null },
+    { name: "lscpu", status: "ok", durationMs: 3, command: "lscpu -J", exitCode: 0, message: null },
   ]);
   const failed = await collectLscpu(
     fakeRunner({ status: "failed", exitCode: 1, message: "boom" }).runner,

@@ -13,6 +13,7 @@ import {
 import type { Probe, ProbeResult, Runner } from "../../agent/exec.ts";
 import { replayRunner } from "../../agent/exec.ts";
 import { Disk, Nic, System } from "../../schema/inventory.ts";
+import { fakeRunner } from "../support/fake-runner.ts";
 
 const FIXTURES = new URL("../../fixtures/", import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, FIXTURES), "utf8");
@@ -525,26 +526,6 @@ test("a pathologically deep tree does not overflow the stack", () => {
 
 // --- collector --------------------------------------------------------------------------------
 
-function fakeRunner(result: Partial<ProbeResult>): { runner: Runner; probes: Probe[] } {
-  const probes: Probe[] = [];
-  const runner: Runner = {
-    async run(probe) {
-      probes.push(probe);
-      return {
-        file: probe.file,
-        status: "ok",
-        output: "",
-        exitCode: 0,
-        durationMs: 300,
-        command: "lshw -json -quiet",
-        message: null,
-        ...result,
-      };
-    },
-  };
-  return { runner, probes };
-}
-
 test("probe: lshw -json -quiet, root only, minutes of budget", () => {
   assert.deepEqual(LSHW_PROBE, {
     file: "lshw.json",
@@ -563,7 +544,7 @@ test("collectLshw: ok and skipped (not root)", async () => {
     {
       name: "lshw",
       status: "ok",
-      durationMs: 300,
+      durationMs: 3,
       command: "lshw -json -quiet",
       exitCode: 0,
       message: null,

@@ -7,6 +7,7 @@ import { collectLspci, LSPCI_PROBE, parseLspci } from "../../agent/collect/lspci
 import type { Probe, ProbeResult, Runner } from "../../agent/exec.ts";
 import { replayRunner } from "../../agent/exec.ts";
 import { PciDevice } from "../../schema/inventory.ts";
+import { fakeRunner } from "../support/fake-runner.ts";
 
 const FIXTURES = new URL("../../fixtures/", import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, FIXTURES), "utf8");
@@ -378,26 +379,6 @@ test("property: addresses are unique and canonical", () => {
 
 // --- collector --------------------------------------------------------------------------------
 
-function fakeRunner(result: Partial<ProbeResult>): { runner: Runner; probes: Probe[] } {
-  const probes: Probe[] = [];
-  const runner: Runner = {
-    async run(probe) {
-      probes.push(probe);
-      return {
-        file: probe.file,
-        status: "ok",
-        output: "",
-        exitCode: 0,
-        durationMs: 12,
-        command: "lspci -vmm -nn -D -k",
-        message: null,
-        ...result,
-      };
-    },
-  };
-  return { runner, probes };
-}
-
 test("probe: exact argv, file and timeout", () => {
   assert.deepEqual(LSPCI_PROBE, {
     file: "lspci.txt",
@@ -419,7 +400,7 @@ test("collectLspci parses ok output and reports the run", async () => {
     {
       name: "lspci",
       status: "ok",
-      durationMs: 12,
+      durationMs: 3,
       command: "lspci -vmm -nn -D -k",
       exitCode: 0,
       message: null,

@@ -7,6 +7,7 @@ import { collectMeminfo, MEMINFO_PROBE, parseMeminfo } from "../../agent/collect
 import type { Probe, ProbeResult, Runner } from "../../agent/exec.ts";
 import { replayRunner } from "../../agent/exec.ts";
 import { Memory } from "../../schema/inventory.ts";
+import { fakeRunner } from "../support/fake-runner.ts";
 
 const FIXTURES = new URL("../../fixtures/", import.meta.url);
 const REAL = readFileSync(new URL("this-machine-debian12/meminfo.txt", FIXTURES), "utf8");
@@ -59,26 +60,6 @@ test("property: MemTotal N kB is N * 1024 bytes", () => {
   );
 });
 
-function fakeRunner(result: Partial<ProbeResult>): { runner: Runner; probes: Probe[] } {
-  const probes: Probe[] = [];
-  const runner: Runner = {
-    async run(probe) {
-      probes.push(probe);
-      return {
-        file: probe.file,
-        status: "ok",
-        output: "",
-        exitCode: null,
-        durationMs: 0.1,
-        command: "read /proc/meminfo",
-        message: null,
-        ...result,
-      };
-    },
-  };
-  return { runner, probes };
-}
-
 test("probe reads /proc/meminfo into meminfo.txt", () => {
   assert.equal(MEMINFO_PROBE.file, "meminfo.txt");
   assert.deepEqual(MEMINFO_PROBE.source, { kind: "file", path: "/proc/meminfo" });
@@ -93,7 +74,7 @@ test("collectMeminfo: ok and skipped", async () => {
     {
       name: "meminfo",
       status: "ok",
-      durationMs: 0.1,
+      durationMs: 3,
       command: "read /proc/meminfo",
       exitCode: null,
       message: null,
