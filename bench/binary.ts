@@ -66,7 +66,11 @@ if (post === null) line("dist/post.tgz", "missing (npm run package)");
 else {
   const ok = post <= POST_TGZ_TARGET;
   failed ||= !ok;
-  line("dist/post.tgz", `${mb(post)} (${post} bytes)`, `${ok ? "ok" : "MISSED"}: target <= ${mb(POST_TGZ_TARGET)}`);
+  line(
+    "dist/post.tgz",
+    `${mb(post)} (${post} bytes)`,
+    `${ok ? "ok" : "MISSED"}: target <= ${mb(POST_TGZ_TARGET)}`,
+  );
 }
 
 if (!existsSync(binary)) {
@@ -92,11 +96,21 @@ if (!existsSync(binary)) {
     }
     const ratioWall = median(a.wall) / median(b.wall);
     const ratioCpu = median(a.cpu) / median(b.cpu);
-    line(`recon-agent --version (median/${runs})`, `${median(a.wall).toFixed(1)} ms wall, ${median(a.cpu).toFixed(0)} ms cpu`);
-    line(`node -e 0, same base (median/${runs})`, `${median(b.wall).toFixed(1)} ms wall, ${median(b.cpu).toFixed(0)} ms cpu`);
+    line(
+      `recon-agent --version (median/${runs})`,
+      `${median(a.wall).toFixed(1)} ms wall, ${median(a.cpu).toFixed(0)} ms cpu`,
+    );
+    line(
+      `node -e 0, same base (median/${runs})`,
+      `${median(b.wall).toFixed(1)} ms wall, ${median(b.cpu).toFixed(0)} ms cpu`,
+    );
     const ok = ratioWall <= RATIO_TARGET;
     failed ||= !ok;
-    line("start-up ratio (wall)", ratioWall.toFixed(2), `${ok ? "ok" : "MISSED"}: target <= ${RATIO_TARGET}`);
+    line(
+      "start-up ratio (wall)",
+      ratioWall.toFixed(2),
+      `${ok ? "ok" : "MISSED"}: target <= ${RATIO_TARGET}`,
+    );
     if (hasTime) line("start-up ratio (cpu)", ratioCpu.toFixed(2), "(10 ms resolution)");
   } finally {
     rmSync(scratch, { recursive: true, force: true });

@@ -5,11 +5,23 @@
 //  2. A 500 MB file downloaded by 50 concurrent clients (curl) from the master, then from nginx
 //     serving the same file on the same machine. Prints both throughputs and the ratio (target
 //     at least 0.8).
-// Options: --peers N --clients N --file-mb N --skip-uploads --skip-downloads. Every request has a
-// timeout and each phase a deadline, so the run is bounded. Needs curl and nginx (Debian nginx-light).
+// Options: --peers N --clients N --file-mb N --rounds N --bundled --skip-uploads --skip-downloads.
+// Every request has a timeout and each phase a deadline, so the run is bounded. Needs curl and
+// nginx (Debian packages curl, nginx-light or nginx).
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync, closeSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -28,6 +40,7 @@ const { values: opts } = parseArgs({
     "file-mb": { type: "string", default: "500" },
     "skip-uploads": { type: "boolean", default: false },
     rounds: { type: "string", default: "2" },
+    bundled: { type: "boolean", default: false },
     "skip-downloads": { type: "boolean", default: false },
   },
 });
@@ -62,8 +75,32 @@ interface Child {
   stop(): Promise<void>;
 }
 
+let entry = path.join(HERE, "serve-child.ts");
+
+/** --bundled: run the master from an esbuild bundle, as the shipped binary does (no type stripping). */
+async function bundleEntry(): Promise<void> {
+  const { build } = await import("esbuild");
+  const out = path.join(
+    mkdtempSync(path.join(os.tmpdir(), "recon-bench-bundle-")),
+    "serve-child.mjs",
+  );
+  await build({
+    entryPoints: [entry],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node24",
+    outfile: out,
+    logLevel: "warning",
+    banner: {
+      js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+    },
+  });
+  entry = out;
+}
+
 function startMaster(args: string[]): Promise<Child> {
-  const child = spawn(process.execPath, [path.join(HERE, "serve-child.ts"), "--quiet", ...args], {
+  const child = spawn(process.execPath, [entry, "--quiet", ...args], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
@@ -187,7 +224,10 @@ async function uploadPhase(): Promise<void> {
   const wall = performance.now() - started;
   clearInterval(sampler);
   const hwm = procStatus(master.child.pid as number, "VmHWM");
-  const list = (await (await fetch(`${base}/api/v1/nodes`)).json()) as { count: number; withEvidence: number };
+  const list = (await (await fetch(`${base}/api/v1/nodes`)).json()) as {
+    count: number;
+    withEvidence: number;
+  };
   await master.stop();
   await dispatcher.close();
   rmSync(root, { recursive: true, force: true });
@@ -195,16 +235,24 @@ async function uploadPhase(): Promise<void> {
   latencies.sort((a, b) => a - b);
   peerLatencies.sort((a, b) => a - b);
   const errorCount = [...errors.values()].reduce((a, b) => a + b, 0);
-  console.log(`uploads: ${PEERS} peers at once, documents ${mb(docBytes / PEERS)} MB avg (30-100 KB), evidence 200 KB`);
-  console.log(`  wall ${(wall / 1000).toFixed(2)} s, stored ${list.count} nodes, ${list.withEvidence} with evidence`);
-  console.log(`  errors: ${errorCount}${errorCount ? ` ${JSON.stringify(Object.fromEntries(errors))}` : ""} (target 0)`);
+  console.log(
+    `uploads: ${PEERS} peers at once, documents ${mb(docBytes / PEERS)} MB avg (30-100 KB), evidence 200 KB`,
+  );
+  console.log(
+    `  wall ${(wall / 1000).toFixed(2)} s, stored ${list.count} nodes, ${list.withEvidence} with evidence`,
+  );
+  console.log(
+    `  errors: ${errorCount}${errorCount ? ` ${JSON.stringify(Object.fromEntries(errors))}` : ""} (target 0)`,
+  );
   console.log(
     `  request latency: p50 ${percentile(latencies, 50).toFixed(0)} ms, p99 ${percentile(latencies, 99).toFixed(0)} ms, max ${percentile(latencies, 100).toFixed(0)} ms (${latencies.length} requests)`,
   );
   console.log(
     `  per peer (document + evidence): p50 ${percentile(peerLatencies, 50).toFixed(0)} ms, p99 ${percentile(peerLatencies, 99).toFixed(0)} ms`,
   );
-  console.log(`  server peak RSS: VmHWM ${mb(hwm)} MB (sampled VmRSS max ${mb(peakRss)} MB; target < 256 MB)`);
+  console.log(
+    `  server peak RSS: VmHWM ${mb(hwm)} MB (sampled VmRSS max ${mb(peakRss)} MB; target < 256 MB)`,
+  );
 }
 
 function freePort(): Promise<number> {
@@ -247,7 +295,9 @@ http {
 }
 `,
   );
-  const child = spawn("nginx", ["-c", conf, "-p", dir], { stdio: ["ignore", "inherit", "inherit"] });
+  const child = spawn("nginx", ["-c", conf, "-p", dir], {
+    stdio: ["ignore", "inherit", "inherit"],
+  });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const until = Date.now() + 10_000;
   for (;;) {
@@ -271,7 +321,10 @@ http {
 }
 
 /** CLIENTS concurrent curl downloads of url; returns bytes/second over the whole run. */
-async function downloadAll(url: string, expected: number): Promise<{ rate: number; failed: number }> {
+async function downloadAll(
+  url: string,
+  expected: number,
+): Promise<{ rate: number; failed: number }> {
   const started = performance.now();
   const results = await Promise.all(
     Array.from(
@@ -280,7 +333,16 @@ async function downloadAll(url: string, expected: number): Promise<{ rate: numbe
         new Promise<number>((resolve) => {
           const curl = spawn(
             "curl",
-            ["-s", "-o", "/dev/null", "--max-time", String(DOWNLOAD_MAX_S), "-w", "%{size_download}", url],
+            [
+              "-s",
+              "-o",
+              "/dev/null",
+              "--max-time",
+              String(DOWNLOAD_MAX_S),
+              "-w",
+              "%{size_download}",
+              url,
+            ],
             { stdio: ["ignore", "pipe", "inherit"] },
           );
           let out = "";
@@ -319,7 +381,8 @@ async function downloadPhase(): Promise<void> {
     // ABBA order (nginx, master, master, nginx, ...) so drift in the machine's load cancels out.
     const runs: { who: "nginx" | "master"; rate: number; failed: number }[] = [];
     for (let round = 0; round < ROUNDS; round++) {
-      const order = round % 2 === 0 ? (["nginx", "master"] as const) : (["master", "nginx"] as const);
+      const order =
+        round % 2 === 0 ? (["nginx", "master"] as const) : (["master", "nginx"] as const);
       for (const who of order) {
         const result = await downloadAll(who === "nginx" ? nginxUrl : nodeUrl, size);
         runs.push({ who, ...result });
@@ -329,7 +392,8 @@ async function downloadPhase(): Promise<void> {
       const mine = runs.filter((r) => r.who === who);
       return mine.reduce((a, r) => a + r.rate, 0) / mine.length;
     };
-    const failed = (who: string) => runs.filter((r) => r.who === who).reduce((a, r) => a + r.failed, 0);
+    const failed = (who: string) =>
+      runs.filter((r) => r.who === who).reduce((a, r) => a + r.failed, 0);
     const ng = { rate: mean("nginx"), failed: failed("nginx") };
     const node = { rate: mean("master"), failed: failed("master") };
     const hwm = procStatus(master.child.pid as number, "VmHWM");
@@ -337,9 +401,13 @@ async function downloadPhase(): Promise<void> {
     console.log(
       `downloads: ${FILE_MB} MB file, ${CLIENTS} concurrent curl clients, ${ROUNDS} round(s) per server (ABBA order)`,
     );
-    console.log(`  runs: ${runs.map((r) => `${r.who} ${(r.rate / 1e9).toFixed(2)}`).join(", ")} GB/s`);
+    console.log(
+      `  runs: ${runs.map((r) => `${r.who} ${(r.rate / 1e9).toFixed(2)}`).join(", ")} GB/s`,
+    );
     console.log(`  nginx:         ${gbs(ng.rate)}${ng.failed ? ` (${ng.failed} failed)` : ""}`);
-    console.log(`  recon master:  ${gbs(node.rate)}${node.failed ? ` (${node.failed} failed)` : ""}`);
+    console.log(
+      `  recon master:  ${gbs(node.rate)}${node.failed ? ` (${node.failed} failed)` : ""}`,
+    );
     console.log(`  ratio master/nginx: ${(node.rate / ng.rate).toFixed(2)} (target >= 0.8)`);
     console.log(`  master VmHWM after downloads: ${mb(hwm)} MB`);
   } finally {
@@ -351,11 +419,18 @@ async function downloadPhase(): Promise<void> {
 
 function downloadOnce(url: string): Promise<void> {
   return new Promise<void>((resolve) => {
-    const curl = spawn("curl", ["-s", "-o", "/dev/null", "--max-time", "120", url], { stdio: "ignore" });
+    const curl = spawn("curl", ["-s", "-o", "/dev/null", "--max-time", "120", url], {
+      stdio: "ignore",
+    });
     curl.on("exit", () => resolve());
   });
 }
 
+if (opts.bundled) await bundleEntry();
+console.log(
+  `master: ${opts.bundled ? "esbuild bundle" : "TypeScript sources (type stripping)"}, Node ${process.version}, ` +
+    `UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? "4 (default)"}, ${os.cpus().length} CPUs, load ${os.loadavg()[0]?.toFixed(1)}`,
+);
 if (!opts["skip-uploads"]) await uploadPhase();
 if (!opts["skip-downloads"]) {
   if (!existsSync("/usr/sbin/nginx") && !existsSync("/usr/bin/nginx")) {

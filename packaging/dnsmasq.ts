@@ -111,7 +111,9 @@ function sameSubnet(a: string, b: string, netmask: string): boolean {
 
 /** The dnsmasq.conf text. Throws DnsmasqInputError on any input that could break the file. */
 export function renderDnsmasqConf(options: DnsmasqOptions): string {
-  const iface = IFNAME.test(options.interface) ? options.interface : bad("interface", options.interface);
+  const iface = IFNAME.test(options.interface)
+    ? options.interface
+    : bad("interface", options.interface);
   const address = isIpv4(options.address) ? options.address : bad("address", options.address);
   const [start, end] = options.dhcpRange;
   if (!isIpv4(start) || !isIpv4(end) || ipv4ToInt(start) > ipv4ToInt(end))
@@ -126,7 +128,9 @@ export function renderDnsmasqConf(options: DnsmasqOptions): string {
   }
   const lease = options.leaseTime ?? "1h";
   if (!LEASE.test(lease)) bad("leaseTime", lease);
-  const tftpRoot = ABS_PATH.test(options.tftpRoot) ? options.tftpRoot : bad("tftpRoot", options.tftpRoot);
+  const tftpRoot = ABS_PATH.test(options.tftpRoot)
+    ? options.tftpRoot
+    : bad("tftpRoot", options.tftpRoot);
   const http = HTTP_BASE.exec(options.httpBase);
   const httpHost = http?.[1] ?? "";
   if (!http || !(isIpv4(httpHost) || isHostName(httpHost))) bad("httpBase", options.httpBase);

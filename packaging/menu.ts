@@ -37,7 +37,9 @@ export const DEFAULT_CONSOLES: readonly string[] = ["tty0", "ttyS1,115200n8", "t
 /** The fixed part of the command line, from the original design (see the header). */
 export const LIVE_ARGS: readonly string[] = ["rd.live.image", "iomem=relaxed"];
 export const TAIL_ARGS: readonly string[] = [
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: iPXE expands it at boot
   "BOOTIF=01-${mac:hexhyp}",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: iPXE expands it at boot
   "pxeaddr=${next-server}",
   "postaction=liveboot",
   "nomodeset",
@@ -127,9 +129,7 @@ export function kernelArgs(options: MenuOptions): string[] {
     ? checkPath(options.isoPath, "isoPath")
     : `install/${name}/${name}-${version}.iso`;
   const initrd = filePath(options.initrd, name, "initrd");
-  const consoles = (options.console ?? DEFAULT_CONSOLES).map((c) =>
-    check(c, CONSOLE, "console"),
-  );
+  const consoles = (options.console ?? DEFAULT_CONSOLES).map((c) => check(c, CONSOLE, "console"));
   const extra = (options.extraArgs ?? []).map((a) => check(a, KERNEL_ARG, "extraArgs entry"));
   const early = earlyPrintk(consoles);
   return [

@@ -6,6 +6,8 @@ import { type LogEvent, type RunningServer, type ServerOptions, startServer } fr
 
 export type { NodeList, NodeListItem } from "./page.ts";
 export {
+  DEFAULT_MAX_CONCURRENT_UPLOADS,
+  DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_EVIDENCE_BYTES,
   DEFAULT_MAX_INVENTORY_BYTES,
   type LogEvent,
@@ -31,6 +33,8 @@ export interface ServeArgs {
   install?: string;
   maxInventoryBytes?: number;
   maxEvidenceBytes?: number;
+  maxConnections?: number;
+  maxConcurrentUploads?: number;
 }
 
 function requireKind(flag: string, target: string, kind: "file" | "directory"): string {
@@ -69,6 +73,10 @@ export function serveOptions(args: ServeArgs): ServerOptions {
     files,
     ...(args.maxInventoryBytes !== undefined ? { maxInventoryBytes: args.maxInventoryBytes } : {}),
     ...(args.maxEvidenceBytes !== undefined ? { maxEvidenceBytes: args.maxEvidenceBytes } : {}),
+    ...(args.maxConnections !== undefined ? { maxConnections: args.maxConnections } : {}),
+    ...(args.maxConcurrentUploads !== undefined
+      ? { maxConcurrentUploads: args.maxConcurrentUploads }
+      : {}),
   };
 }
 

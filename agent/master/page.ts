@@ -138,7 +138,7 @@ const COLUMNS = [
 ];
 
 const STYLE = `
-body{font:15px/1.4 system-ui,sans-serif;margin:1.5rem;color:#1b1b1b;background:#fafafa}
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5rem;color:#1b1b1b;background:#fafafa}
 h1{font-size:1.4rem;margin:0 0 .3rem}
 p.counts{margin:.2rem 0 1rem;font-size:1.05rem}
 p.counts span{font-weight:600}
@@ -148,7 +148,8 @@ table{border-collapse:collapse;width:100%;background:#fff}
 th,td{border:1px solid #ddd;padding:.35rem .55rem;text-align:left;vertical-align:top}
 th{background:#eef1f5;position:sticky;top:0}
 tbody tr:nth-child(even){background:#f6f8fa}
-td.node{font-family:ui-monospace,monospace;font-weight:600;word-break:break-all}
+td.node{font-family:ui-monospace,monospace;font-weight:600}
+td:nth-child(1),td:nth-child(3),td:nth-child(7),td:nth-child(8),td:nth-child(9){white-space:nowrap}
 td.ev-no{color:#b00020}
 td.empty{color:#888;font-style:italic}
 `;
@@ -255,12 +256,12 @@ export function renderPage(list: NodeList): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>recon master: ${list.count} nodes</title>
+<title>recon master</title>
 <style>${STYLE}</style>
 </head>
 <body>
 <h1>recon master</h1>
-<p class="counts"><span id="count">${list.count}</span> nodes reported, <span id="with-evidence">${list.withEvidence}</span> with evidence<span id="status">updated ${escapeHtml(formatTime(list.generatedAt))}</span></p>
+<p class="counts">Nodes reported: <span id="count">${list.count}</span> &middot; with evidence: <span id="with-evidence">${list.withEvidence}</span><span id="status">updated ${escapeHtml(formatTime(list.generatedAt))}</span></p>
 <table>
 <thead><tr>${head}</tr></thead>
 <tbody id="nodes">

@@ -13,8 +13,8 @@ import {
   FILE_NAMES,
   isValidNodeId,
   type Kind,
-  type NodeSummary,
   NodeStore,
+  type NodeSummary,
   StoreError,
   summarize,
 } from "./store.ts";
@@ -26,9 +26,11 @@ const DISCARD_LIMIT = 1024 * 1024;
 const DISCARD_MS = 2000;
 /** Open requests get this long to finish after close() before their sockets are destroyed. */
 const CLOSE_GRACE_MS = 1000;
+/** An admitted upload whose client sends nothing for this long is dropped (frees its slot). */
+const UPLOAD_IDLE_MS = 30_000;
 const MAX_ISSUES = 100;
-export const DEFAULT_MAX_CONCURRENT_UPLOADS = 64;
-export const DEFAULT_MAX_CONNECTIONS = 256;
+export const DEFAULT_MAX_CONCURRENT_UPLOADS = 16;
+export const DEFAULT_MAX_CONNECTIONS = 128;
 
 export type LogEvent = Record<string, unknown>;
 
@@ -347,30 +349,31 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     if (encoding !== undefined && encoding.toLowerCase() !== "identity") {
       return new HttpError(415, "unsupported_encoding", "send the body without Content-Encoding");
     }
-    const type = (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
-    if (r.upload === "inventory" && type !== "" && !/^application\/([\w.+-]*\+)?json$/.test(type)) {
-      return new HttpError(415, "unsupported_media_type", "send the inventory as application/json");
-    }
     return null;
   }
 
+  /** The whole body, at most limit bytes (413 beyond); one allocation when the length is known. */
   function readLimited(req: IncomingMessage, limit: number): Promise<Buffer> {
     return new Promise((resolve, reject) => {
+      const declared = Number(req.headers["content-length"]);
+      const known = Number.isSafeInteger(declared) && declared >= 0 && declared <= limit;
+      const whole = known ? Buffer.allocUnsafe(declared) : null;
       const chunks: Buffer[] = [];
       let bytes = 0;
       const onData = (chunk: Buffer) => {
-        bytes += chunk.length;
-        if (bytes > limit) {
+        if (bytes + chunk.length > limit || (whole && bytes + chunk.length > whole.length)) {
           cleanup();
           chunks.length = 0;
           reject(new HttpError(413, "too_large", `body exceeds ${limit} bytes`, { limit }));
           return;
         }
-        chunks.push(chunk);
+        if (whole) chunk.copy(whole, bytes);
+        else chunks.push(chunk);
+        bytes += chunk.length;
       };
       const onEnd = () => {
         cleanup();
-        resolve(Buffer.concat(chunks, bytes));
+        resolve(whole ? whole.subarray(0, bytes) : Buffer.concat(chunks, bytes));
       };
       const onClose = () => {
         cleanup();
@@ -418,9 +421,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     req.socket.pause();
     const release = await uploads.enter();
     req.socket.resume();
+    req.setTimeout(UPLOAD_IDLE_MS, () => req.destroy());
     let result: Awaited<ReturnType<NodeStore["putInventory"]>>;
     try {
-      if (req.destroyed) throw new HttpError(499, "client_aborted", "client went away while queued");
+      if (req.destroyed)
+        throw new HttpError(499, "client_aborted", "client went away while queued");
       if (kind === "inventory") {
         const data = await readLimited(req, maxInventoryBytes);
         // Parsed and validated in a synchronous helper: the document's object graph is garbage
@@ -593,11 +598,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   server.on("request", onRequest);
 
-  // Connection slots. A socket over the limit is paused before its first read, so a burst of
-  // peers costs kernel buffers rather than process memory; it is read once a slot frees.
+  // Connection slots. Every accepted socket starts paused (net.Server's pauseOnConnect, which
+  // http.Server does not expose as an option): one with a free slot is resumed at once, others
+  // are not read at all until a slot frees, so a burst of peers costs kernel buffers, not
+  // process memory. (Pausing in the "connection" event instead would make http read it all.)
   const maxConnections = Math.max(1, options.maxConnections ?? DEFAULT_MAX_CONNECTIONS);
   let activeConnections = 0;
   const waitingConnections = new Set<Socket>();
+  (server as unknown as { pauseOnConnect: boolean }).pauseOnConnect = true;
   const occupy = (socket: Socket) => {
     activeConnections++;
     socket.once("close", () => {
@@ -607,16 +615,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         waitingConnections.delete(next);
         if (next.destroyed) continue;
         occupy(next);
-        next.resume();
       }
     });
+    socket.resume();
   };
   server.on("connection", (socket: Socket) => {
     if (activeConnections < maxConnections) {
       occupy(socket);
       return;
     }
-    socket.pause();
     waitingConnections.add(socket);
     socket.once("close", () => waitingConnections.delete(socket));
   });

@@ -31,7 +31,7 @@ rm -f /boot/initrd.img-*
 # peer (fetch post.tgz from the master, run it, power off).
 # recon-media.service first lays out what the master serves from the medium.
 if [ -f /etc/systemd/system/recon.service ] || [ -f /usr/lib/systemd/system/recon.service ]; then
-    systemctl enable recon-media.service recon.service
+    systemctl enable recon-media.service recon-media-iso.service recon.service
 else
     echo "config.sh: recon.service is missing from the overlay" >&2
     exit 1
@@ -69,7 +69,9 @@ fi
 rm -rf /var/lib/recon-build
 
 #======================================
-# Size
+# Size, and no trace of the build machine's mirror
 #--------------------------------------
 apt-get clean
 rm -rf /var/lib/apt/lists/*
+# debootstrap wrote the build-time mirror here; the live image installs nothing.
+rm -f /etc/apt/sources.list

@@ -26,6 +26,7 @@ suseSetupProduct
 suseInsertService recon
 # recon-media.service first lays out what the master serves from the medium.
 suseInsertService recon-media
+suseInsertService recon-media-iso
 # dnsmasq is started by the master's role logic only, never on a peer.
 suseRemoveService dnsmasq
 baseSetRunlevel 3

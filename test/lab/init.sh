@@ -61,7 +61,7 @@ finish() {
     say "shell (recon.lab.shell=1)"
     exec /bin/sh
   fi
-  say "fallback-poweroff in ${FALLBACK}s: $* (the agent did not power the machine off)"
+  say "fallback-poweroff in ${FALLBACK}s: $* (the machine is still on)"
   sleep "$FALLBACK"
   say "fallback-poweroff now"
   poweroff -f

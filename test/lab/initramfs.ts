@@ -40,6 +40,7 @@ export const LAB_MODULES = [
   "virtio_pci",
   "virtio_net",
   "8139too",
+  "8139cp", // QEMU's rtl8139 is a C+ chip: 8139too hands it to 8139cp
   // disks
   "virtio_blk",
   "virtio_scsi",

@@ -19,7 +19,8 @@ test("lab: 3 peers PXE-boot, report to the master and power off through IPMI; fa
     peers: 3,
     failurePaths: true,
     phaseTimeoutMs: 6 * 60_000,
-    log: (line) => t.diagnostic(line),
+    // Live progress on stderr (the runner reports diagnostics only when the test ends).
+    log: (line) => process.stderr.write(`lab: ${line}\n`),
   });
   t.diagnostic(`lab finished in ${(result.durationMs / 1000).toFixed(1)} s`);
   assert.deepEqual(result.peers.map((p) => p.spec.name).sort(), [

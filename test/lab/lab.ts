@@ -185,6 +185,14 @@ function staleDist(postTgz: string): string | null {
   return null;
 }
 
+const PHASE_TEXT: Record<string, string> = {
+  kernel: "kernel booting (serial console)",
+  network: "network up",
+  agent: "post.tgz unpacked, agent running",
+  uploaded: "reported: the master acknowledged the inventory",
+  failed: "failed",
+};
+
 function fmtSecs(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }
@@ -343,10 +351,10 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
           say(
             `${spec.name.padEnd(7)} powered off (${m}) after ${fmtSecs((v.timeline.offAt ?? 0) - v.timeline.startedAt)}`,
           );
-        } else if (line && !["network"].includes(v.phase)) {
+        } else if (line && v.phase !== "network") {
           say(`${spec.name.padEnd(7)} ${line}`);
-        } else {
-          say(`${spec.name.padEnd(7)} ${v.phase}${detail}`);
+        } else if (v.phase !== "booting") {
+          say(`${spec.name.padEnd(7)} ${PHASE_TEXT[v.phase]}${detail}`);
         }
       });
       vms.set(spec.name, { vm, peer });

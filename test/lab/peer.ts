@@ -1,8 +1,16 @@
 // The lab's peers: what each virtual machine is (identity and hardware, given to QEMU and later
 // compared with what the master received), the QEMU command line for it, and the watcher that
 // follows a running peer through its serial console and QMP events.
-import { closeSync, existsSync, openSync, readSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  openSync,
+  readSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { dirname, join } from "node:path";
 import { type Daemon, run, startDaemon } from "./proc.ts";
 import { QmpClient, type QmpEvent } from "./qmp.ts";
 
@@ -64,9 +72,9 @@ const hex2 = (n: number) => n.toString(16).padStart(2, "0");
 
 /**
  * N peers with distinct identities, cycling through three hardware profiles:
- *   0: q35, 2 vCPU, 1024 MiB, e1000 (boot) + virtio-net, virtio-blk + AHCI disks, ipmi_sim BMC
- *   1: pc (i440fx), 1 vCPU, 768 MiB, virtio-net (boot) + rtl8139, NVMe + virtio-blk, QEMU's BMC
- *   2: q35, 1 vCPU, 896 MiB, rtl8139 (boot) + e1000e, AHCI + NVMe disks, ipmi_sim BMC
+ *   0: q35, 2 vCPU, 1280 MiB, e1000 (boot) + virtio-net, virtio-blk + AHCI disks, ipmi_sim BMC
+ *   1: pc (i440fx), 1 vCPU, 1024 MiB, virtio-net (boot) + rtl8139, NVMe + virtio-blk, QEMU's BMC
+ *   2: q35, 1 vCPU, 1536 MiB, rtl8139 (boot) + e1000e, AHCI + NVMe disks, ipmi_sim BMC
  * `runTag` (a few hex digits) makes serials and UUIDs unique per lab run.
  */
 export function defaultPeers(count: number, runTag: string): PeerSpec[] {
@@ -84,7 +92,9 @@ export function defaultPeers(count: number, runTag: string): PeerSpec[] {
     const spec: PeerSpec = {
       name: `peer${n}`,
       machine: profile === 1 ? "pc" : "q35",
-      memoryMiB: [1024, 768, 896][profile] ?? 1024,
+      // Enough for the kernel, the initramfs, post.tgz and its unpacked binaries in RAM, and
+      // xz's 192 MiB dictionary while unpacking (see packaging/package.ts).
+      memoryMiB: [1280, 1024, 1536][profile] ?? 1280,
       cpus: profile === 0 ? 2 : 1,
       system: {
         manufacturer: "Recon Lab",
@@ -173,6 +183,11 @@ export function qemuArgs(spec: PeerSpec, ctx: QemuContext): string[] {
     "none",
     "-serial",
     `file:${ctx.serialLog}`,
+    // SeaBIOS's debug output (boot order, option ROMs) for diagnosing the PXE stage.
+    "-chardev",
+    `file,id=fw,path=${join(ctx.dir, "firmware.log")}`,
+    "-device",
+    "isa-debugcon,iobase=0x402,chardev=fw",
     "-qmp",
     `unix:${ctx.qmpSocket},server=on,wait=off`,
     "-boot",
@@ -187,7 +202,10 @@ export function qemuArgs(spec: PeerSpec, ctx: QemuContext): string[] {
     if (!tap) throw new Error(`${spec.name}: no tap for NIC ${i}`);
     args.push("-netdev", `tap,id=n${i},ifname=${tap},script=no,downscript=no`);
     const rom = i === 0 ? romFor(nic.model) : "";
-    args.push("-device", `${nic.model},netdev=n${i},mac=${nic.mac},romfile=${rom}`);
+    // Debian's pxe-virtio.rom carries the modern virtio-net id (1af4:1041): SeaBIOS runs it only
+    // for a modern-only device; the transitional default (1af4:1000) would not PXE-boot.
+    const modern = nic.model === "virtio-net-pci" ? ",disable-legacy=on" : "";
+    args.push("-device", `${nic.model},netdev=n${i},mac=${nic.mac},romfile=${rom}${modern}`);
   });
   let ahci = false;
   spec.disks.forEach((disk, i) => {
@@ -271,6 +289,8 @@ export class PeerVm {
   exit: { code: number | null; signal: string | null; at: number } | null = null;
   private offset = 0;
   private partial = "";
+  /** The kernel printed "reboot: Power down" (an OS power-off, not a BMC's). */
+  kernelPowerDown = false;
   private timer: NodeJS.Timeout | null = null;
   private readonly onPhase: (vm: PeerVm, line?: string) => void;
 
@@ -297,7 +317,9 @@ export class PeerVm {
     this.timer = setInterval(() => this.poll(), 250);
     try {
       this.qmp = await QmpClient.connect(qmpSocket);
+      const eventsLog = join(dirname(this.serialLog), "qmp-events.jsonl");
       this.qmp.onEvent((e) => {
+        appendFileSync(eventsLog, `${JSON.stringify(e)}\n`);
         if (e.event === "POWERDOWN") this.timeline.powerdownAt ??= e.at;
       });
     } catch (err) {
@@ -332,6 +354,7 @@ export class PeerVm {
 
   private line(line: string): void {
     const now = Date.now();
+    if (/\breboot: Power down/.test(line)) this.kernelPowerDown = true;
     if (this.timeline.kernelAt === undefined && line.trim()) {
       this.timeline.kernelAt = now;
       this.setPhase("kernel");
@@ -351,7 +374,7 @@ export class PeerVm {
       if (text.startsWith("dhcp ")) {
         this.timeline.dhcpAt ??= now;
         this.setPhase("network", text);
-      } else if (/fallback|fetch failed|failed/.test(text)) {
+      } else if (/^fallback|^fetch failed/.test(text)) {
         this.onPhase(this, text);
       }
       return;
@@ -365,8 +388,13 @@ export class PeerVm {
           if (event.event === "upload.acknowledged" || event.event === "upload.done") {
             this.timeline.acknowledgedAt ??= now;
             this.setPhase("uploaded");
-          } else if (event.event === "upload.retry" || event.event === "upload.failed") {
-            this.onPhase(this, `${event.event}: ${String(event.problem ?? event.error ?? "")}`);
+          } else if (event.event === "upload.failed") {
+            this.onPhase(this, `upload.failed: ${String(event.error ?? "")}`);
+          } else if (event.event === "upload.retry") {
+            // Report the first retry of a series, not every attempt.
+            const retries = this.agentEvents.filter((e) => e.event === "upload.retry").length;
+            if (retries === 1)
+              this.onPhase(this, `upload.retry: ${String(event.problem ?? "")} (retrying)`);
           }
         }
       } catch {}
@@ -380,11 +408,13 @@ export class PeerVm {
     const shutdown = events.find((e) => e.event === "SHUTDOWN");
     const reason = shutdown ? String(shutdown.data.reason ?? "") : "";
     if (this.notes.some((n) => n.startsWith("fallback-poweroff now"))) return "fallback";
-    if (reason === "host-ipmi") return "ipmi-hard";
+    // QEMU reports "guest-shutdown" for an ACPI power-off by the OS and for a BMC's chassis power
+    // off alike; only the OS path passes through the kernel's "reboot: Power down".
     if (reason === "guest-shutdown") {
-      return events.some((e) => e.event === "POWERDOWN") ? "ipmi-soft" : "os";
+      if (events.some((e) => e.event === "POWERDOWN")) return "ipmi-soft";
+      return this.kernelPowerDown || /reboot: Power down/.test(this.partial) ? "os" : "ipmi-hard";
     }
-    if (reason === "host-signal" || this.exit.signal) return "killed";
+    if (reason.startsWith("host-") || this.exit.signal) return "killed";
     return "crashed";
   }
 

@@ -4,8 +4,8 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { after, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { gzipSync } from "node:zlib";
 import {
   listTree,
@@ -66,12 +66,22 @@ describe("crash and restart mid-upload", () => {
   const v1Evidence = gzipSync(Buffer.from("evidence v1"));
 
   test("SIGKILL mid-upload: previous version intact, temp files invisible and removed at start", async () => {
-    const first = await startChildServer(["--root", root, "--static", `/nodes=${path.join(root, "nodes")}`]);
+    const first = await startChildServer([
+      "--root",
+      root,
+      "--static",
+      `/nodes=${path.join(root, "nodes")}`,
+    ]);
     try {
       assert.equal((await putInventory(first.url, ID, v1Doc)).status, 201);
       assert.equal((await putEvidence(first.url, ID, v1Evidence)).status, 201);
       const ev = await halfUpload(first.port, "evidence", 1024 * 1024, partialEvidence());
-      const inv = await halfUpload(first.port, "inventory", v1Doc.length + 100, v1Doc.subarray(0, 100));
+      const inv = await halfUpload(
+        first.port,
+        "inventory",
+        v1Doc.length + 100,
+        v1Doc.subarray(0, 100),
+      );
       await waitFor("a temp file with data", () =>
         tempFiles(nodeDir).some((p) => statSync(path.join(nodeDir, p)).size > 0),
       );

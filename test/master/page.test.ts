@@ -20,7 +20,8 @@ import { sampleInventory } from "../support/sample-inventory.ts";
 const CHROMIUM = "/usr/bin/chromium";
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium && process.env.CI) {
-  test("chromium is installed in CI", () => assert.fail(`${CHROMIUM} missing (apt-get install chromium)`));
+  test("chromium is installed in CI", () =>
+    assert.fail(`${CHROMIUM} missing (apt-get install chromium)`));
 }
 
 describe("status page", { skip: haveChromium ? false : `${CHROMIUM} not installed` }, () => {
@@ -117,7 +118,10 @@ describe("status page", { skip: haveChromium ? false : `${CHROMIUM} not installe
   });
 
   test("escapeHtml and formatBytes", () => {
-    assert.equal(escapeHtml(`<a href="x">'&'</a>`), "&#60;a href=&#34;x&#34;&#62;&#39;&#38;&#39;&#60;/a&#62;");
+    assert.equal(
+      escapeHtml(`<a href="x">'&'</a>`),
+      "&#60;a href=&#34;x&#34;&#62;&#39;&#38;&#39;&#60;/a&#62;",
+    );
     assert.equal(formatBytes(412316860416), "384 GiB");
     assert.equal(formatBytes(1536), "1.5 KiB");
     assert.equal(formatBytes(0), "0 B");

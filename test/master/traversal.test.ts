@@ -7,7 +7,13 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
 import { checkUrlPath } from "../../agent/master/static.ts";
-import { listTree, rawRequest, sandbox, startTestServer, type TestServer } from "../support/master.ts";
+import {
+  listTree,
+  rawRequest,
+  sandbox,
+  startTestServer,
+  type TestServer,
+} from "../support/master.ts";
 import { sampleInventory } from "../support/sample-inventory.ts";
 
 const SECRET = "top secret outside every root";

@@ -7,7 +7,6 @@ import { Readable } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import { gzipSync } from "node:zlib";
 import { request } from "undici";
-import { sampleInventory } from "../support/sample-inventory.ts";
 import {
   putEvidence,
   putInventory,
@@ -17,6 +16,7 @@ import {
   startTestServer,
   type TestServer,
 } from "../support/master.ts";
+import { sampleInventory } from "../support/sample-inventory.ts";
 
 const NODE = "node-a1";
 
@@ -61,13 +61,20 @@ describe("upload API", () => {
 
   test("a changed document keeps the previous one in history/", async () => {
     const old = readFileSync(path.join(t.root, "nodes", NODE, "inventory.json"));
-    const res = await putInventory(t.url, NODE, sampleInventory({ nodeId: NODE, hostname: "r640-7" }));
+    const res = await putInventory(
+      t.url,
+      NODE,
+      sampleInventory({ nodeId: NODE, hostname: "r640-7" }),
+    );
     assert.equal(res.status, 201);
     const history = readdirSync(path.join(t.root, "nodes", NODE, "history"));
     assert.equal(history.length, 1);
     assert.match(history[0] as string, /^inventory-\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{16}\.json$/);
     assert.ok((history[0] as string).includes(sha256Hex(old).slice(0, 16)));
-    assert.deepEqual(readFileSync(path.join(t.root, "nodes", NODE, "history", history[0] as string)), old);
+    assert.deepEqual(
+      readFileSync(path.join(t.root, "nodes", NODE, "history", history[0] as string)),
+      old,
+    );
   });
 
   test("GET /api/v1/nodes lists summaries and GET /api/v1/nodes/{id} the latest document", async () => {
@@ -110,14 +117,22 @@ describe("upload API", () => {
     assert.equal(existsSync(path.join(t.root, "nodes", "bad-doc", "inventory.json")), false);
   });
 
-  test("malformed JSON gets 400, a wrong media type 415", async () => {
+  test("malformed JSON gets 400; the media type is not enforced, the content is", async () => {
     const res = await putInventory(t.url, "bad-json", Buffer.from("{nope"));
     assert.equal(res.status, 400);
     assert.equal(res.body.error, "invalid_json");
-    const typed = await putInventory(t.url, "bad-json", sampleInventory({ nodeId: "bad-json" }), {
+    const typed = await putInventory(t.url, "text-json", sampleInventory({ nodeId: "text-json" }), {
       "content-type": "text/plain",
     });
-    assert.equal(typed.status, 415);
+    assert.equal(typed.status, 201);
+    const gz = await putInventory(t.url, "gz-json", gzipSync("{}"), {
+      "content-type": "application/gzip",
+    });
+    assert.equal(gz.status, 400);
+    const encoded = await putInventory(t.url, "enc-json", gzipSync("{}"), {
+      "content-encoding": "gzip",
+    });
+    assert.equal(encoded.status, 415);
   });
 
   test("a document whose nodeId differs from the URL's gets 409", async () => {
@@ -239,11 +254,7 @@ describe("upload API", () => {
     const after = (await (await fetch(`${t.url}/api/v1/nodes`)).json()) as typeof before;
     assert.deepEqual(
       after.nodes.map((n) => [n.nodeId, n.inventory, n.evidence?.bytes]),
-      before.nodes.map((n) => [
-        n.nodeId,
-        n.inventory,
-        n.evidence?.bytes,
-      ]),
+      before.nodes.map((n) => [n.nodeId, n.inventory, n.evidence?.bytes]),
     );
     // A known evidence file is not re-stored after restart (sha computed lazily from disk).
     const evidence = readFileSync(path.join(t.root, "nodes", NODE, "evidence.tar.gz"));

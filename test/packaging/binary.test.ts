@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { build, gitCommit, packageVersion, runnerFor } from "../../packaging/build.ts";
 import { buildInventory } from "../../agent/inventory.ts";
+import { build, gitCommit, packageVersion, runnerFor } from "../../packaging/build.ts";
 import { Inventory } from "../../schema/inventory.ts";
 
 const run = promisify(execFile);
@@ -30,7 +30,12 @@ function newestSource(): number {
     }
   };
   for (const d of ["agent", "schema", "bin"]) walk(join(ROOT, d));
-  for (const f of ["package.json", "package-lock.json", "packaging/sea-entry.ts", "packaging/build.ts"])
+  for (const f of [
+    "package.json",
+    "package-lock.json",
+    "packaging/sea-entry.ts",
+    "packaging/build.ts",
+  ])
     if (existsSync(join(ROOT, f))) newest = Math.max(newest, statSync(join(ROOT, f)).mtimeMs);
   return newest;
 }
@@ -56,88 +61,92 @@ function comparable(json: string): unknown {
   return doc;
 }
 
-describe(
-  "single binary (x86_64)",
-  { skip: (!haveCli && "agent/cli.ts does not exist yet") || (!canBuild && "needs linux-x64") },
-  () => {
-    let binary = "";
-    let scratch = "";
-    let version = "";
-    let commit = "";
+describe("single binary (x86_64)", {
+  skip: (!haveCli && "agent/cli.ts does not exist yet") || (!canBuild && "needs linux-x64"),
+}, () => {
+  let binary = "";
+  let scratch = "";
+  let version = "";
+  let commit = "";
 
-    before(
-      async () => {
-        version = await packageVersion(ROOT);
-        commit = gitCommit(ROOT);
-        const dist = join(ROOT, "dist/recon-agent");
-        if (process.env.RECON_TEST_BINARY) binary = process.env.RECON_TEST_BINARY;
-        else if (fresh(dist)) binary = dist;
-        else {
-          scratch = mkdtempSync(join(tmpdir(), "recon-binary-"));
-          const result = await build({ arches: ["x64"], outDir: scratch, log: () => {} });
-          binary = result.binaries[0]?.path ?? "";
-        }
-      },
-      { timeout: 600_000 },
+  before(
+    async () => {
+      version = await packageVersion(ROOT);
+      commit = gitCommit(ROOT);
+      const dist = join(ROOT, "dist/recon-agent");
+      if (process.env.RECON_TEST_BINARY) binary = process.env.RECON_TEST_BINARY;
+      else if (fresh(dist)) binary = dist;
+      else {
+        scratch = mkdtempSync(join(tmpdir(), "recon-binary-"));
+        const result = await build({ arches: ["x64"], outDir: scratch, log: () => {} });
+        binary = result.binaries[0]?.path ?? "";
+      }
+    },
+    { timeout: 600_000 },
+  );
+  after(() => {
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it("prints its version and commit with an empty environment", async () => {
+    const { stdout } = await run(binary, ["--version"], { env: {} });
+    assert.match(
+      stdout,
+      new RegExp(`^recon-agent ${version.replace(/\./g, "\\.")} \\(\\S+\\)\\n$`),
     );
-    after(() => {
-      if (scratch) rmSync(scratch, { recursive: true, force: true });
-    });
+    if (!process.env.RECON_TEST_BINARY && binary !== join(ROOT, "dist/recon-agent"))
+      assert.ok(stdout.includes(`(${commit})`), stdout);
+  });
 
-    it("prints its version and commit with an empty environment", async () => {
-      const { stdout } = await run(binary, ["--version"], { env: {} });
-      assert.match(stdout, new RegExp(`^recon-agent ${version.replace(/\./g, "\\.")} \\(\\S+\\)\\n$`));
-      if (!process.env.RECON_TEST_BINARY && binary !== join(ROOT, "dist/recon-agent"))
-        assert.ok(stdout.includes(`(${commit})`), stdout);
+  it("ignores a hostile NODE_OPTIONS and does not pass it on", async () => {
+    const { stdout } = await run(binary, ["--version"], {
+      env: { NODE_OPTIONS: "--require=/nonexistent --inspect=0" },
     });
-
-    it("ignores a hostile NODE_OPTIONS and does not pass it on", async () => {
-      const { stdout } = await run(binary, ["--version"], {
-        env: { NODE_OPTIONS: "--require=/nonexistent --inspect=0" },
-      });
-      assert.match(stdout, /^recon-agent /);
-      // the same NODE_OPTIONS breaks a plain node: the binary really did ignore it
-      const plain = spawnSync(NODE, ["-e", "0"], {
-        env: { NODE_OPTIONS: "--require=/nonexistent" },
-      });
-      assert.notEqual(plain.status, 0);
+    assert.match(stdout, /^recon-agent /);
+    // the same NODE_OPTIONS breaks a plain node: the binary really did ignore it
+    const plain = spawnSync(NODE, ["-e", "0"], {
+      env: { NODE_OPTIONS: "--require=/nonexistent" },
     });
+    assert.notEqual(plain.status, 0);
+  });
 
-    it("exits like the source: usage error 2", async () => {
-      const bin = spawnSync(binary, ["no-such-command"], { env: {}, encoding: "utf8" });
-      const src = spawnSync(NODE, [join(ROOT, "bin/recon-agent.js"), "no-such-command"], {
-        encoding: "utf8",
-      });
-      assert.equal(bin.status, 2);
-      assert.equal(bin.status, src.status);
-      assert.equal(bin.stderr, src.stderr);
+  it("exits like the source: usage error 2", async () => {
+    const bin = spawnSync(binary, ["no-such-command"], { env: {}, encoding: "utf8" });
+    const src = spawnSync(NODE, [join(ROOT, "bin/recon-agent.js"), "no-such-command"], {
+      encoding: "utf8",
     });
+    assert.equal(bin.status, 2);
+    assert.equal(bin.status, src.status);
+    assert.equal(bin.stderr, src.stderr);
+  });
 
-    it("prints the same JSON Schema as the source", async () => {
-      const bin = await run(binary, ["schema"], { env: {}, maxBuffer: 16 << 20 });
-      const src = await run(NODE, [join(ROOT, "bin/recon-agent.js"), "schema"], {
-        maxBuffer: 16 << 20,
-      });
-      assert.equal(bin.stdout, src.stdout);
+  it("prints the same JSON Schema as the source", async () => {
+    const bin = await run(binary, ["schema"], { env: {}, maxBuffer: 16 << 20 });
+    const src = await run(NODE, [join(ROOT, "bin/recon-agent.js"), "schema"], {
+      maxBuffer: 16 << 20,
     });
+    assert.equal(bin.stdout, src.stdout);
+  });
 
-    // Each fixture through the binary (a process with an empty environment) and through the
-    // same code from source, in this process (what `npx recon-agent --dry-run` prints).
-    for (const dir of fixtures()) {
-      const name = dir.split("/").pop();
-      it(`replays ${name} with env -i to a schema-valid document, as from source`, async () => {
-        const bin = await run(binary, ["--dry-run", "--replay", dir], {
-          env: {},
-          maxBuffer: 64 << 20,
-        });
-        const parsed = Inventory.safeParse(JSON.parse(bin.stdout));
-        assert.ok(parsed.success, JSON.stringify(parsed.error?.issues.slice(0, 3)));
-        const { document } = await buildInventory({ replayDir: dir });
-        assert.deepEqual(comparable(bin.stdout), comparable(`${JSON.stringify(document, null, 2)}\n`));
+  // Each fixture through the binary (a process with an empty environment) and through the
+  // same code from source, in this process (what `npx recon-agent --dry-run` prints).
+  for (const dir of fixtures()) {
+    const name = dir.split("/").pop();
+    it(`replays ${name} with env -i to a schema-valid document, as from source`, async () => {
+      const bin = await run(binary, ["--dry-run", "--replay", dir], {
+        env: {},
+        maxBuffer: 64 << 20,
       });
-    }
-  },
-);
+      const parsed = Inventory.safeParse(JSON.parse(bin.stdout));
+      assert.ok(parsed.success, JSON.stringify(parsed.error?.issues.slice(0, 3)));
+      const { document } = await buildInventory({ replayDir: dir });
+      assert.deepEqual(
+        comparable(bin.stdout),
+        comparable(`${JSON.stringify(document, null, 2)}\n`),
+      );
+    });
+  }
+});
 
 const arm64 = join(ROOT, "dist/recon-agent-arm64");
 describe("single binary (arm64, under qemu-user)", async () => {

@@ -161,193 +161,198 @@ const canNetns =
   has("dnsmasq") &&
   has("busybox", ["udhcpc", "--help"]);
 
-describe(
-  "dnsmasq in a network namespace",
-  { skip: !canNetns && "needs root, ip, dnsmasq and busybox" },
-  () => {
-    const id = `${process.pid}`;
-    const srv = `recon-dq-srv-${id}`;
-    const cli = `recon-dq-cli-${id}`;
-    let dir = "";
-    let dnsmasq: ChildProcess | undefined;
-    let log = "";
+describe("dnsmasq in a network namespace", {
+  skip: !canNetns && "needs root, ip, dnsmasq and busybox",
+}, () => {
+  const id = `${process.pid}`;
+  const srv = `recon-dq-srv-${id}`;
+  const cli = `recon-dq-cli-${id}`;
+  let dir = "";
+  let dnsmasq: ChildProcess | undefined;
+  let log = "";
 
-    const readLog = () => {
-      try {
-        return log + readFileSync(join(dir, "dnsmasq.log"), "utf8");
-      } catch {
-        return log;
-      }
-    };
-    const ip = (...args: string[]) => execFileSync("ip", args, { stdio: "pipe" });
-    const inNs = (ns: string, cmd: string, args: string[], timeout = 30_000) =>
-      execFileSync("ip", ["netns", "exec", ns, cmd, ...args], {
-        encoding: "utf8",
-        stdio: ["ignore", "pipe", "pipe"],
-        timeout,
-      });
-
-    function cleanup() {
-      if (dnsmasq?.pid && dnsmasq.exitCode === null) {
-        try {
-          process.kill(dnsmasq.pid, "SIGTERM");
-        } catch {
-          // already gone
-        }
-      }
-      for (const ns of [srv, cli]) {
-        try {
-          ip("netns", "del", ns);
-        } catch {
-          // not created
-        }
-      }
-      if (dir) rmSync(dir, { recursive: true, force: true });
+  const readLog = () => {
+    try {
+      return log + readFileSync(join(dir, "dnsmasq.log"), "utf8");
+    } catch {
+      return log;
     }
+  };
+  const ip = (...args: string[]) => execFileSync("ip", args, { stdio: "pipe" });
+  const inNs = (ns: string, cmd: string, args: string[], timeout = 30_000) =>
+    execFileSync("ip", ["netns", "exec", ns, cmd, ...args], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout,
+    });
 
-    before(async () => {
-      dir = mkdtempSync(join(tmpdir(), "recon-dnsmasq-ns-"));
+  function cleanup() {
+    if (dnsmasq?.pid && dnsmasq.exitCode === null) {
       try {
-        ip("netns", "add", srv);
-        ip("netns", "add", cli);
-        ip("-n", srv, "link", "add", "rq0", "type", "veth", "peer", "name", "rq1", "netns", cli);
-        ip("-n", srv, "addr", "add", "10.13.37.1/24", "dev", "rq0");
-        ip("-n", srv, "link", "set", "rq0", "up");
-        ip("-n", srv, "link", "set", "lo", "up");
-        ip("-n", cli, "link", "set", "rq1", "up");
-        ip("-n", cli, "link", "set", "lo", "up");
-        const tftp = join(dir, "tftp");
-        execFileSync("mkdir", ["-p", tftp]);
-        writeFileSync(join(tftp, "undionly.kpxe"), "not really iPXE\n");
-        writeFileSync(join(tftp, "ipxe.efi"), "not really iPXE either\n");
-        const conf = join(dir, "dnsmasq.conf");
-        writeFileSync(
-          conf,
-          renderDnsmasqConf({
-            ...BASE,
-            interface: "rq0",
-            tftpRoot: tftp,
-            leaseFile: join(dir, "leases"),
-          }),
-        );
-        execFileSync("chmod", ["-R", "a+rX", dir]);
-        dnsmasq = spawn(
-          "ip",
-          [
-            "netns",
-            "exec",
-            srv,
-            "dnsmasq",
-            "--keep-in-foreground",
-            `--log-facility=${join(dir, "dnsmasq.log")}`,
-            `--conf-file=${conf}`,
-            `--pid-file=${join(dir, "dnsmasq.pid")}`,
-            "--user=root",
-          ],
-          { stdio: ["ignore", "pipe", "pipe"] },
-        );
-        dnsmasq.stderr?.on("data", (d: Buffer) => {
-          log += d.toString();
-        });
-        // wait until it listens (it logs "started" then the DHCP/TFTP lines)
-        for (let i = 0; i < 100 && !/TFTP root/.test(readLog()); i++) {
-          if (dnsmasq.exitCode !== null) break;
-          await new Promise((r) => setTimeout(r, 100));
-        }
-        log = readLog();
-        assert.match(log, /TFTP root/, `dnsmasq did not start:\n${log}`);
-      } catch (error) {
-        cleanup();
-        throw error;
+        process.kill(dnsmasq.pid, "SIGTERM");
+      } catch {
+        // already gone
       }
-    });
+    }
+    for (const ns of [srv, cli]) {
+      try {
+        ip("netns", "del", ns);
+      } catch {
+        // not created
+      }
+    }
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
 
-    after(() => {
-      if (process.env.RECON_TEST_DEBUG) process.stderr.write(readLog());
-      cleanup();
-    });
-
-    function lease(extra: string[]): Record<string, string> {
-      const out = join(dir, `lease-${Math.random().toString(36).slice(2)}.env`);
-      const script = join(dir, "udhcpc.sh");
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "recon-dnsmasq-ns-"));
+    try {
+      ip("netns", "add", srv);
+      ip("netns", "add", cli);
+      ip("-n", srv, "link", "add", "rq0", "type", "veth", "peer", "name", "rq1", "netns", cli);
+      ip("-n", srv, "addr", "add", "10.13.37.1/24", "dev", "rq0");
+      ip("-n", srv, "link", "set", "rq0", "up");
+      ip("-n", srv, "link", "set", "lo", "up");
+      ip("-n", cli, "link", "set", "rq1", "up");
+      ip("-n", cli, "link", "set", "lo", "up");
+      const tftp = join(dir, "tftp");
+      execFileSync("mkdir", ["-p", tftp]);
+      writeFileSync(join(tftp, "undionly.kpxe"), "not really iPXE\n");
+      writeFileSync(join(tftp, "ipxe.efi"), "not really iPXE either\n");
+      const conf = join(dir, "dnsmasq.conf");
       writeFileSync(
-        script,
-        [
-          "#!/bin/sh",
-          '[ "$1" = bound ] || exit 0',
-          "env | grep -E '^(ip|mask|siaddr|boot_file|sname|subnet|router|dns|domain|serverid)=' > \"$RECON_OUT\"",
-          'ip addr flush dev "$interface"',
-          'ip addr add "$ip/$mask" dev "$interface"',
-          "",
-        ].join("\n"),
-        { mode: 0o755 },
+        conf,
+        renderDnsmasqConf({
+          ...BASE,
+          interface: "rq0",
+          tftpRoot: tftp,
+          leaseFile: join(dir, "leases"),
+        }),
       );
-      // A loaded machine can lose a reply; a real client would simply try again.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          execFileSync(
-            "ip",
-            ["netns", "exec", cli, "busybox", "udhcpc", "-i", "rq1", "-f", "-q", "-n"]
-              .concat(["-t", "4", "-T", "2", "-s", script, ...extra]),
-            { stdio: "pipe", timeout: 60_000, env: { ...process.env, RECON_OUT: out } },
-          );
-          break;
-        } catch (error) {
-          if (attempt >= 3) throw error;
-        }
+      execFileSync("chmod", ["-R", "a+rX", dir]);
+      dnsmasq = spawn(
+        "ip",
+        [
+          "netns",
+          "exec",
+          srv,
+          "dnsmasq",
+          "--keep-in-foreground",
+          `--log-facility=${join(dir, "dnsmasq.log")}`,
+          `--conf-file=${conf}`,
+          `--pid-file=${join(dir, "dnsmasq.pid")}`,
+          "--user=root",
+        ],
+        { stdio: ["ignore", "pipe", "pipe"] },
+      );
+      dnsmasq.stderr?.on("data", (d: Buffer) => {
+        log += d.toString();
+      });
+      // wait until it listens (it logs "started" then the DHCP/TFTP lines)
+      for (let i = 0; i < 100 && !/TFTP root/.test(readLog()); i++) {
+        if (dnsmasq.exitCode !== null) break;
+        await new Promise((r) => setTimeout(r, 100));
       }
-      const env: Record<string, string> = {};
-      for (const line of readFileSync(out, "utf8").split("\n")) {
-        const i = line.indexOf("=");
-        if (i > 0) env[line.slice(0, i)] = line.slice(i + 1);
-      }
-      return env;
+      log = readLog();
+      assert.match(log, /TFTP root/, `dnsmasq did not start:\n${log}`);
+    } catch (error) {
+      cleanup();
+      throw error;
     }
+  });
 
-    it("gives a BIOS PXE client an address and undionly.kpxe from the master", () => {
-      const env = lease([]);
-      assert.match(env.ip ?? "", /^10\.13\.37\.(1\d\d|2[0-4]\d|250)$/);
-      assert.equal(env.subnet, "255.255.255.0");
-      assert.equal(env.boot_file, "undionly.kpxe");
-      assert.equal(env.siaddr, "10.13.37.1");
-      assert.equal(env.dns, "10.13.37.1");
-      assert.equal(env.domain, "recon.lan");
-      assert.equal(env.router, undefined, "no default route is handed out");
-    });
+  after(() => {
+    if (process.env.RECON_TEST_DEBUG) process.stderr.write(readLog());
+    cleanup();
+  });
 
-    it("gives a UEFI x86-64 client (client-arch 7) ipxe.efi", () => {
-      assert.equal(lease(["-x", "0x5d:0007"]).boot_file, "ipxe.efi");
-    });
-
-    it("gives iPXE (user class iPXE) the menu URL", () => {
-      const env = lease(["-x", "0x4d:69505845"]);
-      assert.equal(env.boot_file, "http://10.13.37.1/menu.ipxe");
-      assert.equal(env.siaddr, "10.13.37.1");
-    });
-
-    it("gives iPXE (option 175) the menu URL", () => {
-      assert.equal(lease(["-x", "0xaf:b10101"]).boot_file, "http://10.13.37.1/menu.ipxe");
-    });
-
-    it("serves the loader over TFTP", () => {
-      const got = join(dir, "got.kpxe");
-      inNs(cli, "busybox", ["tftp", "-g", "-r", "undionly.kpxe", "-l", got, "10.13.37.1"]);
-      assert.equal(readFileSync(got, "utf8"), "not really iPXE\n");
-    });
-
-    it("answers the master's names and nothing else", () => {
-      for (const name of ["master.recon.lan", "recon.lan", "master"]) {
-        const out = inNs(cli, "busybox", ["nslookup", name, "10.13.37.1"]);
-        assert.match(out, /Address: 10\.13\.37\.1\b/, `${name}: ${out}`);
-      }
-      let failed = false;
+  function lease(extra: string[]): Record<string, string> {
+    const out = join(dir, `lease-${Math.random().toString(36).slice(2)}.env`);
+    const script = join(dir, "udhcpc.sh");
+    writeFileSync(
+      script,
+      [
+        "#!/bin/sh",
+        '[ "$1" = bound ] || exit 0',
+        "env | grep -E '^(ip|mask|siaddr|boot_file|sname|subnet|router|dns|domain|serverid)=' > \"$RECON_OUT\"",
+        'ip addr flush dev "$interface"',
+        'ip addr add "$ip/$mask" dev "$interface"',
+        "",
+      ].join("\n"),
+      { mode: 0o755 },
+    );
+    // A loaded machine can lose a reply; a real client would simply try again.
+    for (let attempt = 1; ; attempt++) {
       try {
-        inNs(cli, "busybox", ["nslookup", "example.com", "10.13.37.1"], 15_000);
-      } catch {
-        failed = true;
+        execFileSync(
+          "ip",
+          ["netns", "exec", cli, "busybox", "udhcpc", "-i", "rq1", "-f", "-q", "-n"].concat([
+            "-t",
+            "4",
+            "-T",
+            "2",
+            "-s",
+            script,
+            ...extra,
+          ]),
+          { stdio: "pipe", timeout: 60_000, env: { ...process.env, RECON_OUT: out } },
+        );
+        break;
+      } catch (error) {
+        if (attempt >= 3) throw error;
       }
-      assert.ok(failed, "names outside recon.lan are not resolved (no upstream servers)");
-      assert.doesNotMatch(log, /using nameserver/);
-    });
-  },
-);
+    }
+    const env: Record<string, string> = {};
+    for (const line of readFileSync(out, "utf8").split("\n")) {
+      const i = line.indexOf("=");
+      if (i > 0) env[line.slice(0, i)] = line.slice(i + 1);
+    }
+    return env;
+  }
+
+  it("gives a BIOS PXE client an address and undionly.kpxe from the master", () => {
+    const env = lease([]);
+    assert.match(env.ip ?? "", /^10\.13\.37\.(1\d\d|2[0-4]\d|250)$/);
+    assert.equal(env.subnet, "255.255.255.0");
+    assert.equal(env.boot_file, "undionly.kpxe");
+    assert.equal(env.siaddr, "10.13.37.1");
+    assert.equal(env.dns, "10.13.37.1");
+    assert.equal(env.domain, "recon.lan");
+    assert.equal(env.router, undefined, "no default route is handed out");
+  });
+
+  it("gives a UEFI x86-64 client (client-arch 7) ipxe.efi", () => {
+    assert.equal(lease(["-x", "0x5d:0007"]).boot_file, "ipxe.efi");
+  });
+
+  it("gives iPXE (user class iPXE) the menu URL", () => {
+    const env = lease(["-x", "0x4d:69505845"]);
+    assert.equal(env.boot_file, "http://10.13.37.1/menu.ipxe");
+    assert.equal(env.siaddr, "10.13.37.1");
+  });
+
+  it("gives iPXE (option 175) the menu URL", () => {
+    assert.equal(lease(["-x", "0xaf:b10101"]).boot_file, "http://10.13.37.1/menu.ipxe");
+  });
+
+  it("serves the loader over TFTP", () => {
+    const got = join(dir, "got.kpxe");
+    inNs(cli, "busybox", ["tftp", "-g", "-r", "undionly.kpxe", "-l", got, "10.13.37.1"]);
+    assert.equal(readFileSync(got, "utf8"), "not really iPXE\n");
+  });
+
+  it("answers the master's names and nothing else", () => {
+    for (const name of ["master.recon.lan", "recon.lan", "master"]) {
+      const out = inNs(cli, "busybox", ["nslookup", name, "10.13.37.1"]);
+      assert.match(out, /Address: 10\.13\.37\.1\b/, `${name}: ${out}`);
+    }
+    let failed = false;
+    try {
+      inNs(cli, "busybox", ["nslookup", "example.com", "10.13.37.1"], 15_000);
+    } catch {
+      failed = true;
+    }
+    assert.ok(failed, "names outside recon.lan are not resolved (no upstream servers)");
+    assert.doesNotMatch(log, /using nameserver/);
+  });
+});

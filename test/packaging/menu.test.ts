@@ -64,7 +64,9 @@ goto retry
 
   it("keeps the iPXE variables for the boot MAC and the master, and no rd.live.ram", () => {
     const args = kernelArgs(BASE);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: iPXE syntax, not a template
     assert.ok(args.includes("BOOTIF=01-${mac:hexhyp}"));
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: iPXE syntax, not a template
     assert.ok(args.includes("pxeaddr=${next-server}"));
     assert.ok(args.includes("postaction=liveboot"));
     assert.ok(!args.some((a) => a.startsWith("rd.live.ram")));
@@ -91,10 +93,12 @@ goto retry
     ["slash in image name", { imageName: "../etc" }],
     ["newline in version", { imageVersion: "1.0\nboot" }],
     ["dot-dot kernel path", { kernel: "../../etc/passwd" }],
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: iPXE syntax, not a template
     ["iPXE variable in initrd", { initrd: "${foo}" }],
     ["space in console", { console: ["ttyS0 init=/bin/sh"] }],
     ["space in extra arg", { extraArgs: ["quiet init=/bin/sh"] }],
     ["newline in extra arg", { extraArgs: ["quiet\nshell"] }],
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: iPXE syntax, not a template
     ["iPXE variable in extra arg", { extraArgs: ["x=${root-path}"] }],
     ["quote in extra arg", { extraArgs: ['x="y'] }],
     ["empty extra arg", { extraArgs: [""] }],

@@ -30,6 +30,7 @@ function fakeAgent(name: string): string {
   return [
     "#!/bin/sh",
     `printf '%s\\n' "${name} $*" "NODE_OPTIONS=\${NODE_OPTIONS-unset}" > "$RECON_MARK"`,
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell syntax
     'exit "${RECON_FAKE_EXIT:-0}"',
     "",
   ].join("\n");

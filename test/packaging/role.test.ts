@@ -39,6 +39,7 @@ const CURL = STUB(
   [
     'count=$(cat "$RECON_CURL_COUNT" 2>/dev/null || echo 0)',
     'echo $((count + 1)) > "$RECON_CURL_COUNT"',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell syntax
     '[ "$count" -lt "${RECON_CURL_FAILS:-0}" ] && exit 7',
     'while [ $# -gt 0 ]; do [ "$1" = -o ] && cp "$RECON_POST_TGZ" "$2"; shift; done',
   ].join("\n"),
@@ -49,7 +50,7 @@ const AGENT = STUB(
   "recon-agent",
   [
     'if [ "$1" = boot-assets ]; then',
-    '  while [ $# -gt 0 ]; do',
+    "  while [ $# -gt 0 ]; do",
     '    case $1 in --dnsmasq-out|--menu-out) echo generated > "$2" ;; esac',
     "    shift",
     "  done",
@@ -109,7 +110,9 @@ function world(cmdline: string, nics: Record<string, { carrier?: 0 | 1; kind?: s
   };
   const calls = () =>
     existsSync(env.RECON_CALLS as string)
-      ? readFileSync(env.RECON_CALLS as string, "utf8").trim().split("\n")
+      ? readFileSync(env.RECON_CALLS as string, "utf8")
+          .trim()
+          .split("\n")
       : [];
   return { dir, cmdline: cmdlineFile, env, calls } satisfies World;
 }
@@ -129,6 +132,7 @@ function fakePostTgz(dir: string): string {
   mkdirSync(src, { recursive: true });
   writeFileSync(
     join(src, "post.sh"),
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell syntax
     '#!/bin/sh\nprintf \'%s\\n\' "post.sh $* in $(pwd)" >> "$RECON_CALLS"\nexit "${RECON_POST_EXIT:-0}"\n',
     { mode: 0o755 },
   );
@@ -227,7 +231,10 @@ describe("recon-role.sh: master (no pxeaddr=)", () => {
     const calls = w.calls();
     assert.equal(calls[0], "ip link set dev enp5s0 up");
     assert.equal(calls[1], "ip addr replace 192.0.2.10/25 dev enp5s0");
-    assert.match(calls[2] ?? "", /^recon-agent boot-assets --interface enp5s0 --address 192\.0\.2\.10\/25 .*--lease-file \S+$/);
+    assert.match(
+      calls[2] ?? "",
+      /^recon-agent boot-assets --interface enp5s0 --address 192\.0\.2\.10\/25 .*--lease-file \S+$/,
+    );
     assert.match(r.stderr, /no .*image\.env: no menu\.ipxe/);
     assert.doesNotMatch(calls.at(-1) ?? "", /--menu/);
   });

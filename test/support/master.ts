@@ -36,7 +36,12 @@ export async function startTestServer(
   options: Partial<ServerOptions> & { root: string },
 ): Promise<TestServer> {
   const logs: Record<string, unknown>[] = [];
-  const server = await startServer({ host: "127.0.0.1", port: 0, log: (e) => logs.push(e), ...options });
+  const server = await startServer({
+    host: "127.0.0.1",
+    port: 0,
+    log: (e) => logs.push(e),
+    ...options,
+  });
   return { server, url: server.url, port: server.port, root: options.root, logs };
 }
 

@@ -1,6 +1,9 @@
 #!/bin/sh
-# recon-media.sh: before recon.service, lay out what the master serves from the
-# live medium it booted from (dracut mounts it at /run/initramfs/live):
+# recon-media.sh [layout|iso]: lay out what the master serves from the live
+# medium it booted from (dracut mounts it at /run/initramfs/live).
+#   layout (recon-media.service, before recon.service): post.tgz, kernel, initrd
+#   iso    (recon-media-iso.service, alongside recon.service): the ISO copy; the
+#          peers' livenet retries the download (100 x 5 s) until it is there
 #
 #   $RECON_SHARE/post.tgz                  <- /recon/post.tgz on the medium (added by
 #                                             kiwi/make-recipe-target, not in the squashfs)
@@ -13,6 +16,7 @@
 # file names). Files are bind-mounted (or copied), never symlinked: the master's
 # HTTP server refuses links that leave its directory.
 set -u
+mode=${1:-layout}
 
 : "${RECON_CMDLINE:=/proc/cmdline}"
 : "${RECON_SHARE:=/usr/share/recon}"
@@ -51,19 +55,22 @@ if [ -r "$RECON_SHARE/image.env" ]; then
 fi
 install=$RECON_SHARE/install/$RECON_IMAGE_NAME
 
-if [ -f "$RECON_LIVE/recon/post.tgz" ]; then
+if [ "$mode" = layout ] && [ -f "$RECON_LIVE/recon/post.tgz" ]; then
     place "$RECON_LIVE/recon/post.tgz" "$RECON_SHARE/post.tgz" && log "post.tgz from the medium"
-else
+elif [ "$mode" = layout ]; then
     log "the medium carries no recon/post.tgz"
 fi
 
 for loader in "$RECON_LIVE"/boot/*/loader; do
+    [ "$mode" = layout ] || break
     [ -f "$loader/linux" ] || continue
     place "$loader/linux" "$install/$RECON_IMAGE_KERNEL" &&
         place "$loader/initrd" "$install/$RECON_IMAGE_INITRD" &&
         log "kernel and initrd from ${loader#"$RECON_LIVE"/}"
     break
 done
+
+[ "$mode" = iso ] || exit 0
 
 # The ISO itself, for the peers' livenet: only the master (no pxeaddr=) serves it.
 case " $(cat "$RECON_CMDLINE") " in

@@ -1,0 +1,150 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { isReconError } from "../../agent/errors.ts";
+import {
+  bootAssetsCommand,
+  parseBootAssetsArgs,
+  writeBootAssets,
+} from "../../agent/master/boot-assets.ts";
+import { renderDnsmasqConf } from "../../packaging/dnsmasq.ts";
+import { renderMenuIpxe } from "../../packaging/menu.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "recon-boot-assets-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const ARGS = [
+  "--interface",
+  "eth0",
+  "--address",
+  "10.13.37.1/24",
+  "--tftp-root",
+  "/run/recon/tftp",
+  "--lease-file",
+  "/run/recon/dnsmasq.leases",
+];
+
+describe("boot-assets", () => {
+  it("writes the dnsmasq.conf and menu.ipxe the generators render, with derived defaults", async () => {
+    const conf = join(dir, "dnsmasq.conf");
+    const menu = join(dir, "menu.ipxe");
+    const options = parseBootAssetsArgs([
+      ...ARGS,
+      "--dnsmasq-out",
+      conf,
+      "--menu-out",
+      menu,
+      "--image-name",
+      "recon",
+      "--image-version",
+      "1.0.0",
+      "--kernel",
+      "linux",
+      "--initrd",
+      "initrd",
+      "--kernel-arg",
+      "rd.shell",
+    ]);
+    assert.deepEqual(await writeBootAssets(options), [conf, menu]);
+    assert.equal(
+      readFileSync(conf, "utf8"),
+      renderDnsmasqConf({
+        interface: "eth0",
+        address: "10.13.37.1",
+        netmask: "255.255.255.0",
+        dhcpRange: ["10.13.37.100", "10.13.37.250"],
+        tftpRoot: "/run/recon/tftp",
+        httpBase: "http://10.13.37.1",
+        leaseFile: "/run/recon/dnsmasq.leases",
+      }),
+    );
+    assert.equal(
+      readFileSync(menu, "utf8"),
+      renderMenuIpxe({
+        master: "10.13.37.1",
+        imageName: "recon",
+        imageVersion: "1.0.0",
+        kernel: "linux",
+        initrd: "initrd",
+        extraArgs: ["rd.shell"],
+      }),
+    );
+  });
+
+  it("takes an explicit DHCP range", async () => {
+    const conf = join(dir, "range.conf");
+    await writeBootAssets(
+      parseBootAssetsArgs([
+        ...ARGS,
+        "--dnsmasq-out",
+        conf,
+        "--dhcp-range",
+        "10.13.37.10,10.13.37.20",
+      ]),
+    );
+    assert.match(readFileSync(conf, "utf8"), /^dhcp-range=10\.13\.37\.10,10\.13\.37\.20,/m);
+  });
+
+  const usage: [string, string[]][] = [
+    ["nothing to write", ARGS],
+    [
+      "missing --interface",
+      ["--address", "10.0.0.1/24", "--tftp-root", "/x", "--dnsmasq-out", "/x"],
+    ],
+    ["unknown flag", [...ARGS, "--dnsmasq-out", "/x", "--bogus"]],
+    ["menu without image", [...ARGS, "--menu-out", join(dir, "m")]],
+    [
+      "bad interface",
+      ["--interface", "eth0\nx", ...ARGS.slice(2), "--dnsmasq-out", join(dir, "b")],
+    ],
+    [
+      "bad address",
+      [
+        "--interface",
+        "eth0",
+        "--address",
+        "10.0.0.1",
+        "--tftp-root",
+        "/x",
+        "--dnsmasq-out",
+        join(dir, "b"),
+      ],
+    ],
+    [
+      "bad kernel arg",
+      [
+        ...ARGS,
+        "--menu-out",
+        join(dir, "m"),
+        "--image-name",
+        "r",
+        "--image-version",
+        "1",
+        "--kernel",
+        "k",
+        "--initrd",
+        "i",
+        "--kernel-arg",
+        "a b",
+      ],
+    ],
+  ];
+  for (const [name, argv] of usage) {
+    it(`is a usage error: ${name}`, async () => {
+      await assert.rejects(bootAssetsCommand(argv), (e: unknown) => {
+        assert.ok(isReconError(e));
+        assert.equal(e.code, "E_USAGE");
+        return true;
+      });
+    });
+  }
+
+  it("is an I/O error when the file cannot be written", async () => {
+    await assert.rejects(
+      bootAssetsCommand([...ARGS, "--dnsmasq-out", "/nonexistent/dir/dnsmasq.conf"]),
+      (e: unknown) => isReconError(e) && e.code === "E_IO",
+    );
+  });
+});
