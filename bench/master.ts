@@ -236,7 +236,7 @@ async function uploadPhase(): Promise<void> {
   peerLatencies.sort((a, b) => a - b);
   const errorCount = [...errors.values()].reduce((a, b) => a + b, 0);
   console.log(
-    `uploads: ${PEERS} peers at once, documents ${mb(docBytes / PEERS)} MB avg (30-100 KB), evidence 200 KB`,
+    `uploads: ${PEERS} peers at once, documents ${(docBytes / PEERS / 1024).toFixed(0)} KiB avg (30-100 KB), evidence 200 KiB`,
   );
   console.log(
     `  wall ${(wall / 1000).toFixed(2)} s, stored ${list.count} nodes, ${list.withEvidence} with evidence`,

@@ -2,9 +2,10 @@
 //   node bench/serve-child.ts --root DIR [--host H] [--port N] [--token T] [--quiet]
 //        [--static /prefix=DIR]... [--file /path=FILE]...
 // Log events go to stdout, one JSON object per line; the first is "listening" with the port
-// (with --quiet only that one). SIGTERM/SIGINT close the server and exit 0.
+// (with --quiet only that one). SIGTERM/SIGINT close the server and exit 0. Like serveCommand, it
+// applies tuneProcessForServing() first, so the benchmark measures what `recon-agent serve` runs.
 import { parseArgs } from "node:util";
-import { startServer } from "../agent/master/index.ts";
+import { startServer, tuneProcessForServing } from "../agent/master/index.ts";
 
 const { values } = parseArgs({
   options: {
@@ -32,6 +33,8 @@ function pairs(list: string[]): Record<string, string> {
   return out;
 }
 
+// Same process tuning as `recon-agent serve` (serveCommand).
+tuneProcessForServing();
 const quiet = values.quiet;
 const server = await startServer({
   root: values.root,

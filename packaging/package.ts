@@ -26,10 +26,11 @@ export type Compressor = "xz" | "zstd" | "gzip";
 
 /** Compressor argv (reads the tar on stdin, writes to stdout) and what a peer needs. */
 export const COMPRESSORS: Record<Compressor, { argv: string[]; peerNeeds: string }> = {
-  // 192 MiB dictionary: both binaries (~215 MB together) mostly in one window; the peer needs
-  // ~200 MiB of RAM to unpack, which a machine that booted a live image has.
+  // 192 MiB dictionary: both binaries (~217 MB together) mostly in one window; the peer needs
+  // ~200 MiB of RAM to unpack, which a machine that booted a live image has. The x86 BCJ
+  // filter saves ~0.8 MB net (more on the x86_64 binary than it costs on the aarch64 one).
   xz: {
-    argv: ["xz", "-c", "-T1", "--lzma2=preset=9e,dict=192MiB"],
+    argv: ["xz", "-c", "-T1", "--x86", "--lzma2=preset=9e,dict=192MiB"],
     peerNeeds: "GNU tar and xz",
   },
   // --long=27 is the largest window `zstd -d` accepts without flags (tar passes none).

@@ -1,6 +1,7 @@
 // The master: `recon-agent serve`. agent/cli.ts parses flags and calls serveCommand.
 import { statSync } from "node:fs";
 import path from "node:path";
+import v8 from "node:v8";
 import { ERROR_CODES, ReconError } from "../errors.ts";
 import { type LogEvent, type RunningServer, type ServerOptions, startServer } from "./serve.ts";
 
@@ -80,6 +81,18 @@ export function serveOptions(args: ServeArgs): ServerOptions {
   };
 }
 
+/**
+ * Process-wide tuning for a process whose job is serving (serveCommand, bench/serve-child.ts):
+ * keep V8's young generation at its initial size. Under a burst of uploads (short-lived JSON and
+ * zod object graphs) V8 otherwise grows it to ~64 MB of mostly empty semi-space that stays
+ * resident; without growth the 1,000-peer benchmark's peak RSS drops by 30-60 MB at no visible
+ * cost in throughput. setFlagsFromString after start is allowed for this flag: V8 reads it at
+ * each growth decision. Not called by startServer, which must not change its host process.
+ */
+export function tuneProcessForServing(): void {
+  v8.setFlagsFromString("--semi-space-growth-factor=1");
+}
+
 export interface ServeIo {
   /** Where log lines go (one JSON object per line); default stderr. */
   writeLine?: (line: string) => void;
@@ -97,7 +110,9 @@ export async function serveCommand(args: ServeArgs, io: ServeIo = {}): Promise<v
   const writeLine = io.writeLine ?? ((line: string) => process.stderr.write(`${line}\n`));
   const log = (event: LogEvent) =>
     writeLine(JSON.stringify({ ts: new Date().toISOString(), ...event }));
-  const server = await startServer({ ...serveOptions(args), log });
+  const options = serveOptions(args);
+  tuneProcessForServing();
+  const server = await startServer({ ...options, log });
   io.onListening?.(server);
   await new Promise<void>((resolve) => {
     const stop = (reason: string) => {

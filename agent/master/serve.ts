@@ -30,7 +30,7 @@ const CLOSE_GRACE_MS = 1000;
 const UPLOAD_IDLE_MS = 30_000;
 const MAX_ISSUES = 100;
 export const DEFAULT_MAX_CONCURRENT_UPLOADS = 16;
-export const DEFAULT_MAX_CONNECTIONS = 128;
+export const DEFAULT_MAX_CONNECTIONS = 256;
 
 export type LogEvent = Record<string, unknown>;
 

@@ -498,6 +498,13 @@ export function buildBootAssets(options: BuildOptions): BootAssets {
   }
   log(`building kernel+initramfs ${hash} from ${basename(deb)}`);
   mkdirSync(options.cacheDir, { recursive: true });
+  // Work directories of builds that were interrupted (a signal skips `finally`).
+  for (const name of readdirSync(options.cacheDir)) {
+    const p = join(options.cacheDir, name);
+    if (name.startsWith(".build-") && Date.now() - statSync(p).mtimeMs > 3_600_000) {
+      rmSync(p, { recursive: true, force: true });
+    }
+  }
   const work = mkdtempSync(join(options.cacheDir, ".build-"));
   try {
     // 1. Kernel package: vmlinuz and the module tree, with modules.dep made by depmod.
@@ -622,6 +629,15 @@ export function buildBootAssets(options: BuildOptions): BootAssets {
     );
     rmSync(dir, { recursive: true, force: true });
     renameSync(out, dir);
+    // Keep the three newest payloads (other checkouts may still use theirs).
+    const others = readdirSync(options.cacheDir)
+      .filter((n) => n.startsWith("boot-") && join(options.cacheDir, n) !== dir)
+      .map((n) => ({
+        p: join(options.cacheDir, n),
+        t: statSync(join(options.cacheDir, n)).mtimeMs,
+      }))
+      .sort((a, b) => b.t - a.t);
+    for (const old of others.slice(2)) rmSync(old.p, { recursive: true, force: true });
     log(`initramfs ${(gz.length / 1e6).toFixed(1)} MB, kernel ${kver}, ${order.length} modules`);
     return {
       kernelVersion: kver,
