@@ -97,6 +97,7 @@ async function bundleEntry(): Promise<void> {
     },
   });
   entry = out;
+  process.once("exit", () => rmSync(path.dirname(out), { recursive: true, force: true }));
 }
 
 function startMaster(args: string[]): Promise<Child> {
