@@ -111,7 +111,11 @@ export async function bundle(options: {
     platform: "node",
     format: "cjs",
     target: "node24",
-    minify: options.minify ?? false,
+    // Whitespace and syntax only: start-up as fast as full minification (measured), while
+    // function and class names stay readable in stack traces.
+    minifyWhitespace: options.minify ?? true,
+    minifySyntax: options.minify ?? true,
+    minifyIdentifiers: false,
     legalComments: "none",
     logLevel: "silent",
     define: {

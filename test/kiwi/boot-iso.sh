@@ -9,6 +9,7 @@
 #
 #   RECON_BOOT_EFI=1   boot with OVMF (apt-get install ovmf) instead of BIOS
 #   RECON_BOOT_USB=1   attach the ISO as a USB disk instead of a CD
+#   RECON_BOOT_SMP=N   virtual CPUs (1: one TCG thread, fewer soft lockups on a busy host)
 #
 # The single NIC sits on a QEMU hub with nothing else on it: no traffic
 # leaves the QEMU process. Needs qemu-system-x86 (apt-get install qemu-system-x86).
@@ -19,7 +20,7 @@ log=${2:?usage: boot-iso.sh ISO LOG [TIMEOUT_S] [PATTERN]}
 timeout_s=${3:-600}
 pattern=${4:-login:}
 
-args=(-accel tcg -m 2048 -smp 2 -display none -monitor none -no-reboot
+args=(-accel tcg -m 2048 -smp "${RECON_BOOT_SMP:-1}" -display none -monitor none -no-reboot
     -serial "file:$log"
     -netdev "hubport,id=n0,hubid=0" -device "virtio-net-pci,netdev=n0")
 if [ "${RECON_BOOT_USB:-0}" = 1 ]; then

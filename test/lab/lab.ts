@@ -4,6 +4,7 @@
 // each one has reported and switched itself off, and returns what the master received together
 // with what every peer was given, so callers can compare them (checkPeer).
 import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import {
   chmodSync,
   existsSync,
@@ -30,7 +31,7 @@ import {
   qemuArgs,
   romFor,
 } from "./peer.ts";
-import { Cleanup, closeOnSignals, run, sleep } from "./proc.ts";
+import { Cleanup, cleanEnv, closeOnSignals, run, sleep } from "./proc.ts";
 
 export const REPO = resolve(import.meta.dirname, "../..");
 const UNPRIVILEGED_UID = 65534;
@@ -149,6 +150,7 @@ export function ensureDist(log: (line: string) => void): { agent: string; postTg
     );
     const r = spawnSync(process.execPath, [join(REPO, "packaging", "package.ts")], {
       cwd: REPO,
+      env: cleanEnv(),
       stdio: ["ignore", "inherit", "inherit"],
     });
     if (r.status !== 0) throw new Error(`npm run package failed (exit ${r.status})`);
@@ -240,10 +242,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
       if (!keep) rmSync(runDir, { recursive: true, force: true });
     });
     const uid = UNPRIVILEGED_UID;
-    const runTag = runDir
-      .slice(-4)
-      .toLowerCase()
-      .replace(/[^0-9a-f]/g, "a");
+    const runTag = randomBytes(2).toString("hex");
 
     const lan = Lan.create(cleanup);
     say(`provisioning LAN: netns ${lan.ns}, ${lan.bridge} ${lan.masterIp}/${lan.prefixLength}`);
@@ -523,7 +522,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
       peers,
       startedAt,
       durationMs: Date.now() - startedAt,
-      serveHistory: master.serveHistory,
+      serveHistory: [...master.serveHistory],
       kept: options.keep ?? false,
     };
   } finally {

@@ -37,6 +37,13 @@ export function run(
   return result;
 }
 
+/** The environment for the lab's children: without node --test's marker (NODE_TEST_CONTEXT). */
+export function cleanEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.NODE_TEST_CONTEXT;
+  return env;
+}
+
 export interface Daemon {
   name: string;
   child: ChildProcess;
@@ -62,7 +69,7 @@ export function startDaemon(
   const out = createWriteStream(logFile, { flags: "a" });
   const child = spawn(cmd, args, {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, LC_ALL: "C", ...env },
+    env: { ...cleanEnv(), LC_ALL: "C", ...env },
   });
   child.stdout?.pipe(out, { end: false });
   child.stderr?.pipe(out, { end: false });
