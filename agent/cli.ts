@@ -38,6 +38,7 @@ Usage:
   ${AGENT_NAME} --dry-run [options]      inventory only: print the JSON document (or --out)
   ${AGENT_NAME} capture DIR              run every tool and keep its raw output in DIR
   ${AGENT_NAME} serve --root DIR [...]   the master's HTTP server (files, upload API, status page)
+  ${AGENT_NAME} boot-assets [...]        write the master's dnsmasq.conf and menu.ipxe (below)
   ${AGENT_NAME} validate FILE...         check inventory documents against the schema
   ${AGENT_NAME} schema                   print the JSON Schema of the document
 
@@ -64,6 +65,13 @@ Serve options:
   --token-file FILE     require this bearer token for uploads
   --menu FILE --post-tgz FILE    served as /menu.ipxe and /post.tgz
   --export DIR --isos DIR --install DIR   served under /export, /isos, /install
+
+Boot-assets options (recon-role.sh runs this when a node becomes the master):
+  --interface IF --address CIDR --tftp-root DIR     required
+  --dnsmasq-out FILE [--lease-file F] [--dhcp-range FIRST,LAST] [--lease-time T]
+      [--domain D] [--master-name N] [--http-base URL] [--bios-file F] [--efi-file F]
+  --menu-out FILE --image-name N --image-version V --kernel K --initrd I
+      [--iso-path P] [--master HOST] [--console C]... [--kernel-arg A]...
 
 Other:
   -h, --help            this text
@@ -292,6 +300,11 @@ async function run(values: Values): Promise<number> {
 /** Runs the CLI; returns the process exit code. Never throws. */
 export async function main(argv: string[]): Promise<number> {
   try {
+    // boot-assets has its own flags (see agent/master/boot-assets.ts).
+    if (argv[0] === "boot-assets") {
+      const { bootAssetsCommand } = await import("./master/boot-assets.ts");
+      return await bootAssetsCommand(argv.slice(1));
+    }
     const { values, positionals } = parseArgs({
       args: argv,
       options: OPTIONS,
