@@ -7,7 +7,7 @@ import { type Collect, reportOf, usableOutput } from "./types.ts";
 export const LSBLK_PROBE: Probe = {
   file: "lsblk.json",
   source: { kind: "command", argv: ["lsblk", "-J", "-b", "-O"], versionArgv: ["--version"] },
-  timeoutMs: 15_000,
+  timeoutMs: 60_000,
 };
 
 /**

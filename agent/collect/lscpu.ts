@@ -7,7 +7,7 @@ import { type Collect, reportOf, usableOutput } from "./types.ts";
 export const LSCPU_PROBE: Probe = {
   file: "lscpu.json",
   source: { kind: "command", argv: ["lscpu", "-J"], versionArgv: ["--version"] },
-  timeoutMs: 15_000,
+  timeoutMs: 60_000,
 };
 
 export function emptyCpu(): Cpu {

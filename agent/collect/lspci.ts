@@ -11,7 +11,7 @@ export const LSPCI_PROBE: Probe = {
     argv: ["lspci", "-vmm", "-nn", "-D", "-k"],
     versionArgv: ["--version"],
   },
-  timeoutMs: 15_000,
+  timeoutMs: 60_000,
 };
 
 /** domain:bus:device.function; the domain is optional (lspci prints it with -D or when non-zero). */

@@ -194,7 +194,7 @@ export async function readSysNet(root = "/sys/class/net"): Promise<string> {
 export const ipAddrProbe: Probe = {
   file: "ip-addr.json",
   source: { kind: "command", argv: ["ip", "-j", "addr"], versionArgv: ["-V"] },
-  timeoutMs: 10_000,
+  timeoutMs: 60_000,
 };
 
 export const sysNetProbe: Probe = {

@@ -387,7 +387,7 @@ test("probe: exact argv, file and timeout", () => {
       argv: ["lspci", "-vmm", "-nn", "-D", "-k"],
       versionArgv: ["--version"],
     },
-    timeoutMs: 15_000,
+    timeoutMs: 60_000,
   });
 });
 
