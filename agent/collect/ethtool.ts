@@ -4,7 +4,7 @@
 import type { CollectorReport } from "../../schema/inventory.ts";
 import type { Probe, Runner } from "../exec.ts";
 import { normalizeMac } from "../normalize.ts";
-import { type Collect, reportOf, usableOutput } from "./types.ts";
+import { type Collect, mapLimit, reportOf, usableOutput } from "./types.ts";
 
 /** Linux interface names (IFNAMSIZ 16, so at most 15 characters); nothing a shell or ethtool could misread. */
 export const IFNAME_PATTERN = /^[A-Za-z0-9_.:@-]{1,15}$/;
@@ -84,19 +84,6 @@ export function ethtoolLinkProbe(ifname: string): Probe {
     source: { kind: "command", argv: ["ethtool", ifname], versionArgv: ["--version"] },
     timeoutMs: ETHTOOL_TIMEOUT_MS,
   };
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>) {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 /** Runs one probe per safe, distinct name; unsafe names get a skipped report and no entry. */

@@ -5,7 +5,7 @@
 import type { CollectorReport } from "../../schema/inventory.ts";
 import type { Probe, ProbeResult } from "../exec.ts";
 import { cleanString } from "../normalize.ts";
-import { type Collect, reportOf } from "./types.ts";
+import { type Collect, mapLimit, reportOf } from "./types.ts";
 
 export interface SmartFacts {
   /** The device as smartctl names it: /dev/sda, /dev/nvme0, /dev/bus/0 (MegaRAID). */
@@ -314,19 +314,6 @@ function deviceReport(result: ProbeResult, document: Json | null): CollectorRepo
     };
   }
   return { ...report, status: "ok", message: null };
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>) {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 export const collectSmart: Collect<SmartFacts[]> = async (runner, signal) => {

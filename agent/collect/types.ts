@@ -31,3 +31,21 @@ export function usableOutput(result: ProbeResult): string | null {
   if (result.status === "failed" && result.output.trim().length > 0) return result.output;
   return null;
 }
+
+/** Runs `fn` over `items` with at most `limit` at a time; results keep the input order. */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
