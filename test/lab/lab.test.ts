@@ -5,10 +5,17 @@
 // missing, except under CI (process.env.CI), where that is a failure.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { checkPeer, labPrerequisites, runLab } from "./lab.ts";
+import { checkPeer, ensureDist, labPrerequisites, runLab } from "./lab.ts";
 
 const why = labPrerequisites();
 const skip = why && !process.env.CI ? `lab cannot run here: ${why}` : false;
+
+// Building the single binary and post.tgz (xz at its strongest: minutes on 2 cores) is a step of
+// its own, so the lab's own time below is the lab's.
+test("lab: dist/recon-agent and dist/post.tgz are built", { skip, timeout: 25 * 60_000 }, () => {
+  if (why) assert.fail(`lab cannot run in CI: ${why} (see docs/lab.md for the packages)`);
+  ensureDist((line) => process.stderr.write(`lab: ${line}\n`));
+});
 
 test("lab: 3 peers PXE-boot, report to the master and power off through IPMI; failure paths", {
   skip,
