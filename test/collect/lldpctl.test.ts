@@ -6,7 +6,6 @@ import { test } from "node:test";
 import fc from "fast-check";
 import { isSafeIfname } from "../../agent/collect/ethtool.ts";
 import { collectLldp, LLDPCTL_PROBE, parseLldpctl } from "../../agent/collect/lldpctl.ts";
-import type { ProbeResult, Runner } from "../../agent/exec.ts";
 import { replayRunner } from "../../agent/exec.ts";
 import { LldpNeighbor } from "../../schema/inventory.ts";
 import { fakeRunner } from "../support/fake-runner.ts";

@@ -3,7 +3,6 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import fc from "fast-check";
 import { collectLscpu, emptyCpu, LSCPU_PROBE, parseLscpu } from "../../agent/collect/lscpu.ts";
-import type { Probe, ProbeResult, Runner } from "../../agent/exec.ts";
 import { replayRunner } from "../../agent/exec.ts";
 import { Cpu } from "../../schema/inventory.ts";
 import { fakeRunner } from "../support/fake-runner.ts";

@@ -10,7 +10,6 @@ import {
   type LshwFacts,
   parseLshw,
 } from "../../agent/collect/lshw.ts";
-import type { Probe, ProbeResult, Runner } from "../../agent/exec.ts";
 import { replayRunner } from "../../agent/exec.ts";
 import { Disk, Nic, System } from "../../schema/inventory.ts";
 import { fakeRunner } from "../support/fake-runner.ts";

@@ -4,7 +4,6 @@ import { test } from "node:test";
 import fc from "fast-check";
 import { z } from "zod";
 import { collectMeminfo, MEMINFO_PROBE, parseMeminfo } from "../../agent/collect/meminfo.ts";
-import type { Probe, ProbeResult, Runner } from "../../agent/exec.ts";
 import { replayRunner } from "../../agent/exec.ts";
 import { Memory } from "../../schema/inventory.ts";
 import { fakeRunner } from "../support/fake-runner.ts";
