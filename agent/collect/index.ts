@@ -248,8 +248,20 @@ export async function collectInventory(options: CollectOptions): Promise<Invento
     pciDevices: pci.value,
     bmc: ipmi.value.bmc,
     fru: ipmi.value.fru,
-    collectors: [boot, host, dmi, pci, disks, lshw, cpu, meminfo, nics, ipmi].flatMap(
-      (c) => c.reports,
-    ),
+    collectors: [
+      boot,
+      host,
+      dmi,
+      pci,
+      disks,
+      lshw,
+      cpu,
+      meminfo,
+      nics,
+      permanent,
+      ipmi,
+      smart,
+      lldp,
+    ].flatMap((c) => c.reports),
   };
 }

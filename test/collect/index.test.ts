@@ -1,7 +1,8 @@
 // The assembled document: every fixture replays into a schema-valid document, identity rules,
 // and cross-tool filling.
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import {
@@ -176,4 +177,38 @@ test("LLDP neighbours and permanent MACs join NICs by interface name", () => {
   assert.equal(merged?.permanentMacAddress, "0c:c4:7a:00:00:01");
   assert.equal(merged?.lldp?.systemName, "leaf-r12-1.dc1");
   assert.equal(merged?.lldp?.portId, "swp12");
+});
+
+test("collectors[] has an entry for every tool, even when none of them was captured", async () => {
+  const empty = mkdtempSync(join(tmpdir(), "recon-empty-capture-"));
+  try {
+    const doc = await collectInventory({ runner: await replayRunner(empty), now });
+    const names = new Set(doc.collectors.map((c) => c.name));
+    for (const tool of [
+      "cmdline",
+      "hostname",
+      "dmidecode",
+      "lspci",
+      "lsblk",
+      "lshw",
+      "lscpu",
+      "meminfo",
+      "ip-addr",
+      "sysfs-net",
+      "ipmitool-mc-info",
+      "ipmitool-lan-print",
+      "ipmitool-fru-print",
+      "smartctl-scan",
+      "lldpctl",
+    ]) {
+      assert.ok(names.has(tool), `${tool} missing from ${[...names].join(", ")}`);
+    }
+    assert.ok(
+      doc.collectors.every((c) => c.status === "skipped"),
+      "nothing was captured",
+    );
+    Inventory.parse(doc);
+  } finally {
+    rmSync(empty, { recursive: true, force: true });
+  }
 });
