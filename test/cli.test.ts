@@ -141,3 +141,13 @@ test("as a non-root user --dry-run still prints a document, with one warning and
   assert.equal(dmidecode?.status, "skipped");
   assert.equal(dmidecode?.message, "requires root");
 });
+
+test("the README's first command: `npm start` inventories this machine and says where the JSON went", () => {
+  const env = { ...process.env };
+  delete env.NODE_TEST_CONTEXT;
+  const run = spawnSync("npm", ["start"], { cwd: root, env, encoding: "utf8", timeout: 300_000 });
+  assert.equal(run.status, 0, run.stderr);
+  const where = /^document +(\S+\.json)$/m.exec(run.stdout)?.[1];
+  assert.ok(where, run.stdout);
+  Inventory.parse(JSON.parse(readFileSync(join(root, where), "utf8")));
+});
