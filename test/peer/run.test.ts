@@ -61,6 +61,16 @@ function workdir() {
   return dir;
 }
 
+/** The agent's arguments every case shares: the test cmdline, the capture, the master. */
+const peerArgs = (dir: string, master: string) => [
+  "--cmdline",
+  join(dir, "cmdline"),
+  "--replay",
+  join(dir, "capture"),
+  "--master",
+  master,
+];
+
 const ipmiFlags = (bmc: { port: number; user: string }) => [
   "--ipmi-host",
   "127.0.0.1",
@@ -80,12 +90,7 @@ test("acknowledged upload, then the BMC switches the chassis off", {
     assert.equal(await bmc.powerState(), "on");
     const run = await agent(
       [
-        "--cmdline",
-        join(dir, "cmdline"),
-        "--replay",
-        join(dir, "capture"),
-        "--master",
-        master.url,
+        ...peerArgs(dir, master.url),
         "--poweroff",
         "hard",
         "--spool",
@@ -137,12 +142,7 @@ test("no acknowledgement: the document is spooled, the chassis stays on, exit 5"
     // Nothing listens on port 9 of loopback: every attempt is refused.
     const run = await agent(
       [
-        "--cmdline",
-        join(dir, "cmdline"),
-        "--replay",
-        join(dir, "capture"),
-        "--master",
-        "http://127.0.0.1:9/",
+        ...peerArgs(dir, "http://127.0.0.1:9/"),
         "--upload-timeout",
         "2",
         "--poweroff",
@@ -183,12 +183,7 @@ test("a master refusing the token: no power-off, exit 5 without endless retries"
     writeFileSync(join(dir, "token"), "wrong\n");
     const run = await agent(
       [
-        "--cmdline",
-        join(dir, "cmdline"),
-        "--replay",
-        join(dir, "capture"),
-        "--master",
-        master.url,
+        ...peerArgs(dir, master.url),
         "--token-file",
         join(dir, "token"),
         "--poweroff",
@@ -221,12 +216,7 @@ test("master down at first, up later: the peer retries and succeeds (no power-of
   });
   const pending = agent(
     [
-      "--cmdline",
-      join(dir, "cmdline"),
-      "--replay",
-      join(dir, "capture"),
-      "--master",
-      `http://127.0.0.1:${port}/`,
+      ...peerArgs(dir, `http://127.0.0.1:${port}/`),
       "--no-poweroff",
       "--upload-timeout",
       "60",
