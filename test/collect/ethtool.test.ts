@@ -17,6 +17,7 @@ import {
 import type { Probe, ProbeResult, Runner } from "../../agent/exec.ts";
 import { replayRunner } from "../../agent/exec.ts";
 import { Nic } from "../../schema/inventory.ts";
+import { assertSurvivesMutations } from "../support/properties.ts";
 
 const FIXTURES = new URL("../../fixtures/", import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, FIXTURES), "utf8");
@@ -179,20 +180,7 @@ test("property: random text and ethtool-shaped lines never throw and stay schema
 });
 
 test("property: truncated and mutated real captures stay schema-valid", () => {
-  fc.assert(
-    fc.property(
-      fc.constantFrom(...REAL),
-      fc.nat(),
-      fc.nat(),
-      fc.string(),
-      (text, cut, at, insert) => {
-        check(text.slice(0, cut % (text.length + 1)));
-        const i = at % (text.length + 1);
-        check(text.slice(0, i) + insert + text.slice(i + insert.length));
-      },
-    ),
-    { numRuns: 300 },
-  );
+  assertSurvivesMutations(REAL, (text) => check(text), 300);
 });
 
 test("property: only safe names reach argv; each safe name gets exactly one entry", async () => {

@@ -6,6 +6,7 @@ import { collectLscpu, emptyCpu, LSCPU_PROBE, parseLscpu } from "../../agent/col
 import { replayRunner } from "../../agent/exec.ts";
 import { Cpu } from "../../schema/inventory.ts";
 import { fakeRunner } from "../support/fake-runner.ts";
+import { assertSurvivesMutations } from "../support/properties.ts";
 
 const FIXTURES = new URL("../../fixtures/", import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, FIXTURES), "utf8");
@@ -165,20 +166,7 @@ test("property: random JSON and random entry trees give a schema-valid Cpu", () 
 });
 
 test("property: truncated and mutated real captures stay schema-valid", () => {
-  fc.assert(
-    fc.property(
-      fc.constantFrom(...REAL),
-      fc.nat(),
-      fc.nat(),
-      fc.string(),
-      (text, cut, at, insert) => {
-        Cpu.parse(parseLscpu(text.slice(0, cut % (text.length + 1))));
-        const i = at % (text.length + 1);
-        Cpu.parse(parseLscpu(text.slice(0, i) + insert + text.slice(i + insert.length)));
-      },
-    ),
-    { numRuns: 300 },
-  );
+  assertSurvivesMutations(REAL, (text) => Cpu.parse(parseLscpu(text)), 300);
 });
 
 test("a pathologically deep tree does not overflow the stack", () => {
