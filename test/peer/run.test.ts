@@ -61,7 +61,7 @@ function workdir() {
   return dir;
 }
 
-/** The agent's arguments every case shares: the test cmdline, the capture, the master. */
+/** The agent's arguments every case shares: the test cmdline, the capture, the master, the spool. */
 const peerArgs = (dir: string, master: string) => [
   "--cmdline",
   join(dir, "cmdline"),
@@ -69,6 +69,8 @@ const peerArgs = (dir: string, master: string) => [
   join(dir, "capture"),
   "--master",
   master,
+  "--spool",
+  join(dir, "spool"),
 ];
 
 const ipmiFlags = (bmc: { port: number; user: string }) => [
@@ -89,14 +91,7 @@ test("acknowledged upload, then the BMC switches the chassis off", {
   try {
     assert.equal(await bmc.powerState(), "on");
     const run = await agent(
-      [
-        ...peerArgs(dir, master.url),
-        "--poweroff",
-        "hard",
-        "--spool",
-        join(dir, "spool"),
-        ...ipmiFlags(bmc),
-      ],
+      [...peerArgs(dir, master.url), "--poweroff", "hard", ...ipmiFlags(bmc)],
       { IPMI_PASSWORD: bmc.password },
     );
     assert.equal(run.code, 0, run.stderr);
@@ -147,8 +142,6 @@ test("no acknowledgement: the document is spooled, the chassis stays on, exit 5"
         "2",
         "--poweroff",
         "hard",
-        "--spool",
-        join(dir, "spool"),
         ...ipmiFlags(bmc),
       ],
       { IPMI_PASSWORD: bmc.password },
@@ -188,8 +181,6 @@ test("a master refusing the token: no power-off, exit 5 without endless retries"
         join(dir, "token"),
         "--poweroff",
         "hard",
-        "--spool",
-        join(dir, "spool"),
         ...ipmiFlags(bmc),
       ],
       { IPMI_PASSWORD: bmc.password },
@@ -215,14 +206,7 @@ test("master down at first, up later: the peer retries and succeeds (no power-of
     retrying = resolve;
   });
   const pending = agent(
-    [
-      ...peerArgs(dir, `http://127.0.0.1:${port}/`),
-      "--no-poweroff",
-      "--upload-timeout",
-      "60",
-      "--spool",
-      join(dir, "spool"),
-    ],
+    [...peerArgs(dir, `http://127.0.0.1:${port}/`), "--no-poweroff", "--upload-timeout", "60"],
     {},
     (text) => {
       if (text.includes('"upload.retry"')) retrying();
