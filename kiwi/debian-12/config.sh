@@ -29,9 +29,10 @@ rm -f /boot/initrd.img-*
 # recon.service decides the role at boot: no pxeaddr= on the kernel command
 # line -> master (provisioning address, dnsmasq, recon-agent serve), otherwise
 # peer (fetch post.tgz from the master, run it, power off).
-# recon-media.service first lays out what the master serves from the medium.
+# recon-media.service first lays out what the master serves from the medium;
+# recon-data.service (master only) mounts, or makes, RECON-DATA for the inventories.
 if [ -f /etc/systemd/system/recon.service ] || [ -f /usr/lib/systemd/system/recon.service ]; then
-    systemctl enable recon-media.service recon-media-iso.service recon.service
+    systemctl enable recon-media.service recon-media-iso.service recon-data.service recon.service
 else
     echo "config.sh: recon.service is missing from the overlay" >&2
     exit 1

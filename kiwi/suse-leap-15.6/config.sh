@@ -27,6 +27,8 @@ suseInsertService recon
 # recon-media.service first lays out what the master serves from the medium.
 suseInsertService recon-media
 suseInsertService recon-media-iso
+# recon-data.service (master only) mounts, or makes, RECON-DATA for the inventories.
+suseInsertService recon-data
 # dnsmasq is started by the master's role logic only, never on a peer.
 suseRemoveService dnsmasq
 baseSetRunlevel 3
