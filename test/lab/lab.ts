@@ -19,6 +19,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Inventory } from "../../schema/inventory.ts";
 import { startIpmiSim, unprivileged } from "./bmc.ts";
+import { IMAGE_LAB_HOST_IP, IMAGE_MASTER_IP, ImageMaster } from "./image-master.ts";
 import { type BootAssets, buildBootAssets, defaultCacheDir, resolveInputs } from "./initramfs.ts";
 import { Master } from "./master.ts";
 import { Lan, removeStaleNamespaces } from "./netns.ts";
@@ -59,6 +60,12 @@ export interface LabOptions {
   cacheDir?: string;
   /** Progress lines. */
   log?: (line: string) => void;
+  /**
+   * The live ISO (kiwi/make-recipe-target <recipe> target): the master is then a QEMU machine
+   * booting it from a USB stick, and the peers boot it over the network (livenet) instead of the
+   * lab's initramfs. Not with failurePaths (the outage needs a master the lab can stop).
+   */
+  image?: string;
 }
 
 export interface PeerResult {
@@ -86,8 +93,17 @@ export interface PeerResult {
 
 export interface LabResult {
   runDir: string;
+  /** The master's data: its --root, or (image) a copy of the stick's RECON-DATA partition. */
   masterRoot: string;
-  boot: BootAssets;
+  /** The lab's kernel and initramfs (null when the peers boot the live image). */
+  boot: BootAssets | null;
+  /** Image mode: how the master went down and where its data was. */
+  imageMaster: {
+    powerDown: "acpi" | "killed";
+    dataPartition: string;
+    dataMountedOnMaster: boolean;
+    notes: string[];
+  } | null;
   peers: PeerResult[];
   startedAt: number;
   durationMs: number;
@@ -221,6 +237,10 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
   const say = (line: string) => log(`${t()} ${line}`);
   const why = labPrerequisites();
   if (why) throw new Error(why);
+  if (options.image && options.failurePaths)
+    throw new Error("the failure paths need the host-side master: not with an image");
+  if (options.image && (options.poweroff || options.menuArgs?.length))
+    throw new Error("with an image the master writes its own menu.ipxe: no poweroff or menuArgs");
 
   const cleanup = new Cleanup();
   const removeSignals = closeOnSignals(cleanup, (s) => log(`${s}: cleaning up`));
@@ -229,11 +249,15 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
   let runDir = "";
   let ok = false;
   try {
-    const dist = ensureDist(say);
-    const cacheDir = options.cacheDir ?? defaultCacheDir();
-    const boot = buildBootAssets({ cacheDir, log: say });
-    say(`kernel ${boot.kernelVersion}, initramfs ${boot.cached ? "cached" : "built"}: ${boot.dir}`);
-    if (boot.missingOptional.length) say(`initramfs without: ${boot.missingOptional.join(", ")}`);
+    const image = options.image ? resolveImage(options.image) : null;
+    let boot: BootAssets | null = null;
+    if (!image) {
+      boot = buildBootAssets({ cacheDir: options.cacheDir ?? defaultCacheDir(), log: say });
+      say(
+        `kernel ${boot.kernelVersion}, initramfs ${boot.cached ? "cached" : "built"}: ${boot.dir}`,
+      );
+      if (boot.missingOptional.length) say(`initramfs without: ${boot.missingOptional.join(", ")}`);
+    }
 
     runDir = mkdtempSync(join(tmpdir(), "recon-lab-"));
     chmodSync(runDir, 0o755);
@@ -244,7 +268,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
     const uid = UNPRIVILEGED_UID;
     const runTag = randomBytes(2).toString("hex");
 
-    const lan = Lan.create(cleanup);
+    const lan = Lan.create(cleanup, image ? { masterIp: IMAGE_LAB_HOST_IP } : {});
     say(`provisioning LAN: netns ${lan.ns}, ${lan.bridge} ${lan.masterIp}/${lan.prefixLength}`);
 
     const menuArgs = [
@@ -254,22 +278,46 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
       ...(options.poweroff ? [`recon.poweroff=${options.poweroff}`] : []),
       ...(options.menuArgs ?? []),
     ];
-    const master = new Master({
-      lan,
-      dir: join(runDir, "master"),
-      agentBinary: dist.agent,
-      postTgz: dist.postTgz,
-      vmlinuz: boot.vmlinuz,
-      initrd: boot.initrd,
-      kernelVersion: boot.kernelVersion,
-      menuArgs,
-      uid,
-      log: say,
-    });
-    cleanup.add("stop master", () => master.stop());
-    await master.startDnsmasq();
-    await master.startServe();
-    say(`master: dnsmasq + recon-agent serve on http://${lan.masterIp}/ (data ${master.root})`);
+    const phaseTimeout = options.phaseTimeoutMs ?? 10 * 60_000;
+    let master: Master | ImageMaster;
+    if (image) {
+      const imageMaster = new ImageMaster({
+        lan,
+        dir: join(runDir, "master"),
+        iso: image,
+        mac: `52:54:00:${runTag.slice(0, 2)}:fe:01`,
+        uid,
+        log: say,
+      });
+      master = imageMaster;
+      cleanup.add("stop the master VM", () => imageMaster.kill());
+      say(`master: booting ${image} from a USB stick (${imageMaster.stick})`);
+      await imageMaster.start();
+      await imageMaster.waitReady(phaseTimeout);
+      say(`master: recon-agent serve on http://${IMAGE_MASTER_IP}/ and the ISO is served`);
+    } else {
+      const dist = ensureDist(say);
+      if (!boot) throw new Error("no boot assets");
+      const hostMaster = new Master({
+        lan,
+        dir: join(runDir, "master"),
+        agentBinary: dist.agent,
+        postTgz: dist.postTgz,
+        vmlinuz: boot.vmlinuz,
+        initrd: boot.initrd,
+        kernelVersion: boot.kernelVersion,
+        menuArgs,
+        uid,
+        log: say,
+      });
+      master = hostMaster;
+      cleanup.add("stop master", () => hostMaster.stop());
+      await hostMaster.startDnsmasq();
+      await hostMaster.startServe();
+      say(
+        `master: dnsmasq + recon-agent serve on http://${lan.masterIp}/ (data ${hostMaster.root})`,
+      );
+    }
 
     const vms = new Map<string, { vm: PeerVm; peer: LabPeer }>();
     const byMac = new Map<string, string>();
@@ -370,7 +418,6 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
       await vm.start(argv, qmpSocket, join(dir, "qemu.log"));
     };
 
-    const phaseTimeout = options.phaseTimeoutMs ?? 10 * 60_000;
     /** Waits until every VM of the phase exited; `tick` runs every 250 ms. */
     const waitPhase = async (names: string[], tick?: () => Promise<void> | void) => {
       const deadline = Date.now() + phaseTimeout;
@@ -398,10 +445,12 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
     const timedOut = new Set<string>();
 
     // Phase 1: the normal peers, all at once.
-    const normal: LabPeer[] = defaultPeers(options.peers ?? 3, runTag).map((spec) => ({
-      spec,
-      scenario: "normal",
-    }));
+    const normal: LabPeer[] = defaultPeers(options.peers ?? 3, runTag).map((spec) => {
+      // The live image's peers hold the downloaded ISO (livenet), post.tgz and its unpacked
+      // binaries in /run, a tmpfs of half the RAM.
+      if (image) spec.memoryMiB += 1024;
+      return { spec, scenario: "normal" };
+    });
     let index = 0;
     for (const p of normal) {
       await startPeer(p, index++);
@@ -411,10 +460,11 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
 
     // Phase 2: failure paths. The master's upload service goes down once the outage peer runs
     // its agent, and comes back after the agent has had to retry.
-    if (options.failurePaths) {
+    if (options.failurePaths && master instanceof Master) {
+      const hostMaster = master;
       const extra = failurePeers(runTag, normal.length);
       say("failure paths: 'outage' meets a stopped master, 'no-bmc' has no BMC");
-      master.writeMenu([
+      hostMaster.writeMenu([
         ...menuArgs.filter((a) => !a.startsWith("recon.poweroff=")),
         "recon.poweroff=hard",
       ]);
@@ -437,25 +487,40 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
           });
           if (outageState.state === "waiting" && agentsUp) {
             say("master: stopping recon-agent serve (outage)");
-            await master.stopServe();
+            await hostMaster.stopServe();
             outageState.state = "down";
             downAt = Date.now();
           } else if (outageState.state === "down") {
             const retried = outage.agentEvents.filter((e) => e.event === "upload.retry").length;
             if (retried >= 2 || Date.now() - downAt > 180_000 || outage.exit !== null) {
               say(`master: starting recon-agent serve again (outage peer retried ${retried}x)`);
-              await master.startServe();
+              await hostMaster.startServe();
               outageState.state = "up";
             }
           }
         },
       );
-      if (outageState.state === "down") await master.startServe();
+      if (outageState.state === "down") await hostMaster.startServe();
     }
 
-    // Results: what the master has, per peer.
+    // Results: what the master has, per peer. The image's master is powered down first, as the
+    // operator would, and what it has is read from the stick.
     await sleep(500);
     master.poll();
+    let imageResult: LabResult["imageMaster"] = null;
+    if (master instanceof ImageMaster) {
+      say("master: all peers done: pressing the master's power button");
+      const how = await master.powerDown(3 * 60_000);
+      say(`master: ${how === "acpi" ? "powered down" : "did not power down in 3 min: killed"}`);
+      const data = master.collect();
+      say(`master: inventories read from the stick's ${data.label} partition (${data.partition})`);
+      imageResult = {
+        powerDown: how,
+        dataPartition: data.partition,
+        dataMountedOnMaster: master.milestones.dataMounted !== undefined,
+        notes: master.notes,
+      };
+    }
     const nodesDir = join(master.root, "nodes");
     const documents = new Map<string, { nodeId: string; doc: Record<string, unknown> }>();
     if (existsSync(nodesDir)) {
@@ -519,6 +584,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
       runDir,
       masterRoot: master.root,
       boot,
+      imageMaster: imageResult,
       peers,
       startedAt,
       durationMs: Date.now() - startedAt,
@@ -533,7 +599,37 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
   }
 }
 
+/**
+ * The ISO for image mode: `path` itself, or the ISO= that image.env in the directory `path`
+ * names (kiwi/builds/<recipe>, where `make-recipe-target <recipe> target` leaves it).
+ */
+export function resolveImage(path: string): string {
+  let iso = resolve(path);
+  if (existsSync(iso) && statSync(iso).isDirectory()) {
+    const envFile = join(iso, "image.env");
+    if (!existsSync(envFile))
+      throw new Error(`${path}: no image.env (run kiwi/make-recipe-target <recipe> target)`);
+    const named = /^ISO=(.*)$/m.exec(readFileSync(envFile, "utf8"))?.[1];
+    if (!named) throw new Error(`${envFile} names no ISO`);
+    iso = resolve(path, named);
+  }
+  if (!existsSync(iso)) throw new Error(`${iso}: no such ISO`);
+  return iso;
+}
+
 const MiB = 1024 ** 2;
+
+/** Image mode: every way the master differs from what the operator needs; [] when it matches. */
+export function checkImageMaster(result: LabResult): string[] {
+  const m = result.imageMaster;
+  if (!m) return [];
+  const problems: string[] = [];
+  if (m.powerDown !== "acpi")
+    problems.push("the master did not power down from its power button within 3 minutes");
+  if (!m.dataMountedOnMaster)
+    problems.push("the master never said it mounted RECON-DATA (recon-data.service)");
+  return problems;
+}
 
 /** Every way a peer's record on the master differs from what the peer was; [] when it matches. */
 export function checkPeer(r: PeerResult, serveHistory: LabResult["serveHistory"] = []): string[] {

@@ -84,13 +84,14 @@ function hardlinkOrCopy(src: string, dst: string): void {
   }
 }
 
-export class Master {
-  readonly root: string;
-  readonly menuFile: string;
-  readonly installDir: string;
-  readonly tftpRoot: string;
-  readonly serveLog: string;
-  readonly dnsmasqLog: string;
+type MasterEventKind = "lease" | "fetch" | "stored";
+
+/**
+ * What a master did, as its logs tell it: leases handed out (dnsmasq), files fetched and
+ * documents stored (`recon-agent serve`'s JSON lines). The host-side master follows its two log
+ * files; the live image's master (image-master.ts) its serial console.
+ */
+export class MasterEvents {
   /** MAC -> leased IP, from dnsmasq's log. */
   readonly leases = new Map<string, string>();
   /** IP -> paths fetched (menu.ipxe, kernel, initrd, post.tgz). */
@@ -98,17 +99,76 @@ export class Master {
   readonly stored: StoredEvent[] = [];
   /** Times serve was (re)started and stopped, for the outage scenario. */
   readonly serveHistory: { event: "start" | "stop"; at: number }[] = [];
+  private listeners: ((what: MasterEventKind, detail: Record<string, string>) => void)[] = [];
+
+  onEvent(listener: (what: MasterEventKind, detail: Record<string, string>) => void): void {
+    this.listeners.push(listener);
+  }
+
+  protected emit(what: MasterEventKind, detail: Record<string, string>): void {
+    for (const l of this.listeners) l(what, detail);
+  }
+
+  /** One line of serve's log; the JSON object may follow other text (a console's prefix). */
+  protected serveLine(line: string): void {
+    const start = line.indexOf('{"');
+    if (start < 0) return;
+    let e: Record<string, unknown>;
+    try {
+      e = JSON.parse(line.slice(start)) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    if (e.event === "stored" && typeof e.nodeId === "string") {
+      const ev = {
+        nodeId: e.nodeId,
+        kind: String(e.kind),
+        at: Date.now(),
+        storedAt: typeof e.storedAt === "string" ? e.storedAt : null,
+      };
+      this.stored.push(ev);
+      this.emit("stored", { nodeId: ev.nodeId, kind: ev.kind });
+    } else if (
+      e.event === "http" &&
+      e.method === "GET" &&
+      e.status === 200 &&
+      typeof e.remote === "string"
+    ) {
+      const remote = e.remote.replace(/^::ffff:/, "");
+      const path = String(e.path);
+      const list = this.fetched.get(remote) ?? [];
+      list.push(path);
+      this.fetched.set(remote, list);
+      this.emit("fetch", { ip: remote, path });
+    }
+  }
+
+  protected dnsmasqLine(line: string): void {
+    const m = /DHCPACK\(\S+\) (\d+\.\d+\.\d+\.\d+) ([0-9a-f:]{17})/.exec(line);
+    if (m?.[1] && m[2]) {
+      if (this.leases.get(m[2]) !== m[1]) {
+        this.leases.set(m[2], m[1]);
+        this.emit("lease", { mac: m[2], ip: m[1] });
+      }
+    }
+  }
+}
+
+export class Master extends MasterEvents {
+  readonly root: string;
+  readonly menuFile: string;
+  readonly installDir: string;
+  readonly tftpRoot: string;
+  readonly serveLog: string;
+  readonly dnsmasqLog: string;
   dnsmasq: Daemon | null = null;
   serve: Daemon | null = null;
   private readonly options: MasterOptions;
   private readonly agent: string;
   private readonly tails: LogTail[];
-  private listeners: ((
-    what: "lease" | "fetch" | "stored",
-    detail: Record<string, string>,
-  ) => void)[] = [];
 
   constructor(options: MasterOptions) {
+    super();
     this.options = options;
     const d = options.dir;
     this.root = join(d, "data");
@@ -157,60 +217,8 @@ export class Master {
     writeFileSync(this.menuFile, text);
   }
 
-  onEvent(
-    listener: (what: "lease" | "fetch" | "stored", detail: Record<string, string>) => void,
-  ): void {
-    this.listeners.push(listener);
-  }
-
-  private emit(what: "lease" | "fetch" | "stored", detail: Record<string, string>): void {
-    for (const l of this.listeners) l(what, detail);
-  }
-
   poll(): void {
     for (const t of this.tails) t.poll();
-  }
-
-  private serveLine(line: string): void {
-    if (!line.startsWith("{")) return;
-    let e: Record<string, unknown>;
-    try {
-      e = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      return;
-    }
-    if (e.event === "stored" && typeof e.nodeId === "string") {
-      const ev = {
-        nodeId: e.nodeId,
-        kind: String(e.kind),
-        at: Date.now(),
-        storedAt: typeof e.storedAt === "string" ? e.storedAt : null,
-      };
-      this.stored.push(ev);
-      this.emit("stored", { nodeId: ev.nodeId, kind: ev.kind });
-    } else if (
-      e.event === "http" &&
-      e.method === "GET" &&
-      e.status === 200 &&
-      typeof e.remote === "string"
-    ) {
-      const remote = e.remote.replace(/^::ffff:/, "");
-      const path = String(e.path);
-      const list = this.fetched.get(remote) ?? [];
-      list.push(path);
-      this.fetched.set(remote, list);
-      this.emit("fetch", { ip: remote, path });
-    }
-  }
-
-  private dnsmasqLine(line: string): void {
-    const m = /DHCPACK\(\S+\) (\d+\.\d+\.\d+\.\d+) ([0-9a-f:]{17})/.exec(line);
-    if (m?.[1] && m[2]) {
-      if (this.leases.get(m[2]) !== m[1]) {
-        this.leases.set(m[2], m[1]);
-        this.emit("lease", { mac: m[2], ip: m[1] });
-      }
-    }
   }
 
   async startDnsmasq(): Promise<void> {

@@ -1,9 +1,17 @@
 // `npm run lab -- [--peers N] [--failure-paths] [--poweroff soft|hard] [--menu-arg ARG]... [--keep]`
+// `npm run lab -- --image ISO|kiwi/builds/<recipe> [--peers N] [--keep]`
 // The virtual data center (docs/lab.md): a master and N PXE-booted QEMU peers in a network
 // namespace; prints progress while it runs and a table of what the master received at the end.
 // Exit codes: 0 every peer matched, 1 a peer did not, 2 bad arguments, 3 cannot run here.
 import { parseArgs } from "node:util";
-import { checkPeer, type LabResult, labPrerequisites, type PeerResult, runLab } from "./lab.ts";
+import {
+  checkImageMaster,
+  checkPeer,
+  type LabResult,
+  labPrerequisites,
+  type PeerResult,
+  runLab,
+} from "./lab.ts";
 
 const USAGE = `usage: npm run lab -- [options]
   --peers N          normal peers to boot (default 3)
@@ -14,6 +22,12 @@ const USAGE = `usage: npm run lab -- [options]
   --menu-arg ARG     another kernel argument for menu.ipxe (repeatable)
   --timeout MIN      per-phase limit in minutes (default 10)
   --keep             keep the run directory (serial logs, master data) under /tmp
+  --image ISO|DIR    the live image instead (kiwi/make-recipe-target debian-12 target; DIR:
+                     kiwi/builds/debian-12, whose image.env names the ISO): the master is a
+                     QEMU machine booting the ISO from a USB stick, the peers PXE-boot
+                     it; the inventories are read from the stick's RECON-DATA partition after
+                     the master is powered down. Not with --failure-paths, --poweroff or
+                     --menu-arg (the image's master writes its own menu.ipxe)
 `;
 
 function table(rows: string[][]): string {
@@ -90,6 +104,7 @@ async function main(argv: string[]): Promise<number> {
         "menu-arg": { type: "string", multiple: true },
         timeout: { type: "string", default: "10" },
         keep: { type: "boolean", default: false },
+        image: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -114,6 +129,15 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`--poweroff must be soft or hard\n${USAGE}`);
     return 2;
   }
+  if (
+    values.image !== undefined &&
+    (values["failure-paths"] || values.poweroff !== undefined || values["menu-arg"]?.length)
+  ) {
+    process.stderr.write(
+      `--image cannot be combined with --failure-paths, --poweroff or --menu-arg\n${USAGE}`,
+    );
+    return 2;
+  }
   const why = labPrerequisites();
   if (why) {
     process.stderr.write(`lab: cannot run: ${why}\n(see docs/lab.md for the packages)\n`);
@@ -126,10 +150,14 @@ async function main(argv: string[]): Promise<number> {
     menuArgs: values["menu-arg"] ?? [],
     phaseTimeoutMs: Number(values.timeout) * 60_000,
     keep: values.keep,
+    ...(values.image !== undefined ? { image: values.image } : {}),
     log: (line) => process.stdout.write(`${line}\n`),
   });
   const { text, failures } = summarize(result);
-  process.stdout.write(`\nWhat the master received (${result.masterRoot}/nodes):\n${text}\n`);
+  const where = result.imageMaster
+    ? `the stick's RECON-DATA partition, copied to ${result.masterRoot}/nodes`
+    : `${result.masterRoot}/nodes`;
+  process.stdout.write(`\nWhat the master received (${where}):\n${text}\n`);
   for (const [p, problems] of failures) {
     process.stdout.write(
       `\n${p.spec.name}: ${problems.length} problem(s)\n${problems.map((x) => `  - ${x}`).join("\n")}\n`,
@@ -138,12 +166,14 @@ async function main(argv: string[]): Promise<number> {
       `  serial console (last lines of ${p.serialLog}):\n${p.serialTail.replace(/^/gm, "    | ")}\n`,
     );
   }
+  const masterProblems = checkImageMaster(result);
+  for (const p of masterProblems) process.stdout.write(`\nmaster: ${p}\n`);
   const n = result.peers.length;
   process.stdout.write(
     `\n${n - failures.length} of ${n} peers reported and powered off as expected in ${(result.durationMs / 1000).toFixed(1)}s` +
       `${result.kept ? ` (run directory kept: ${result.runDir})` : ""}\n`,
   );
-  return failures.length === 0 ? 0 : 1;
+  return failures.length === 0 && masterProblems.length === 0 ? 0 : 1;
 }
 
 process.exitCode = await main(process.argv.slice(2));

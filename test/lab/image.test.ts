@@ -1,0 +1,106 @@
+// The live image for real (kiwi/README.md, docs/lab.md): `kiwi/make-recipe-target debian-12
+// target` builds the ISO (or takes it from the cache when its inputs are unchanged), then the
+// lab boots a master from it as a USB stick and 3 peers over the network from that master, and
+// reads the inventories from the stick once the master is powered down.
+// Same as `kiwi/make-recipe-target debian-12 target && npm run lab -- --image <iso>`.
+// Needs root, the lab's packages and KIWI's: skipped with the reason when missing, except under
+// CI (process.env.CI), where that is a failure.
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { checkImageMaster, checkPeer, ensureDist, labPrerequisites, REPO, runLab } from "./lab.ts";
+import { cleanEnv } from "./proc.ts";
+
+const RECIPE = "debian-12";
+const driver = join(REPO, "kiwi", "make-recipe-target");
+
+function imagePrerequisites(): string | null {
+  const missing = [
+    ["kiwi-ng", "kiwi"],
+    ["xorriso", "xorriso"],
+    ["mksquashfs", "squashfs-tools"],
+    ["debootstrap", "debootstrap"],
+    ["losetup", "mount"],
+    ["partx", "util-linux"],
+  ].filter(([cmd]) => spawnSync("sh", ["-c", `command -v ${cmd}`]).status !== 0);
+  return missing.length ? `missing: ${missing.map(([c, p]) => `${c} (${p})`).join(", ")}` : null;
+}
+
+const why = labPrerequisites() ?? imagePrerequisites();
+const skip = why && !process.env.CI ? `the image lab cannot run here: ${why}` : false;
+const progress = (line: string) => process.stderr.write(`image-lab: ${line}\n`);
+
+let iso = "";
+
+test("image: dist/post.tgz is built (the ISO carries it)", { skip, timeout: 25 * 60_000 }, () => {
+  if (why) assert.fail(`the image lab cannot run in CI: ${why} (see docs/lab.md)`);
+  ensureDist(progress);
+});
+
+test(`image: kiwi/make-recipe-target ${RECIPE} target builds the live ISO`, {
+  skip,
+  timeout: 60 * 60_000,
+}, async (t) => {
+  if (why) assert.fail(`the image lab cannot run in CI: ${why} (see docs/lab.md)`);
+  const started = Date.now();
+  const code = await new Promise<number | null>((resolve, reject) => {
+    const child = spawn(driver, [RECIPE, "target"], {
+      cwd: REPO,
+      env: cleanEnv(),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const relay = (chunk: Buffer) => {
+      for (const line of chunk.toString().split("\n")) if (line) progress(line);
+    };
+    child.stdout.on("data", relay);
+    child.stderr.on("data", relay);
+    child.on("error", reject);
+    child.on("close", resolve);
+  });
+  assert.equal(code, 0, "make-recipe-target failed (its output is above)");
+  const env = readFileSync(join(REPO, "kiwi", "builds", RECIPE, "image.env"), "utf8");
+  const value = (key: string) => new RegExp(`^${key}=(.*)$`, "m").exec(env)?.[1] ?? "";
+  iso = value("ISO");
+  assert.ok(existsSync(iso), `image.env names ${iso}, which does not exist`);
+  // The ISO carries post.tgz for the master (xorriso lists it on the ISO9660 volume).
+  const listing = spawnSync("xorriso", ["-indev", iso, "-find", "/recon", "-type", "f"], {
+    encoding: "utf8",
+  });
+  assert.match(listing.stdout, /\/recon\/post\.tgz/);
+  t.diagnostic(
+    `${iso}: ${value("BUILD_SECONDS")} s to build (hash ${value("HASH")}), ` +
+      `${((Date.now() - started) / 1000).toFixed(1)} s now (cached when the inputs are unchanged)`,
+  );
+});
+
+test("image: a master boots the ISO from a USB stick, 3 peers PXE-boot it, report and power off through IPMI; the inventories are on the stick", {
+  skip,
+  timeout: 40 * 60_000,
+}, async (t) => {
+  if (why) assert.fail(`the image lab cannot run in CI: ${why} (see docs/lab.md)`);
+  assert.ok(iso, "no ISO: the build step failed");
+  const result = await runLab({
+    image: iso,
+    peers: 3,
+    phaseTimeoutMs: 15 * 60_000,
+    log: progress,
+  });
+  t.diagnostic(`image lab finished in ${(result.durationMs / 1000).toFixed(1)} s`);
+  await t.test("master: booted from the stick, kept the inventories on it, powered down", () => {
+    assert.ok(result.imageMaster);
+    assert.deepEqual(checkImageMaster(result), [], result.imageMaster.notes.join("\n"));
+  });
+  assert.deepEqual(result.peers.map((p) => p.spec.name).sort(), ["peer1", "peer2", "peer3"]);
+  for (const peer of result.peers) {
+    await t.test(`${peer.spec.name} (BMC ${peer.spec.bmc})`, () => {
+      const problems = checkPeer(peer);
+      assert.deepEqual(
+        problems,
+        [],
+        `${peer.spec.name}: ${problems.join("; ")}\n--- serial console (last lines) ---\n${peer.serialTail}`,
+      );
+    });
+  }
+});
