@@ -45,6 +45,7 @@ export class ImageMaster extends MasterEvents {
   /** recon-* lines and errors seen on the console. */
   readonly notes: string[] = [];
   daemon: Daemon | null = null;
+  protected override readonly serveClockIsHost = false;
   private qmp: QmpClient | null = null;
   private readonly tail: LogTail;
   private readonly options: ImageMasterOptions;

@@ -100,6 +100,11 @@ export class MasterEvents {
   /** Times serve was (re)started and stopped, for the outage scenario. */
   readonly serveHistory: { event: "start" | "stop"; at: number }[] = [];
   private listeners: ((what: MasterEventKind, detail: Record<string, string>) => void)[] = [];
+  /**
+   * Whether serve's own timestamps (storedAt) are on the host's clock. A QEMU master's clock is
+   * its guest's: then the host time the line arrived is used, to compare with QMP's host times.
+   */
+  protected readonly serveClockIsHost: boolean = true;
 
   onEvent(listener: (what: MasterEventKind, detail: Record<string, string>) => void): void {
     this.listeners.push(listener);
@@ -124,7 +129,7 @@ export class MasterEvents {
         nodeId: e.nodeId,
         kind: String(e.kind),
         at: Date.now(),
-        storedAt: typeof e.storedAt === "string" ? e.storedAt : null,
+        storedAt: this.serveClockIsHost && typeof e.storedAt === "string" ? e.storedAt : null,
       };
       this.stored.push(ev);
       this.emit("stored", { nodeId: ev.nodeId, kind: ev.kind });
