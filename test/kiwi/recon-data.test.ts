@@ -105,7 +105,7 @@ describe("recon-data.sh", { skip }, () => {
     const s = stick("first", 512);
     const first = s.run("start");
     assert.equal(first.status, 0, first.out);
-    assert.match(first.out, /adding a \d+ MiB partition/);
+    assert.match(first.out, /adding a partition to \S+ in the \d+ MiB after the image/);
     const parts = s.partitions();
     assert.equal(parts.length, 3, parts.join("\n"));
     // The image's two partitions are as they were; the new one starts after them.

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { unprivileged } from "./bmc.ts";
 import { LogTail, MasterEvents } from "./master.ts";
 import type { Lan } from "./netns.ts";
+import { TCG_CPU } from "./peer.ts";
 import { type Daemon, run, sleep, startDaemon } from "./proc.ts";
 import { QmpClient } from "./qmp.ts";
 
@@ -103,7 +104,7 @@ export class ImageMaster extends MasterEvents {
       "-accel",
       "tcg",
       "-cpu",
-      "max",
+      TCG_CPU,
       "-m",
       String(this.options.memoryMiB ?? 2048),
       "-nodefaults",

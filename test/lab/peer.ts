@@ -161,6 +161,13 @@ export interface QemuContext {
 
 const escapeOpt = (value: string) => value.replace(/,/g, ",,");
 
+/**
+ * The guests' CPU: everything TCG emulates, except ERMS and FSRM. With them Linux clears and
+ * copies pages with `rep stosb`/`rep movsb`, which TCG runs a byte at a time: a live image that
+ * fills a tmpfs with its ISO then spends minutes in clear_page_erms (soft lockups, RCU stalls).
+ */
+export const TCG_CPU = "max,erms=off,fsrm=off";
+
 export function qemuArgs(spec: PeerSpec, ctx: QemuContext): string[] {
   const args = [
     "qemu-system-x86_64",
@@ -173,7 +180,7 @@ export function qemuArgs(spec: PeerSpec, ctx: QemuContext): string[] {
     "-accel",
     spec.cpus > 1 ? "tcg,thread=single" : "tcg",
     "-cpu",
-    "max",
+    TCG_CPU,
     "-m",
     String(spec.memoryMiB),
     "-smp",

@@ -119,7 +119,7 @@ if [ "$free_mib" -lt "$((RECON_DATA_MIN_MIB + 1))" ]; then
 fi
 [ "$count" -lt 4 ] || in_ram "no file system labelled $RECON_DATA_LABEL; $disk has no free MBR slot"
 
-log "no file system labelled $RECON_DATA_LABEL: adding a ${free_mib} MiB partition to $disk after the image"
+log "no file system labelled $RECON_DATA_LABEL: adding a partition to $disk in the ${free_mib} MiB after the image"
 # The kernel is told about the new partition alone (partx): the image's partitions are in use.
 printf 'type=83\n' | sfdisk -q --append --no-reread --no-tell-kernel "$disk" >&2 ||
     in_ram "sfdisk could not add a partition to $disk"
