@@ -186,10 +186,10 @@ export class ImageMaster extends MasterEvents {
   }
 
   /**
-   * Copies what the stick's RECON-DATA partition holds into `root`. Returns the partition's
-   * label as blkid reads it and its device name in the stick's table (e.g. "p3").
+   * Copies what the stick's RECON-DATA partition (found by its label, as blkid reads it) holds
+   * into `root`. Returns the partition's name relative to the stick (e.g. "p3").
    */
-  collect(): { label: string; partition: string } {
+  collect(): string {
     const loop = run(["losetup", "--find", "--show", this.stick]).stdout.trim();
     const mnt = join(this.dir, "mnt");
     try {
@@ -218,7 +218,7 @@ export class ImageMaster extends MasterEvents {
       } finally {
         run(["umount", mnt], { allowFail: true });
       }
-      return { label: DATA_LABEL, partition: data.slice(loop.length) };
+      return data.slice(loop.length);
     } finally {
       run(["partx", "--delete", loop], { allowFail: true });
       run(["losetup", "--detach", loop], { allowFail: true });

@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Inventory } from "../../schema/inventory.ts";
 import { startIpmiSim, unprivileged } from "./bmc.ts";
-import { IMAGE_LAB_HOST_IP, IMAGE_MASTER_IP, ImageMaster } from "./image-master.ts";
+import { DATA_LABEL, IMAGE_LAB_HOST_IP, IMAGE_MASTER_IP, ImageMaster } from "./image-master.ts";
 import { type BootAssets, buildBootAssets, defaultCacheDir, resolveInputs } from "./initramfs.ts";
 import { Master } from "./master.ts";
 import { Lan, removeStaleNamespaces } from "./netns.ts";
@@ -512,11 +512,11 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
       say("master: all peers done: pressing the master's power button");
       const how = await master.powerDown(3 * 60_000);
       say(`master: ${how === "acpi" ? "powered down" : "did not power down in 3 min: killed"}`);
-      const data = master.collect();
-      say(`master: inventories read from the stick's ${data.label} partition (${data.partition})`);
+      const partition = master.collect();
+      say(`master: inventories read from the stick's ${DATA_LABEL} partition (${partition})`);
       imageResult = {
         powerDown: how,
-        dataPartition: data.partition,
+        dataPartition: partition,
         dataMountedOnMaster: master.milestones.dataMounted !== undefined,
         notes: master.notes,
       };
