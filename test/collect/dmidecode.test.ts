@@ -14,7 +14,7 @@ import {
   emptyDmidecodeFacts,
   parseDmidecode,
 } from "../../agent/collect/dmidecode.ts";
-import type { Probe, ProbeResult, Runner } from "../../agent/exec.ts";
+import type { ProbeResult } from "../../agent/exec.ts";
 import {
   Baseboard,
   Bios,
@@ -25,6 +25,7 @@ import {
   Processor,
   System,
 } from "../../schema/inventory.ts";
+import { fakeRunner } from "../support/fake-runner.ts";
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
@@ -1013,25 +1014,8 @@ describe("parseDmidecode: power supplies", () => {
 });
 
 describe("collectDmidecode", () => {
-  const runnerReturning = (fields: Partial<ProbeResult>): Runner & { probes: Probe[] } => {
-    const probes: Probe[] = [];
-    return {
-      probes,
-      async run(probe) {
-        probes.push(probe);
-        return {
-          file: probe.file,
-          status: "ok",
-          output: "",
-          exitCode: 0,
-          durationMs: 12.5,
-          command: "dmidecode",
-          message: null,
-          ...fields,
-        };
-      },
-    };
-  };
+  const runnerReturning = (fields: Partial<ProbeResult>) =>
+    fakeRunner({ durationMs: 12.5, command: "dmidecode", ...fields });
 
   test("the probe runs `dmidecode` as root with a 30 s budget", () => {
     assert.deepEqual(dmidecodeProbe, {
@@ -1043,9 +1027,9 @@ describe("collectDmidecode", () => {
   });
 
   test("parses the output of a successful run and reports it", async () => {
-    const runner = runnerReturning({ output: R740_IDENTITY + R740_MEMORY });
+    const { runner, probes } = runnerReturning({ output: R740_IDENTITY + R740_MEMORY });
     const { value, reports } = await collectDmidecode(runner);
-    assert.deepEqual(runner.probes, [dmidecodeProbe]);
+    assert.deepEqual(probes, [dmidecodeProbe]);
     assert.equal(value.system.productName, "PowerEdge R740");
     assert.deepEqual(value.dimms, [R740_DIMM_A1]);
     assert.deepEqual(reports, [
@@ -1063,7 +1047,7 @@ describe("collectDmidecode", () => {
 
   test("a failed run that printed records (broken table) is still parsed", async () => {
     const output = `${R740_IDENTITY}Invalid entry length (0). DMI table is broken! Stop.\n`;
-    const runner = runnerReturning({ status: "failed", exitCode: 1, output, message: "x" });
+    const { runner } = runnerReturning({ status: "failed", exitCode: 1, output, message: "x" });
     const { value, reports } = await collectDmidecode(runner);
     assert.equal(value.system.manufacturer, "Dell Inc.");
     assert.equal(reports[0]?.status, "failed");
@@ -1077,7 +1061,7 @@ describe("collectDmidecode", () => {
       { status: "failed", exitCode: 1, output: "  \n", message: "/dev/mem: Permission denied" },
     ];
     for (const fields of cases) {
-      const { value, reports } = await collectDmidecode(runnerReturning(fields));
+      const { value, reports } = await collectDmidecode(runnerReturning(fields).runner);
       assert.deepEqual(value, emptyDmidecodeFacts());
       assert.equal(reports[0]?.status, fields.status);
       assert.equal(reports[0]?.message, fields.message);
