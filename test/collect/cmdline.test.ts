@@ -20,7 +20,7 @@ test("a peer's cmdline gives boot MAC, master and post-action", () => {
 });
 
 test("real cmdlines without recon keys (facter fixtures)", () => {
-  const dir = new URL("../../fixtures/misc-proc-cmdline-facter/", import.meta.url);
+  const dir = new URL("../../samples/proc-cmdline-facter/", import.meta.url);
   const one = parseCmdline(readFileSync(new URL("proc-cmdline-1.txt", dir), "utf8"));
   assert.equal(one.params.root, "/dev/mmcblk0p2");
   assert.equal(one.params.rootwait, "");

@@ -25,7 +25,7 @@ const dir = (path: string) => new URL(path, FIXTURES).pathname;
 const HERE = "this-machine-extra-tools/";
 const VM_A = "this-machine-extra-tools/qemu-ahci-nvme-virtio/";
 const VM_B = "this-machine-extra-tools/qemu-megasas-lsi/";
-const JC = "misc-ethtool-jc/";
+const JC = "../samples/ethtool-jc/";
 
 // --- permanent address ------------------------------------------------------------------------
 
@@ -107,7 +107,7 @@ test("ethtool <if>: half duplex, no link, odd spellings", () => {
   assert.deepEqual(parseEthtoolLink("\tSpeed: 1000Gb/s\n"), emptyEthtoolLink());
   // Features output (ethtool -k) is not link output.
   assert.deepEqual(
-    parseEthtoolLink(read("misc-ethtool-k-rhcip/ethtool-k.txt")),
+    parseEthtoolLink(read("../samples/ethtool-k-rhcip/ethtool-k.txt")),
     emptyEthtoolLink(),
   );
   assert.deepEqual(parseEthtoolLink(read(`${JC}ethtool-m.txt`)), emptyEthtoolLink());

@@ -13,7 +13,7 @@ import { assertSurvivesMutations } from "../support/properties.ts";
 
 const FIXTURES = new URL("../../fixtures/", import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, FIXTURES), "utf8");
-const NETBOX = "misc-lldpctl-keyvalue-netbox/";
+const NETBOX = "../samples/lldpctl-keyvalue-netbox/";
 const NETNS = "this-machine-extra-tools/lldpd-netns/";
 
 const none = {

@@ -24,7 +24,7 @@ import { assertSurvivesMutations } from "../support/properties.ts";
 const FIXTURES = new URL("../../fixtures/", import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, FIXTURES), "utf8");
 const dir = (path: string) => new URL(path, FIXTURES).pathname;
-const SCRUTINY = "misc-smartctl-json-scrutiny/";
+const SCRUTINY = "../samples/smartctl-json-scrutiny/";
 const VM_A = "this-machine-extra-tools/qemu-ahci-nvme-virtio/";
 const VM_B = "this-machine-extra-tools/qemu-megasas-lsi/";
 
