@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { underCI } from "../support/ci.ts";
 
 const script = join(
   import.meta.dirname,
@@ -41,7 +42,7 @@ function prerequisite(): string | null {
 }
 
 const why = prerequisite();
-const skip = why && !process.env.CI ? why : false;
+const skip = why && !underCI ? why : false;
 const scratch = mkdtempSync(join(tmpdir(), "recon-data-"));
 const loops: string[] = [];
 after(() => {

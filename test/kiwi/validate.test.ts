@@ -17,6 +17,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
+import { underCI } from "../support/ci.ts";
 
 const repo = join(import.meta.dirname, "..", "..");
 const kiwiDir = join(repo, "kiwi");
@@ -63,7 +64,7 @@ function available(cmd: string, args: string[]): boolean {
 // A missing tool fails in CI (it must be installed there) and skips elsewhere.
 function need(cmd: string, args: string[], pkg: string): string | false {
   if (available(cmd, args)) return false;
-  if (process.env.CI) assert.fail(`${cmd} is not installed (apt-get install ${pkg})`);
+  if (underCI) assert.fail(`${cmd} is not installed (apt-get install ${pkg})`);
   return `${cmd} not installed (apt-get install ${pkg})`;
 }
 

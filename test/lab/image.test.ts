@@ -4,12 +4,13 @@
 // reads the inventories from the stick once the master is powered down.
 // Same as `kiwi/make-recipe-target debian-12 target && npm run lab -- --image <iso>`.
 // Needs root, the lab's packages and KIWI's: skipped with the reason when missing, except under
-// CI (process.env.CI), where that is a failure.
+// CI (CI=true, test/support/ci.ts), where that is a failure.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
+import { underCI } from "../support/ci.ts";
 import { checkImageMaster, checkPeer, ensureDist, labPrerequisites, REPO, runLab } from "./lab.ts";
 import { cleanEnv } from "./proc.ts";
 
@@ -29,7 +30,7 @@ function imagePrerequisites(): string | null {
 }
 
 const why = labPrerequisites() ?? imagePrerequisites();
-const skip = why && !process.env.CI ? `the image lab cannot run here: ${why}` : false;
+const skip = why && !underCI ? `the image lab cannot run here: ${why}` : false;
 const progress = (line: string) => process.stderr.write(`image-lab: ${line}\n`);
 
 let iso = "";

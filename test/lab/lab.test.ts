@@ -2,13 +2,14 @@
 // `recon-agent serve`) and QEMU peers that PXE-boot, report and power themselves off through
 // their BMC. Runs the same code as `npm run lab -- --peers 3 --failure-paths`.
 // Needs root and the Debian packages in docs/lab.md: skipped with the reason when they are
-// missing, except under CI (process.env.CI), where that is a failure.
+// missing, except under CI (CI=true, test/support/ci.ts), where that is a failure.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { underCI } from "../support/ci.ts";
 import { checkPeer, ensureDist, labPrerequisites, runLab } from "./lab.ts";
 
 const why = labPrerequisites();
-const skip = why && !process.env.CI ? `lab cannot run here: ${why}` : false;
+const skip = why && !underCI ? `lab cannot run here: ${why}` : false;
 
 // Building the single binary and post.tgz (xz at its strongest: minutes on 2 cores) is a step of
 // its own, so the lab's own time below is the lab's.

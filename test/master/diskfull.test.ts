@@ -6,6 +6,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "nod
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { gzipSync } from "node:zlib";
+import { underCI } from "../support/ci.ts";
 import {
   putEvidence,
   putInventory,
@@ -17,7 +18,7 @@ import { sampleInventory } from "../support/sample-inventory.ts";
 
 const isRoot = process.getuid?.() === 0;
 const skip = isRoot ? false : "needs root to mount a tmpfs";
-if (!isRoot && process.env.CI) {
+if (!isRoot && underCI) {
   test("disk-full test runs in CI", () => {
     assert.fail("CI must run the master tests as root (tmpfs mount for the disk-full case)");
   });

