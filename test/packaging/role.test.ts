@@ -1,9 +1,14 @@
-// recon-role.sh without booting: a fake kernel command line (RECON_CMDLINE), a fake
-// /sys/class/net, and stubs for ip, dnsmasq, curl, sleep and recon-agent that only record
-// how they were called.
+// recon-role.sh without booting, two ways:
+//   - stubs: a fake kernel command line (RECON_CMDLINE), a fake /sys/class/net, and stubs for
+//     ip, dnsmasq, curl, sleep and recon-agent that only record how they were called (the
+//     decisions: which NIC, which arguments, retries, refusals);
+//   - for real: the master role in a network namespace with a veth pair, the real ip, dnsmasq
+//     and `recon-agent serve` from the sources, and a DHCP client (busybox udhcpc) in a second
+//     namespace that takes a lease and fetches /menu.ipxe over the veth.
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import {
+  chmodSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -15,8 +20,9 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { underCI } from "../support/ci.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const ROLE_SH = join(ROOT, "packaging/recon-role.sh");
@@ -283,5 +289,224 @@ describe("recon-role.sh: safety", () => {
     assert.equal(r.status, 1);
     assert.match(r.stderr, /cannot read/);
     assert.deepEqual(w.calls(), []);
+  });
+});
+
+// --- for real, in network namespaces ------------------------------------------------------------
+
+const has = (cmd: string, args: string[]) => spawnSync(cmd, args, { stdio: "ignore" }).status === 0;
+const canNetns =
+  process.getuid?.() === 0 &&
+  has("ip", ["-V"]) &&
+  has("dnsmasq", ["--version"]) &&
+  has("busybox", ["udhcpc", "--help"]) &&
+  has("curl", ["--version"]);
+
+/** Polls `check` every 100 ms until it returns a value other than undefined, or fails at the deadline. */
+async function until<T>(what: string, ms: number, check: () => T | undefined): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe("recon-role.sh: master for real in a network namespace", {
+  skip: !underCI && !canNetns && "needs root, ip, dnsmasq, busybox (busybox-static) and curl",
+  timeout: 120_000,
+}, () => {
+  // h6-: the namespaces of this test (names must not collide with other runs on the host).
+  const srv = `h6-role-srv-${process.pid}`;
+  const cli = `h6-role-cli-${process.pid}`;
+  const IFACE = "rr0";
+  const CLIENT_IFACE = "rr1";
+  const ADDR = "10.13.37.1";
+  const dir = mkdtempSync(join(tmpdir(), "recon-role-ns-"));
+  // dnsmasq drops to its own user: the TFTP root must be reachable, as /run/recon is on the image.
+  chmodSync(dir, 0o755);
+  const state = join(dir, "run");
+  const share = join(dir, "share");
+  const data = join(dir, "data");
+  let role: ChildProcess | undefined;
+  let stderr = "";
+  let dnsmasqPid = 0;
+
+  const ip = (...args: string[]) => execFileSync("ip", args, { stdio: "pipe", encoding: "utf8" });
+  const inNs = (ns: string, argv: string[], env: NodeJS.ProcessEnv = process.env) =>
+    spawnSync("ip", ["netns", "exec", ns, ...argv], { encoding: "utf8", timeout: 60_000, env });
+  const fetchIn = (ns: string, path: string) =>
+    inNs(ns, ["curl", "-fsS", "--max-time", "5", `http://${ADDR}${path}`]);
+
+  function stopAll() {
+    // By PID only: the role script's process became `recon-agent serve` (exec), and dnsmasq
+    // wrote its PID file.
+    for (const pid of [role?.exitCode === null ? role.pid : undefined, dnsmasqPid]) {
+      if (pid && alive(pid)) process.kill(pid, "SIGTERM");
+    }
+    for (const ns of [srv, cli]) spawnSync("ip", ["netns", "del", ns], { stdio: "ignore" });
+  }
+
+  before(async () => {
+    try {
+      ip("netns", "add", srv);
+      ip("netns", "add", cli);
+      ip(
+        "-n",
+        srv,
+        "link",
+        "add",
+        IFACE,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        CLIENT_IFACE,
+        "netns",
+        cli,
+      );
+      ip("-n", srv, "link", "set", "lo", "up");
+      ip("-n", cli, "link", "set", "lo", "up");
+      ip("-n", cli, "link", "set", CLIENT_IFACE, "up");
+      mkdirSync(join(share, "install"), { recursive: true });
+      writeFileSync(
+        join(share, "image.env"),
+        "RECON_IMAGE_NAME=recon-live\nRECON_IMAGE_VERSION=9.9.9\nRECON_IMAGE_KERNEL=vmlinuz\nRECON_IMAGE_INITRD=initrd.img\n",
+      );
+      writeFileSync(join(share, "post.tgz"), "post.tgz placeholder\n");
+      const cmdline = join(dir, "cmdline");
+      writeFileSync(
+        cmdline,
+        `BOOT_IMAGE=/boot/vmlinuz rd.live.image recon.master.iface=${IFACE}\n`,
+      );
+      role = spawn("ip", ["netns", "exec", srv, "sh", ROLE_SH], {
+        stdio: ["ignore", "ignore", "pipe"],
+        env: {
+          // bin/recon-agent.js is `#!/usr/bin/env node`: the pinned Node 24 comes first.
+          PATH: `${join(ROOT, "node_modules/.bin")}:/usr/sbin:/usr/bin:/sbin:/bin`,
+          RECON_CMDLINE: cmdline,
+          RECON_STATE: state,
+          RECON_AGENT: join(ROOT, "bin/recon-agent.js"),
+          RECON_SHARE: share,
+          RECON_DATA: data,
+        },
+      });
+      role.stderr?.on("data", (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      dnsmasqPid = await until("dnsmasq's PID file", 60_000, () => {
+        if (role?.exitCode !== null)
+          throw new Error(`recon-role.sh exited ${role?.exitCode}:\n${stderr}`);
+        const file = join(state, "dnsmasq.pid");
+        const pid = existsSync(file) ? Number(readFileSync(file, "utf8").trim()) : 0;
+        return pid > 0 ? pid : undefined;
+      });
+      await until("recon-agent serve to answer on port 80", 60_000, () => {
+        if (role?.exitCode !== null)
+          throw new Error(`recon-role.sh exited ${role?.exitCode}:\n${stderr}`);
+        return fetchIn(srv, "/menu.ipxe").status === 0 ? true : undefined;
+      });
+    } catch (error) {
+      stopAll();
+      throw error;
+    }
+  });
+
+  after(async () => {
+    stopAll();
+    await until("dnsmasq and serve to exit", 10_000, () =>
+      [role?.exitCode === null ? role?.pid : undefined, dnsmasqPid].some((p) => p && alive(p))
+        ? undefined
+        : true,
+    );
+    if (process.env.RECON_TEST_DEBUG) process.stderr.write(stderr);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("takes the provisioning address on the interface the command line names", () => {
+    const addr = JSON.parse(ip("-n", srv, "-j", "-4", "addr", "show", "dev", IFACE)) as Array<{
+      operstate: string;
+      addr_info: Array<{ local: string; prefixlen: number }>;
+    }>;
+    assert.deepEqual(
+      addr[0]?.addr_info.map((a) => `${a.local}/${a.prefixlen}`),
+      [`${ADDR}/24`],
+    );
+    assert.equal(addr[0]?.operstate, "UP");
+  });
+
+  it("writes dnsmasq.conf for that interface and menu.ipxe for the image", () => {
+    const conf = readFileSync(join(state, "dnsmasq.conf"), "utf8");
+    assert.match(conf, new RegExp(`^interface=${IFACE}$`, "m"));
+    assert.match(conf, new RegExp(`^dhcp-leasefile=${state}/dnsmasq.leases$`, "m"));
+    const menu = readFileSync(join(state, "http/menu.ipxe"), "utf8");
+    assert.match(menu, /^#!ipxe/);
+    assert.match(menu, /recon-live/);
+    assert.match(menu, new RegExp(`http://${ADDR.replace(/\./g, "\\.")}/\\S*vmlinuz`));
+    assert.match(readlinkSync(join(state, "tftp/undionly.kpxe")), /undionly\.kpxe$/);
+  });
+
+  it("runs dnsmasq and `recon-agent serve` inside the namespace", () => {
+    const netnsOf = (pid: number) => readlinkSync(`/proc/${pid}/ns/net`);
+    const nsInode = netnsOf(Number(role?.pid));
+    assert.ok(alive(dnsmasqPid), "dnsmasq is running");
+    assert.equal(netnsOf(dnsmasqPid), nsInode);
+    assert.notEqual(nsInode, readlinkSync("/proc/self/ns/net"));
+    assert.equal(role?.exitCode, null, "the role script became recon-agent serve");
+    const argv = readFileSync(`/proc/${role?.pid}/cmdline`, "utf8").split("\0");
+    assert.ok(argv.includes("serve"), argv.join(" "));
+    assert.match(stderr, /dnsmasq running; serving http:\/\/10\.13\.37\.1\//);
+  });
+
+  it("gives a DHCP client on the other end a lease, and serves it /menu.ipxe", async () => {
+    const out = join(dir, `lease-${Date.now()}.env`);
+    const script = join(dir, "udhcpc.sh");
+    writeFileSync(
+      script,
+      [
+        "#!/bin/sh",
+        '[ "$1" = bound ] || exit 0',
+        "env | grep -E '^(ip|mask|siaddr|boot_file|serverid)=' > \"$RECON_OUT\"",
+        'ip addr flush dev "$interface"',
+        'ip addr add "$ip/$mask" dev "$interface"',
+        "",
+      ].join("\n"),
+      { mode: 0o755 },
+    );
+    // user class iPXE: what a peer's iPXE sends, answered with the menu URL.
+    const argv = ["busybox", "udhcpc", "-i", CLIENT_IFACE, "-f", "-q", "-n", "-t", "5", "-T", "2"];
+    const dhcp = inNs(cli, [...argv, "-x", "0x4d:69505845", "-s", script], {
+      ...process.env,
+      RECON_OUT: out,
+    });
+    assert.equal(dhcp.status, 0, `udhcpc: ${dhcp.stderr}`);
+    const lease = Object.fromEntries(
+      readFileSync(out, "utf8")
+        .trim()
+        .split("\n")
+        .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
+    );
+    assert.match(lease.ip ?? "", /^10\.13\.37\.\d+$/);
+    assert.equal(lease.serverid, ADDR);
+    assert.equal(lease.boot_file, `http://${ADDR}/menu.ipxe`);
+    // dnsmasq recorded it (the lease file is written as the lease is granted)
+    const leases = await until("the lease in dnsmasq.leases", 10_000, () => {
+      const text = readFileSync(join(state, "dnsmasq.leases"), "utf8");
+      return text.includes(lease.ip ?? "-") ? text : undefined;
+    });
+    assert.ok(leases);
+    const menu = fetchIn(cli, "/menu.ipxe");
+    assert.equal(menu.status, 0, menu.stderr);
+    assert.equal(menu.stdout, readFileSync(join(state, "http/menu.ipxe"), "utf8"));
   });
 });
