@@ -4,7 +4,7 @@
 // (rename, removal, type or meaning change) is a major version.
 import { z } from "zod";
 
-export const SCHEMA_VERSION = "1.0.0";
+export const SCHEMA_VERSION = "1.1.0";
 
 /** A node id is a file name on the master: no separators, no leading dot, bounded length. */
 export const NODE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -215,7 +215,25 @@ export const CollectorReport = z.strictObject({
   message: text.describe("why it failed or was skipped; null when ok"),
 });
 
-export const NodeIdSource = z.enum(["uuid", "serial", "bootMac", "nicMac", "hostname"]);
+/**
+ * Where nodeId came from (schema/README.md, "Identity"), in the order agent/collect/identity.ts
+ * tries them. "hostname" is only found in 1.0 documents (whose fallback was the host name or
+ * `unknown-node`): kept so they stay valid; agents since 1.1 never write it.
+ */
+export const NodeIdSource = z
+  .enum([
+    "uuid",
+    "serial",
+    "baseboardSerial",
+    "chassisSerial",
+    "bootMac",
+    "permanentMac",
+    "nicMac",
+    "fingerprint",
+    "random",
+    "hostname",
+  ])
+  .describe("which fact nodeId was derived from; see schema/README.md, Identity");
 
 export const Inventory = z.strictObject({
   schemaVersion: z.string().regex(/^\d+\.\d+\.\d+$/),

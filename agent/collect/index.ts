@@ -8,7 +8,6 @@ import {
   type Inventory,
   type LldpNeighbor,
   type Nic,
-  type NodeIdSource,
   SCHEMA_VERSION,
 } from "../../schema/inventory.ts";
 import type { Probe, Runner } from "../exec.ts";
@@ -17,6 +16,7 @@ import { AGENT_NAME, AGENT_VERSION } from "../version.ts";
 import { collectCmdline, emptyBoot } from "./cmdline.ts";
 import { collectDmidecode, type DmidecodeFacts, emptyDmidecodeFacts } from "./dmidecode.ts";
 import { permanentMacCollector } from "./ethtool.ts";
+import { type DeriveOptions, deriveNodeId, type IdentityFacts } from "./identity.ts";
 import { collectIpmi } from "./ipmitool.ts";
 import { collectLldp } from "./lldpctl.ts";
 import { collectLsblk } from "./lsblk.ts";
@@ -30,47 +30,6 @@ import { type Collect, type CollectorOutput, reportOf, usableOutput } from "./ty
 
 /** Overall budget for one inventory run; lshw alone may take minutes on big machines. */
 export const DEFAULT_BUDGET_MS = 300_000;
-
-/** UUIDs that firmware vendors ship on every board: not an identity. */
-const SHARED_UUIDS = new Set([
-  "03000200-0400-0500-0006-000700080009",
-  "00020003-0004-0005-0006-000700080009",
-  "12345678-1234-5678-90ab-cddeefaabbcc",
-]);
-
-/** Turns an identifier into a file-name-safe node id (see NODE_ID_PATTERN). */
-export function toNodeIdToken(value: string): string | null {
-  const token = value
-    .replace(/[^A-Za-z0-9._-]+/g, "-")
-    .replace(/^[^A-Za-z0-9]+/, "")
-    .replace(/-+$/, "")
-    .slice(0, 128);
-  return token.length > 0 ? token : null;
-}
-
-/**
- * nodeId: stable across reboots, readable, safe as a file name. The system UUID when it is
- * valid and not a vendor-shared one; else the system serial; else the boot MAC; else the first
- * NIC's MAC; else the host name.
- */
-export function deriveNodeId(facts: {
-  uuid: string | null;
-  serial: string | null;
-  bootMac: string | null;
-  nicMacs: Array<string | null>;
-  hostname: string | null;
-}): { nodeId: string; nodeIdSource: NodeIdSource } {
-  if (facts.uuid && !SHARED_UUIDS.has(facts.uuid))
-    return { nodeId: facts.uuid, nodeIdSource: "uuid" };
-  const serial = facts.serial ? toNodeIdToken(facts.serial) : null;
-  if (serial) return { nodeId: serial, nodeIdSource: "serial" };
-  const macId = (mac: string) => `mac-${mac.replace(/:/g, "")}`;
-  if (facts.bootMac) return { nodeId: macId(facts.bootMac), nodeIdSource: "bootMac" };
-  const nicMac = facts.nicMacs.find((m): m is string => Boolean(m));
-  if (nicMac) return { nodeId: macId(nicMac), nodeIdSource: "nicMac" };
-  const host = facts.hostname ? toNodeIdToken(facts.hostname) : null;
-  return { nodeId: host ?? "unknown-node", nodeIdSource: "hostname" };
-}
 
 const hostnameProbe: Probe = {
   file: "hostname.txt",
@@ -167,6 +126,8 @@ export interface CollectOptions {
   budgetMs?: number;
   /** Fixed clock for reproducible documents (tests, replays of old captures). */
   now?: () => Date;
+  /** Source of the random part of `anon-` node ids (tests pin it). */
+  randomUuid?: DeriveOptions["randomUuid"];
 }
 
 /** Collects everything and returns the inventory document (schema v1). */
@@ -214,19 +175,8 @@ export async function collectInventory(options: CollectOptions): Promise<Invento
     dimms.length === 0 ? null : dimms.reduce((total, d) => total + (d.sizeBytes ?? 0), 0);
   const diskList = mergeDisks(disks.value, lshw.value, smart.value);
   const nicList = mergeNics(nics.value, lshw.value, permanent.value, lldp.value);
-  const identity = deriveNodeId({
-    uuid: system.uuid,
-    serial: system.serialNumber,
-    bootMac: boot.value.bootMac,
-    nicMacs: nicList.map((n) => n.macAddress),
-    hostname: host.value,
-  });
-  return {
-    schemaVersion: SCHEMA_VERSION,
-    agent: { name: AGENT_NAME, version: AGENT_VERSION },
-    collectedAt: (options.now?.() ?? new Date()).toISOString(),
-    ...identity,
-    hostname: host.value,
+  // In document order: the inventory spreads it between hostname and collectors.
+  const hardware: IdentityFacts = {
     boot: boot.value,
     system,
     baseboard: facts.baseboard,
@@ -248,6 +198,14 @@ export async function collectInventory(options: CollectOptions): Promise<Invento
     pciDevices: pci.value,
     bmc: ipmi.value.bmc,
     fru: ipmi.value.fru,
+  };
+  return {
+    schemaVersion: SCHEMA_VERSION,
+    agent: { name: AGENT_NAME, version: AGENT_VERSION },
+    collectedAt: (options.now?.() ?? new Date()).toISOString(),
+    ...deriveNodeId(hardware, { randomUuid: options.randomUuid }),
+    hostname: host.value,
+    ...hardware,
     collectors: [
       boot,
       host,

@@ -6,17 +6,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import {
-  collectInventory,
   deriveNodeId,
-  mergeDisks,
-  mergeNics,
+  fingerprintFacts,
+  fingerprintId,
+  hasStableIdentity,
   toNodeIdToken,
-} from "../../agent/collect/index.ts";
+} from "../../agent/collect/identity.ts";
+import { collectInventory, mergeDisks, mergeNics } from "../../agent/collect/index.ts";
 import { parseLldpctl } from "../../agent/collect/lldpctl.ts";
 import { emptyLshwFacts } from "../../agent/collect/lshw.ts";
 import { parseSmartctl } from "../../agent/collect/smartctl.ts";
 import { realRunner, replayRunner } from "../../agent/exec.ts";
-import { Inventory } from "../../schema/inventory.ts";
+import { Inventory, type NodeIdSource } from "../../schema/inventory.ts";
 
 const fixtures = new URL("../../fixtures/", import.meta.url).pathname;
 const machines = readdirSync(fixtures, { withFileTypes: true })
@@ -78,40 +79,88 @@ test("the ipmi_sim capture yields a BMC with its LAN channel", async () => {
   assert.ok(doc.fru.length >= 1);
 });
 
-test("nodeId: UUID, then serial, then boot MAC, then NIC MAC, then host name", () => {
-  const base = { uuid: null, serial: null, bootMac: null, nicMacs: [], hostname: null };
-  assert.deepEqual(
-    deriveNodeId({ ...base, uuid: "4c4c4544-0042-3510-8052-b3c04f4d4e32", serial: "X" }),
-    {
-      nodeId: "4c4c4544-0042-3510-8052-b3c04f4d4e32",
-      nodeIdSource: "uuid",
-    },
-  );
-  assert.deepEqual(
-    deriveNodeId({ ...base, uuid: "03000200-0400-0500-0006-000700080009", serial: "CZJ 123/4" }),
-    {
-      nodeId: "CZJ-123-4",
-      nodeIdSource: "serial",
-    },
-  );
-  assert.deepEqual(
-    deriveNodeId({ ...base, bootMac: "52:54:00:ab:cd:01", nicMacs: ["aa:aa:aa:aa:aa:aa"] }),
-    {
-      nodeId: "mac-525400abcd01",
-      nodeIdSource: "bootMac",
-    },
-  );
-  assert.deepEqual(deriveNodeId({ ...base, nicMacs: [null, "aa:aa:aa:aa:aa:01"] }), {
-    nodeId: "mac-aaaaaaaaaa01",
-    nodeIdSource: "nicMac",
+/** Fixtures that are one machine captured twice (see their SOURCE.md): the same id is right. */
+const SAME_MACHINE = [["this-machine-util-linux-2.36.1", "this-machine-util-linux-2.41.5"]];
+
+/** The value nodeIdSource names, read back from the document: it must give the id. */
+function sourceValues(doc: Inventory): string[] {
+  const token = (v: string | null) => (v === null ? [] : [toNodeIdToken(v) ?? ""]);
+  const macId = (m: string | null) => (m === null ? [] : [`mac-${m.replace(/:/g, "")}`]);
+  const by: Record<NodeIdSource, () => string[]> = {
+    uuid: () => (doc.system.uuid ? [doc.system.uuid] : []),
+    serial: () => token(doc.system.serialNumber),
+    baseboardSerial: () => token(doc.baseboard.serialNumber).map((t) => `board-${t}`),
+    chassisSerial: () => token(doc.chassis.serialNumber).map((t) => `chassis-${t}`),
+    bootMac: () => macId(doc.boot.bootMac),
+    permanentMac: () => doc.nics.flatMap((n) => macId(n.permanentMacAddress)),
+    nicMac: () => doc.nics.flatMap((n) => macId(n.macAddress)),
+    fingerprint: () => (fingerprintFacts(doc).length > 0 ? [String(fingerprintId(doc))] : []),
+    random: () => [doc.nodeId].filter((id) => /^anon-[0-9a-f-]{36}$/.test(id)),
+    hostname: () => [],
+  };
+  return by[doc.nodeIdSource]();
+}
+
+test("every fixture gets an honest id of its own; none is unknown-node", async () => {
+  const byId = new Map<string, string[]>();
+  const sources = new Map<string, number>();
+  for (const machine of machines) {
+    const doc = await collectInventory({
+      runner: await replayRunner(join(fixtures, machine)),
+      now,
+    });
+    assert.notEqual(doc.nodeId, "unknown-node", machine);
+    assert.notEqual(doc.nodeIdSource, "hostname", `${machine}: never written since 1.1`);
+    assert.ok(
+      sourceValues(doc).includes(doc.nodeId),
+      `${machine}: ${doc.nodeId} is not what ${doc.nodeIdSource} holds`,
+    );
+    const again = deriveNodeId(doc);
+    assert.equal(again.nodeIdSource, doc.nodeIdSource, `${machine}: an earlier step applies`);
+    if (doc.nodeIdSource === "random") {
+      assert.equal(hasStableIdentity(doc), false);
+      assert.deepEqual(fingerprintFacts(doc), [], `${machine}: stable facts were there`);
+    } else {
+      assert.equal(again.nodeId, doc.nodeId, machine);
+    }
+    byId.set(doc.nodeId, [...(byId.get(doc.nodeId) ?? []), machine]);
+    sources.set(doc.nodeIdSource, (sources.get(doc.nodeIdSource) ?? 0) + 1);
+  }
+  const shared = [...byId.values()].filter((names) => names.length > 1);
+  assert.deepEqual(shared, SAME_MACHINE, "distinct machines, distinct ids");
+  // The reader's example is identified: a replay of it is not refused.
+  const r740 = await collectInventory({
+    runner: await replayRunner(join(fixtures, "dell-poweredge-r740-linuxhw")),
+    now,
   });
-  assert.deepEqual(deriveNodeId({ ...base, hostname: "node 7" }), {
-    nodeId: "node-7",
-    nodeIdSource: "hostname",
-  });
-  assert.deepEqual(deriveNodeId(base), { nodeId: "unknown-node", nodeIdSource: "hostname" });
-  assert.equal(toNodeIdToken("../../etc/passwd"), "etc-passwd");
-  assert.equal(toNodeIdToken("..."), null);
+  assert.equal(r740.nodeIdSource, "fingerprint");
+  assert.ok(hasStableIdentity(r740));
+  console.log(
+    `nodeIdSource over ${machines.length} fixtures: ${JSON.stringify(Object.fromEntries(sources))}`,
+  );
+});
+
+test("an empty capture gets a random anon- id, a new one each time", async () => {
+  const empty = mkdtempSync(join(tmpdir(), "recon-h2-empty-"));
+  try {
+    const first = await collectInventory({ runner: await replayRunner(empty), now });
+    const second = await collectInventory({ runner: await replayRunner(empty), now });
+    assert.equal(first.nodeIdSource, "random");
+    assert.match(
+      first.nodeId,
+      /^anon-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
+    assert.notEqual(first.nodeId, second.nodeId);
+    assert.equal(hasStableIdentity(first), false);
+    const pinned = await collectInventory({
+      runner: await replayRunner(empty),
+      now,
+      randomUuid: () => "0c4f5b4e-0d0a-4e4e-9b1a-3c2d1e0f9a8b",
+    });
+    assert.equal(pinned.nodeId, "anon-0c4f5b4e-0d0a-4e4e-9b1a-3c2d1e0f9a8b");
+  } finally {
+    rmSync(empty, { recursive: true, force: true });
+  }
 });
 
 test("the real runner refuses to start processes under the test runner", async () => {
