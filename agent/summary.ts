@@ -10,6 +10,12 @@ export function formatBytes(bytes: number | null): string {
   return `${Math.round(bytes / 1024 ** 2)} MiB`;
 }
 
+/** What a reader should know about the weaker ids (schema/README.md, "Identity"). */
+const IDENTITY_CAVEATS: Partial<Record<Inventory["nodeIdSource"], string>> = {
+  fingerprint: ": no UUID, serial or burnt-in MAC; changes when the hardware does",
+  random: ": nothing stable found; a new id on every run",
+};
+
 const orUnknown = (...parts: Array<string | null>) => parts.filter(Boolean).join(" ") || "unknown";
 
 export function summarize(doc: Inventory): string {
@@ -21,7 +27,7 @@ export function summarize(doc: Inventory): string {
     .filter((c) => c.status === "failed" || c.status === "timeout")
     .map((c) => `${c.name} (${c.message ?? c.status})`);
   const lines = [
-    `node       ${doc.nodeId} (from ${doc.nodeIdSource})`,
+    `node       ${doc.nodeId} (from ${doc.nodeIdSource}${IDENTITY_CAVEATS[doc.nodeIdSource] ?? ""})`,
     `system     ${orUnknown(doc.system.manufacturer, doc.system.productName)}, serial ${doc.system.serialNumber ?? "unknown"}`,
     `cpu        ${
       doc.processors.length > 0

@@ -18,6 +18,7 @@ import {
 } from "../../agent/collect/identity.ts";
 import { collectInventory } from "../../agent/collect/index.ts";
 import { replayRunner } from "../../agent/exec.ts";
+import { summarize } from "../../agent/summary.ts";
 import { Inventory, type Nic } from "../../schema/inventory.ts";
 import { sampleInventory } from "../support/sample-inventory.ts";
 
@@ -297,4 +298,15 @@ test("a replayed capture full of firmware placeholders gets its id from the burn
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("the summary says when an id is only a fingerprint or random", () => {
+  const random = summarize(sampleInventory({ nodeId: "anon-x", nodeIdSource: "random" }));
+  assert.match(
+    random,
+    /^node {7}anon-x \(from random: nothing stable found; a new id on every run\)$/m,
+  );
+  const fp = summarize(sampleInventory({ nodeId: "fp-0", nodeIdSource: "fingerprint" }));
+  assert.match(fp, /\(from fingerprint: no UUID, serial or burnt-in MAC/);
+  assert.match(summarize(sampleInventory()), /^node {7}\S+ \(from uuid\)$/m);
 });

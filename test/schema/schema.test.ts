@@ -2,7 +2,14 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { renderSchemaFile, SCHEMA_FILE } from "../../schema/generate.ts";
-import { inventoryJsonSchema, NODE_ID_PATTERN, SCHEMA_VERSION } from "../../schema/inventory.ts";
+import {
+  Inventory,
+  inventoryJsonSchema,
+  NODE_ID_PATTERN,
+  NodeIdSource,
+  SCHEMA_VERSION,
+} from "../../schema/inventory.ts";
+import { sampleInventory } from "../support/sample-inventory.ts";
 
 test("the committed JSON Schema is generated from the zod source (run `npm run schema`)", () => {
   assert.equal(readFileSync(SCHEMA_FILE, "utf8"), renderSchemaFile());
@@ -85,5 +92,30 @@ test("node ids cannot be path tricks", () => {
     "a..b",
   ]) {
     assert.equal(NODE_ID_PATTERN.test(good), true, good);
+  }
+});
+
+test("documents of 1.0 agents stay valid: nodeIdSource keeps every 1.0 value", () => {
+  for (const source of ["uuid", "serial", "bootMac", "nicMac", "hostname"]) {
+    assert.ok(NodeIdSource.options.includes(source as NodeIdSource), source);
+  }
+  const old = sampleInventory({
+    schemaVersion: "1.0.0",
+    nodeId: "unknown-node",
+    nodeIdSource: "hostname",
+  });
+  assert.equal(Inventory.safeParse(old).success, true);
+  assert.equal(Inventory.safeParse({ ...old, nodeIdSource: "guess" }).success, false);
+});
+
+test("schema/README documents every nodeIdSource value in the Identity section", () => {
+  const readme = readFileSync(new URL("../../schema/README.md", import.meta.url), "utf8");
+  const identity = readme.slice(
+    readme.indexOf("## Identity"),
+    readme.indexOf("## Field reference"),
+  );
+  assert.ok(identity.length > 0);
+  for (const source of NodeIdSource.options) {
+    assert.ok(identity.includes(`\`${source}\``), source);
   }
 });
