@@ -2,8 +2,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { isReconError } from "../../agent/errors.ts";
 import { type Probe, type ProbeResult, type Runner, realRunner } from "../../agent/exec.ts";
+import { peerConfigFromCmdline } from "../../agent/peer/config.ts";
 import { parseChassisPower, powerOff } from "../../agent/peer/poweroff.ts";
-import { ipmiSimSkip, startIpmiSim } from "../support/ipmi-sim.ts";
+import { type IpmiSim, ipmiSimSkip, startIpmiSim } from "../support/ipmi-sim.ts";
 
 function recorder() {
   const events: Array<Record<string, unknown>> = [];
@@ -162,13 +163,23 @@ test("mode none runs nothing at all", async () => {
 
 const sim = { skip: ipmiSimSkip() };
 
-test("hard: chassis power off switches the simulated chassis off", sim, async (t) => {
+/** What the BMC itself says, asked over its LAN channel in a session of its own. */
+async function bmcSays(bmc: IpmiSim): Promise<string> {
+  const answer = await bmc.ipmitool(["chassis", "power", "status"]);
+  assert.equal(answer.code, 0, answer.stderr);
+  return answer.stdout.trim();
+}
+
+test("recon.poweroff=hard: the BMC switched the chassis off and says so", sim, async (t) => {
   const bmc = await startIpmiSim();
   t.after(() => bmc.stop());
+  const { powerOff: mode } = peerConfigFromCmdline("BOOT_IMAGE=vmlinuz recon.poweroff=hard");
+  assert.equal(mode, "hard");
+  assert.equal(await bmcSays(bmc), "Chassis Power is on");
   const rec = recorder();
   const before = Date.now();
   const outcome = await powerOff({
-    mode: "hard",
+    mode,
     runner: realRunner({ allowInTests: true }),
     ipmiArgs: bmc.ipmiArgs,
     log: rec.log,
@@ -177,7 +188,15 @@ test("hard: chassis power off switches the simulated chassis off", sim, async (t
   const after = Date.now();
   assert.equal(outcome.method, "ipmi-hard");
   assert.equal(outcome.chassis, "off");
+  // The BMC side: its answer to a fresh session, its chassis state, and the one power-off
+  // command its chassis control received (no soft-off request before it).
+  assert.equal(await bmcSays(bmc), "Chassis Power is off");
   assert.equal(await bmc.powerState(), "off");
+  const sets = (await bmc.chassisCalls()).filter((c) => c.args[0] === "set");
+  assert.deepEqual(
+    sets.map((c) => c.args.join(" ")),
+    ["set power 0"],
+  );
   const events = await bmc.powerEvents();
   assert.equal(events.length, 1);
   assert.equal(events[0]?.state, "off");
@@ -211,6 +230,7 @@ test(
     });
     assert.equal(outcome.method, "ipmi-soft-then-hard");
     assert.equal(outcome.chassis, "off");
+    assert.equal(await bmcSays(bmc), "Chassis Power is off");
     assert.equal(await bmc.powerState(), "off");
     const calls = await bmc.chassisCalls();
     const shutdown = calls.find((c) => c.args.join(" ") === "set shutdown 1");
