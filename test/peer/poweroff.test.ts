@@ -1,9 +1,15 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { readFile } from "node:fs/promises";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { type TestContext, test } from "node:test";
 import { isReconError } from "../../agent/errors.ts";
 import { type Probe, type ProbeResult, type Runner, realRunner } from "../../agent/exec.ts";
 import { peerConfigFromCmdline } from "../../agent/peer/config.ts";
 import { parseChassisPower, powerOff } from "../../agent/peer/poweroff.ts";
+import { parseVmLinkLog, VmCommandDecoder } from "../lab/vm-link.ts";
 import { type IpmiSim, ipmiSimSkip, startIpmiSim } from "../support/ipmi-sim.ts";
 
 function recorder() {
@@ -299,4 +305,120 @@ test("reboot: chassis power cycle through the BMC", sim, async (t) => {
   assert.equal(outcome.method, "ipmi-cycle");
   const calls = (await bmc.chassisCalls()).map((c) => c.args.join(" "));
   assert.ok(calls.includes("set power 0"), calls.join(", "));
+});
+
+// --- a BMC attached to a virtual machine (the lab's set-up, without QEMU) ---
+// ipmi_sim with a serial VM link, the lab's relay (test/lab/vm-link.ts) on that link recording
+// what the BMC sends, and a stand-in for QEMU's ipmi-bmc-extern that announces power control and
+// goes away (QEMU exits) when the BMC powers it off.
+
+/** Polls `check` every 50 ms until it returns something other than undefined, or the deadline. */
+async function until<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function vmBehindRelay(t: TestContext, bmc: IpmiSim) {
+  const log = join(bmc.dir, "vm-link.jsonl");
+  const relay = spawn(
+    process.execPath,
+    [
+      join(import.meta.dirname, "../lab/vm-link.ts"),
+      "--listen",
+      "0",
+      "--to",
+      String(bmc.vmPort),
+      "--log",
+      log,
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  t.after(() => {
+    if (relay.exitCode === null && relay.pid) process.kill(relay.pid, "SIGTERM");
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    relay.stdout?.on("data", (chunk: Buffer) => {
+      out += chunk;
+      const match = /listening (\d+)/.exec(out);
+      if (match) resolve(Number(match[1]));
+    });
+    relay.once("exit", (code) => reject(new Error(`vm-link exited ${code}: ${out}`)));
+  });
+  const vm = connect(port, "127.0.0.1");
+  t.after(() => vm.destroy());
+  await once(vm, "connect");
+  // version 1; capabilities: power, reset, IRQ, attention, graceful shutdown
+  vm.write(Buffer.from([0xff, 0x01, 0xa1, 0x08, 0x37, 0xa1]));
+  const decoder = new VmCommandDecoder();
+  vm.on("data", (chunk: Buffer) => {
+    if (decoder.push(chunk).includes("poweroff")) vm.destroy();
+  });
+  await until("the BMC to see the VM", 10_000, async () =>
+    (await bmcSays(bmc)) === "Chassis Power is on" ? true : undefined,
+  );
+  return { commands: async () => parseVmLinkLog(await readFile(log, "utf8")) };
+}
+
+test("VM link, recon.poweroff=hard: the relay records the BMC's power-off", sim, async (t) => {
+  const bmc = await startIpmiSim({ vm: true });
+  t.after(() => bmc.stop());
+  const vm = await vmBehindRelay(t, bmc);
+  const before = Date.now();
+  const outcome = await powerOff({
+    mode: "hard",
+    runner: realRunner({ allowInTests: true }),
+    ipmiArgs: bmc.ipmiArgs,
+    log: () => {},
+    osPowerOff: async () => assert.fail("the BMC path must be used"),
+  });
+  assert.equal(outcome.method, "ipmi-hard");
+  const sent = (await vm.commands()).filter((r) => r.at >= before).map((r) => r.command);
+  assert.deepEqual(sent, ["poweroff"]);
+  // the VM is gone: the BMC says off
+  await until("the BMC to report off", 10_000, async () =>
+    (await bmcSays(bmc)) === "Chassis Power is off" ? true : undefined,
+  );
+});
+
+test(
+  "VM link, soft ignored: the relay records the ACPI request, then the power-off",
+  sim,
+  async (t) => {
+    const bmc = await startIpmiSim({ vm: true });
+    t.after(() => bmc.stop());
+    const vm = await vmBehindRelay(t, bmc);
+    const before = Date.now();
+    // The stand-in ignores the ACPI request: the grace period ends and the BMC cuts the power.
+    const outcome = await powerOff({
+      mode: "soft",
+      runner: realRunner({ allowInTests: true }),
+      ipmiArgs: bmc.ipmiArgs,
+      graceMs: 1000,
+      pollMs: 250,
+      log: () => {},
+    });
+    assert.equal(outcome.method, "ipmi-soft-then-hard");
+    const sent = (await vm.commands()).filter((r) => r.at >= before).map((r) => r.command);
+    assert.deepEqual(sent, ["graceful-shutdown", "poweroff"]);
+  },
+);
+
+test("VmCommandDecoder: commands across chunks, escapes, messages skipped", () => {
+  const decoder = new VmCommandDecoder();
+  // a message (ends 0xA0) holding an escaped 0xA1, then graceful shutdown split over two chunks
+  assert.deepEqual(decoder.push(Uint8Array.from([0x18, 0xaa, 0xb1, 0x00, 0xa0, 0x09])), []);
+  assert.deepEqual(decoder.push(Uint8Array.from([0xa1, 0x03, 0xa1, 0x42, 0xa1])), [
+    "graceful-shutdown",
+    "poweroff",
+    "0x42",
+  ]);
+  assert.deepEqual(parseVmLinkLog('{"at":1,"command":"poweroff"}\nnot json\n{"at":"x"}\n'), [
+    { at: 1, command: "poweroff" },
+  ]);
 });
