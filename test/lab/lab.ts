@@ -32,7 +32,7 @@ import {
   qemuArgs,
   romFor,
 } from "./peer.ts";
-import { Cleanup, cleanEnv, closeOnSignals, run, sleep } from "./proc.ts";
+import { Cleanup, cleanEnv, closeOnSignals, run, sleep, startDaemon } from "./proc.ts";
 
 export const REPO = resolve(import.meta.dirname, "../..");
 const UNPRIVILEGED_UID = 65534;
@@ -345,6 +345,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
       const taps = spec.nics.map(() => lan.addTap(uid));
       for (const n of spec.nics) byMac.set(n.mac, spec.name);
       let bmcVmPort: number | undefined;
+      let bmcLinkLog: string | null = null;
       if (spec.bmc === "ipmi-sim") {
         bmcVmPort = 9100 + index * 2;
         const bmc = await startIpmiSim({
@@ -387,6 +388,33 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
           ],
         });
         cleanup.add(`stop ipmi_sim ${spec.name}`, () => bmc.daemon.stop(2000));
+        // QEMU reaches the BMC through a relay that records what the BMC sends it (its power
+        // commands): how the peer went off is then the BMC's record, not an inference.
+        const linkPort = 9300 + index;
+        const linkOut = join(dir, "bmc", "vm-link.log");
+        bmcLinkLog = join(dir, "bmc", "vm-link.jsonl");
+        const link = startDaemon(
+          `vm-link ${spec.name}`,
+          lan.exec([
+            process.execPath,
+            join(REPO, "test/lab/vm-link.ts"),
+            "--listen",
+            String(linkPort),
+            "--to",
+            String(bmcVmPort),
+            "--log",
+            bmcLinkLog,
+          ]),
+          linkOut,
+        );
+        cleanup.add(`stop vm-link ${spec.name}`, () => link.stop(2000));
+        const deadline = Date.now() + 15_000;
+        while (!(existsSync(linkOut) && readFileSync(linkOut, "utf8").includes("listening"))) {
+          if (!link.running() || Date.now() > deadline)
+            throw new Error(`vm-link ${spec.name} is not listening; see ${linkOut}`);
+          await sleep(100);
+        }
+        bmcVmPort = linkPort;
       }
       run(["chown", "-R", `${uid}:${uid}`, dir]);
       const serialLog = join(dir, "serial.log");
@@ -404,6 +432,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
           say(`${spec.name.padEnd(7)} ${PHASE_TEXT[v.phase]}${detail}`);
         }
       });
+      vm.bmcLinkLog = bmcLinkLog;
       vms.set(spec.name, { vm, peer });
       cleanup.add(`stop qemu ${spec.name}`, () => vm.kill());
       const argv = lan.exec([

@@ -6,6 +6,7 @@ import {
   closeSync,
   existsSync,
   openSync,
+  readFileSync,
   readSync,
   statSync,
   writeFileSync,
@@ -13,6 +14,7 @@ import {
 import { dirname, join } from "node:path";
 import { type Daemon, run, startDaemon } from "./proc.ts";
 import { QmpClient, type QmpEvent } from "./qmp.ts";
+import { parseVmLinkLog, type VmCommandRecord } from "./vm-link.ts";
 
 export type NicModel = "e1000" | "e1000e" | "virtio-net-pci" | "rtl8139";
 export type DiskBus = "virtio" | "ahci" | "nvme";
@@ -153,7 +155,8 @@ export function defaultPeers(count: number, runTag: string): PeerSpec[] {
 export interface QemuContext {
   dir: string;
   taps: string[];
-  /** ipmi-sim BMC: the VM port ipmi_sim listens on (127.0.0.1 inside the namespace). */
+  /** ipmi-sim BMC: the port QEMU connects to for it (127.0.0.1 inside the namespace: the lab's
+   * vm-link relay in front of ipmi_sim's VM port). */
   bmcVmPort?: number;
   serialLog: string;
   qmpSocket: string;
@@ -269,7 +272,20 @@ export type PeerPhase =
   | "off"
   | "failed";
 
-export type OffMethod = "ipmi-hard" | "ipmi-soft" | "os" | "fallback" | "killed" | "crashed";
+/**
+ * How a peer went off. ipmi-hard / ipmi-soft: its BMC sent the VM a power-off / graceful
+ * shutdown (recorded on the BMC's VM link, test/lab/vm-link.ts). os: QEMU's guest shutdown with
+ * no such command from a BMC. unobserved: the peer has a BMC but its link record cannot be read,
+ * so nothing is claimed.
+ */
+export type OffMethod =
+  | "ipmi-hard"
+  | "ipmi-soft"
+  | "os"
+  | "fallback"
+  | "killed"
+  | "crashed"
+  | "unobserved";
 
 export interface PeerTimeline {
   startedAt: number;
@@ -298,6 +314,8 @@ export class PeerVm {
   private partial = "";
   /** The kernel printed "reboot: Power down" (an OS power-off, not a BMC's). */
   kernelPowerDown = false;
+  /** The BMC's VM-link record (vm-link.ts --log); null for a peer without a BMC. */
+  bmcLinkLog: string | null = null;
   private timer: NodeJS.Timeout | null = null;
   private readonly onPhase: (vm: PeerVm, line?: string) => void;
 
@@ -408,18 +426,36 @@ export class PeerVm {
     }
   }
 
-  /** How the machine went off, from QMP events, the console, and QEMU's exit. */
+  /**
+   * The hardware commands the BMC sent this VM, in order, with host ms; [] without a BMC; null
+   * when the record cannot be read.
+   */
+  bmcCommands(): VmCommandRecord[] | null {
+    if (this.bmcLinkLog === null) return [];
+    try {
+      return parseVmLinkLog(readFileSync(this.bmcLinkLog, "utf8"));
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * How the machine went off: what its BMC did (the commands on its VM link), QEMU's shutdown
+   * reason and exit. QEMU reports "guest-shutdown" for an OS power-off and a BMC's chassis power
+   * off alike, so only the BMC's own record tells them apart.
+   */
   offMethod(): OffMethod | null {
     if (!this.exit) return null;
-    const events = this.qmp?.events ?? [];
-    const shutdown = events.find((e) => e.event === "SHUTDOWN");
+    const shutdown = this.shutdownEvent();
     const reason = shutdown ? String(shutdown.data.reason ?? "") : "";
     if (this.notes.some((n) => n.startsWith("fallback-poweroff now"))) return "fallback";
-    // QEMU reports "guest-shutdown" for an ACPI power-off by the OS and for a BMC's chassis power
-    // off alike; only the OS path passes through the kernel's "reboot: Power down".
     if (reason === "guest-shutdown") {
-      if (events.some((e) => e.event === "POWERDOWN")) return "ipmi-soft";
-      return this.kernelPowerDown || /reboot: Power down/.test(this.partial) ? "os" : "ipmi-hard";
+      const sent = this.bmcCommands();
+      if (sent === null) return "unobserved";
+      const commands = sent.map((c) => c.command);
+      if (commands.includes("poweroff")) return "ipmi-hard";
+      if (commands.includes("graceful-shutdown")) return "ipmi-soft";
+      return "os";
     }
     if (reason.startsWith("host-") || this.exit.signal) return "killed";
     return "crashed";

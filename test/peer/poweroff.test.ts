@@ -1,14 +1,16 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type TestContext, test } from "node:test";
 import { isReconError } from "../../agent/errors.ts";
 import { type Probe, type ProbeResult, type Runner, realRunner } from "../../agent/exec.ts";
 import { peerConfigFromCmdline } from "../../agent/peer/config.ts";
 import { parseChassisPower, powerOff } from "../../agent/peer/poweroff.ts";
+import { defaultPeers, PeerVm } from "../lab/peer.ts";
 import { parseVmLinkLog, VmCommandDecoder } from "../lab/vm-link.ts";
 import { type IpmiSim, ipmiSimSkip, startIpmiSim } from "../support/ipmi-sim.ts";
 
@@ -421,4 +423,32 @@ test("VmCommandDecoder: commands across chunks, escapes, messages skipped", () =
   assert.deepEqual(parseVmLinkLog('{"at":1,"command":"poweroff"}\nnot json\n{"at":"x"}\n'), [
     { at: 1, command: "poweroff" },
   ]);
+});
+
+test("the lab's report is the BMC's record: ipmi-hard only when the BMC sent power-off", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "recon-offmethod-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const [spec] = defaultPeers(1, "t");
+  assert.ok(spec);
+  // A VM that QEMU saw end by "guest-shutdown", with the given BMC record.
+  const peer = async (record: string | null) => {
+    const vm = new PeerVm(spec, join(dir, "serial.log"), () => {});
+    vm.exit = { code: 0, signal: null, at: Date.now() };
+    vm.qmp = {
+      events: [{ event: "SHUTDOWN", data: { reason: "guest-shutdown" }, at: Date.now() }],
+    } as unknown as PeerVm["qmp"];
+    if (record !== null) {
+      vm.bmcLinkLog = join(dir, `vm-link-${Math.random().toString(36).slice(2)}.jsonl`);
+      if (record !== "unreadable") await writeFile(vm.bmcLinkLog, record);
+    }
+    return vm.offMethod();
+  };
+  const line = (command: string) => `${JSON.stringify({ at: 1, command })}\n`;
+  assert.equal(await peer(line("version") + line("poweroff")), "ipmi-hard");
+  assert.equal(await peer(line("graceful-shutdown") + line("poweroff")), "ipmi-hard");
+  assert.equal(await peer(line("graceful-shutdown")), "ipmi-soft");
+  // a BMC that sent nothing: the OS switched itself off, whatever the console lacked
+  assert.equal(await peer(line("capabilities")), "os");
+  assert.equal(await peer(null), "os");
+  assert.equal(await peer("unreadable"), "unobserved");
 });
