@@ -14,10 +14,17 @@
 // where the test runs and startIpmiSim() fails with a message naming the packages to install.
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createSocket } from "node:dgram";
 import { accessSync, constants } from "node:fs";
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -176,29 +183,32 @@ export function ipmiSimSkip(): string | false {
   return `${missing.join(", ")} not installed (${INSTALL_HINT})`;
 }
 
-/** A UDP port on 127.0.0.1 that nothing was bound to a moment ago. */
-async function freeUdpPort(): Promise<number> {
-  const socket = createSocket("udp4");
-  await new Promise<void>((resolve, reject) => {
-    socket.once("error", reject);
-    socket.bind(0, "127.0.0.1", () => resolve());
-  });
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
-}
-
-/** A TCP port on 127.0.0.1 that nothing was listening on a moment ago. */
-async function freeTcpPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === "object" && address ? address.port : 0;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+/**
+ * The 127.0.0.1 ports process `pid` is bound to (UDP) or listening on (TCP), from its socket
+ * inodes in /proc: ipmi_sim is given port 0 and the kernel picks free ones, so no port is probed,
+ * released and then hoped to be still free.
+ */
+async function boundPorts(pid: number, proto: "udp" | "tcp"): Promise<number[]> {
+  const inodes = new Set<string>();
+  try {
+    for (const fd of await readdir(`/proc/${pid}/fd`)) {
+      const link = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => "");
+      const match = /^socket:\[(\d+)\]$/.exec(link);
+      if (match?.[1]) inodes.add(match[1]);
+    }
+    const table = await readFile(`/proc/${pid}/net/${proto}`, "utf8");
+    const ports: number[] = [];
+    for (const line of table.split("\n").slice(1)) {
+      const [, local, , state, , , , , , inode] = line.trim().split(/\s+/);
+      if (!local || !inode || !inodes.has(inode)) continue;
+      if (proto === "tcp" && state !== "0A") continue; // LISTEN
+      const [host, port] = local.split(":");
+      if (host === "0100007F" && port) ports.push(Number.parseInt(port, 16));
+    }
+    return ports;
+  } catch {
+    return []; // the process is gone
+  }
 }
 
 function runIpmitool(
@@ -452,11 +462,8 @@ export async function startIpmiSim(options: IpmiSimOptions = {}): Promise<IpmiSi
   let lastError = "";
   try {
     for (let attempt = 0; attempt < 3; attempt++) {
-      // Fresh credentials per attempt: another simulator that grabbed the same port cannot answer.
       const user = `recon${randomBytes(3).toString("hex")}`;
       const password = randomBytes(8).toString("hex");
-      const port = await freeUdpPort();
-      const vmPort = options.vm ? await freeTcpPort() : null;
       const stateDir = join(dir, `state-${attempt}`);
       await mkdir(stateDir);
       const program = join(dir, "chassis-control.sh");
@@ -473,7 +480,7 @@ export async function startIpmiSim(options: IpmiSimOptions = {}): Promise<IpmiSi
       const guid = randomBytes(16).toString("hex");
       await writeFile(
         join(dir, "lan.conf"),
-        lanConf({ port, user, password, program, guid, vmPort }),
+        lanConf({ port: 0, user, password, program, guid, vmPort: options.vm ? 0 : null }),
       );
       await writeFile(join(dir, "bmc.emu"), emulatorCommands(fru));
       const child = spawn(
@@ -492,6 +499,20 @@ export async function startIpmiSim(options: IpmiSimOptions = {}): Promise<IpmiSi
       const spawnError = new Promise<string>((resolve) =>
         child.once("error", (error) => resolve(String(error))),
       );
+      let port = 0;
+      let vmPort: number | null = null;
+      const bindDeadline = Date.now() + 10_000;
+      while (Date.now() < bindDeadline && child.exitCode === null && child.pid) {
+        port = (await boundPorts(child.pid, "udp"))[0] ?? 0;
+        vmPort = options.vm ? ((await boundPorts(child.pid, "tcp"))[0] ?? null) : null;
+        if (port && (vmPort !== null || !options.vm)) break;
+        await sleep(20);
+      }
+      if (!port || (options.vm && vmPort === null)) {
+        lastError = `ipmi_sim bound no port on 127.0.0.1; its output: ${output.trim() || "(none)"}`;
+        await killChild(child);
+        continue;
+      }
       const ipmiArgs = [
         "-I",
         "lanplus",
