@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Inventory } from "../schema/inventory.ts";
+import { underCI } from "./support/ci.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const entry = join(root, "bin/recon-agent.js");
@@ -130,7 +131,10 @@ test("capture then replay: the same facts from the raw outputs (live, this machi
 });
 
 test("as a non-root user --dry-run still prints a document, with one warning and root-only tools marked", (t) => {
-  if (process.geteuid?.() !== 0) return t.skip("needs root to switch to an unprivileged user");
+  if (process.geteuid?.() !== 0) {
+    assert.ok(!underCI, "CI runs the tests as root (this one switches to an unprivileged user)");
+    return t.skip("needs root to switch to an unprivileged user");
+  }
   let run = cli(["--dry-run"], { live: true, uid: 65534 });
   if ((run.error as NodeJS.ErrnoException | undefined)?.code === "EACCES") {
     // The checkout sits under a directory only root may enter (e.g. mktemp -d): run as the
