@@ -23,6 +23,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { underCI } from "../support/ci.ts";
+import { until } from "../support/poll.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const ROLE_SH = join(ROOT, "packaging/recon-role.sh");
@@ -301,17 +302,6 @@ const canNetns =
   has("dnsmasq", ["--version"]) &&
   has("busybox", ["udhcpc", "--help"]) &&
   has("curl", ["--version"]);
-
-/** Polls `check` every 100 ms until it returns a value other than undefined, or fails at the deadline. */
-async function until<T>(what: string, ms: number, check: () => T | undefined): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 const alive = (pid: number) => {
   try {

@@ -13,6 +13,7 @@ import { parseChassisPower, powerOff } from "../../agent/peer/poweroff.ts";
 import { defaultPeers, PeerVm } from "../lab/peer.ts";
 import { parseVmLinkLog, VmCommandDecoder } from "../lab/vm-link.ts";
 import { type IpmiSim, ipmiSimSkip, startIpmiSim } from "../support/ipmi-sim.ts";
+import { until } from "../support/poll.ts";
 
 function recorder() {
   const events: Array<Record<string, unknown>> = [];
@@ -313,17 +314,6 @@ test("reboot: chassis power cycle through the BMC", sim, async (t) => {
 // ipmi_sim with a serial VM link, the lab's relay (test/lab/vm-link.ts) on that link recording
 // what the BMC sends, and a stand-in for QEMU's ipmi-bmc-extern that announces power control and
 // goes away (QEMU exits) when the BMC powers it off.
-
-/** Polls `check` every 50 ms until it returns something other than undefined, or the deadline. */
-async function until<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 async function vmBehindRelay(t: TestContext, bmc: IpmiSim) {
   const log = join(bmc.dir, "vm-link.jsonl");
