@@ -29,7 +29,7 @@ import { DEFAULT_FRU, DEFAULT_LAN, ipmiSimSkip, startIpmiSim } from "../support/
 const FIXTURES = new URL("../../fixtures/", import.meta.url).pathname;
 const SIM = join(FIXTURES, "ipmi-sim-openipmi");
 const SIM_BARE = join(FIXTURES, "ipmi-sim-openipmi-unconfigured");
-const SUPERMICRO_LAN = join(FIXTURES, "unknown-supermicro-bmc-ipmitool-lan-rhcip/ipmitool-lan.txt");
+const SUPERMICRO_LAN = join(FIXTURES, "../samples/ipmitool-lan-supermicro-rhcip/ipmitool-lan.txt");
 
 const read = (path: string) => readFile(path, "utf8");
 
