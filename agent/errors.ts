@@ -16,6 +16,8 @@ export const ERROR_CODES = {
   POWER_OFF_FAILED: "E_POWER_OFF_FAILED",
   /** A test ran code that would start a real process. */
   EXEC_REFUSED: "E_EXEC_REFUSED",
+  /** `recon-agent export`: at least one node could not be exported (the others were). */
+  EXPORT_FAILED: "E_EXPORT_FAILED",
 } as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
