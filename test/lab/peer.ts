@@ -449,6 +449,14 @@ export class PeerVm {
     const shutdown = this.shutdownEvent();
     const reason = shutdown ? String(shutdown.data.reason ?? "") : "";
     if (this.notes.some((n) => n.startsWith("fallback-poweroff now"))) return "fallback";
+    if (reason === "guest-shutdown" && this.spec.bmc === "qemu-sim") {
+      // QEMU's own BMC (ipmi-bmc-sim) lives inside QEMU: its chassis soft power-off raises the
+      // ACPI power button, which QEMU records as a POWERDOWN event before the guest goes down.
+      // Its hard power-off and an OS power-off both end as guest-shutdown with nothing before
+      // it, so only the console's "reboot: Power down" says the OS did it; else nothing is claimed.
+      if (this.qmp?.events.some((e) => e.event === "POWERDOWN")) return "ipmi-soft";
+      return this.kernelPowerDown ? "os" : "unobserved";
+    }
     if (reason === "guest-shutdown") {
       const sent = this.bmcCommands();
       if (sent === null) return "unobserved";
