@@ -11,6 +11,8 @@ export {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_EVIDENCE_BYTES,
   DEFAULT_MAX_INVENTORY_BYTES,
+  DEFAULT_MIN_UPLOAD_BYTES_PER_SECOND,
+  DEFAULT_UPLOAD_GRACE_MS,
   type LogEvent,
   type RunningServer,
   type ServerOptions,
@@ -32,8 +34,14 @@ export interface ServeArgs {
   export?: string;
   isos?: string;
   install?: string;
+  /** Largest inventory body accepted (default DEFAULT_MAX_INVENTORY_BYTES). */
   maxInventoryBytes?: number;
+  /** Largest evidence body accepted (default DEFAULT_MAX_EVIDENCE_BYTES). */
   maxEvidenceBytes?: number;
+  /** Average upload rate an upload must keep after the grace period (default 1024 B/s). */
+  minUploadBytesPerSecond?: number;
+  /** Seconds an upload may run before the minimum rate applies (default 10). */
+  uploadGraceSeconds?: number;
   maxConnections?: number;
   maxConcurrentUploads?: number;
 }
@@ -51,12 +59,26 @@ function requireKind(flag: string, target: string, kind: "file" | "directory"): 
   return resolved;
 }
 
+function requirePositive(flag: string, value: number | undefined, integer: boolean): void {
+  if (value === undefined) return;
+  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isSafeInteger(value))) {
+    throw new ReconError(
+      ERROR_CODES.USAGE,
+      `${flag}: ${value} is not a positive ${integer ? "integer" : "number"}`,
+    );
+  }
+}
+
 /** ServeArgs (from the command line) -> startServer options. Throws ReconError(E_USAGE). */
 export function serveOptions(args: ServeArgs): ServerOptions {
   if (!Number.isInteger(args.port) || args.port < 0 || args.port > 65535) {
     throw new ReconError(ERROR_CODES.USAGE, `--port: ${args.port} is not a TCP port`);
   }
   if (args.token === "") throw new ReconError(ERROR_CODES.USAGE, "--token: empty token");
+  requirePositive("--max-inventory-bytes", args.maxInventoryBytes, true);
+  requirePositive("--max-evidence-bytes", args.maxEvidenceBytes, true);
+  requirePositive("--min-upload-bytes-per-second", args.minUploadBytesPerSecond, true);
+  requirePositive("--upload-grace-seconds", args.uploadGraceSeconds, false);
   const root = path.resolve(args.root);
   const staticRoots: Record<string, string> = { "/nodes": path.join(root, "nodes") };
   if (args.export) staticRoots["/export"] = requireKind("--export", args.export, "directory");
@@ -74,6 +96,12 @@ export function serveOptions(args: ServeArgs): ServerOptions {
     files,
     ...(args.maxInventoryBytes !== undefined ? { maxInventoryBytes: args.maxInventoryBytes } : {}),
     ...(args.maxEvidenceBytes !== undefined ? { maxEvidenceBytes: args.maxEvidenceBytes } : {}),
+    ...(args.minUploadBytesPerSecond !== undefined
+      ? { minUploadBytesPerSecond: args.minUploadBytesPerSecond }
+      : {}),
+    ...(args.uploadGraceSeconds !== undefined
+      ? { uploadGraceMs: args.uploadGraceSeconds * 1000 }
+      : {}),
     ...(args.maxConnections !== undefined ? { maxConnections: args.maxConnections } : {}),
     ...(args.maxConcurrentUploads !== undefined
       ? { maxConcurrentUploads: args.maxConcurrentUploads }

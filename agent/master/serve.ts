@@ -30,6 +30,9 @@ const CLOSE_GRACE_MS = 1000;
 const UPLOAD_IDLE_MS = 30_000;
 const MAX_ISSUES = 100;
 export const DEFAULT_MAX_CONCURRENT_UPLOADS = 16;
+/** An upload slower than this on average, once past the grace period, is cut with 408. */
+export const DEFAULT_MIN_UPLOAD_BYTES_PER_SECOND = 1024;
+export const DEFAULT_UPLOAD_GRACE_MS = 10_000;
 export const DEFAULT_MAX_CONNECTIONS = 256;
 
 export type LogEvent = Record<string, unknown>;
@@ -45,6 +48,12 @@ export interface ServerOptions {
   token?: string | null;
   maxInventoryBytes?: number;
   maxEvidenceBytes?: number;
+  /**
+   * Minimum average transfer rate of an admitted upload body, checked once `uploadGraceMs` has
+   * passed since admission: a client trickling bytes cannot hold an upload slot for long.
+   */
+  minUploadBytesPerSecond?: number;
+  uploadGraceMs?: number;
   /** URL prefix -> directory, e.g. { "/isos": "/srv/isos", "/nodes": "<root>/nodes" }. */
   staticRoots?: Record<string, string>;
   /** Exact URL path -> file, e.g. { "/menu.ipxe": "/srv/tftp/menu.ipxe" }. */
