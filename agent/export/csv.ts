@@ -229,8 +229,11 @@ keyed by nodeId. --url does not apply. --dry-run prints the row counts per node 
 nothing.`,
   options: {},
   async start(context): Promise<ExportSession> {
-    if (context.url !== null) {
-      throw new ReconError(ERROR_CODES.USAGE, "csv has no --url: use --out DIR");
+    if (context.url !== null || context.token !== null) {
+      throw new ReconError(
+        ERROR_CODES.USAGE,
+        "csv sends nothing (no --url, --token-file): use --out DIR",
+      );
     }
     if (context.out === null && !context.dryRun) {
       throw new ReconError(ERROR_CODES.USAGE, "csv needs --out DIR (or --dry-run)");

@@ -9,7 +9,7 @@ import { deflateSync } from "node:zlib";
 import type { Inventory } from "../../schema/inventory.ts";
 import { ERROR_CODES, ReconError } from "../errors.ts";
 import { cleanString } from "../normalize.ts";
-import { errorText } from "./source.ts";
+import { errorText, readBodyLimited } from "./source.ts";
 import type { ExportSession, ExportTarget } from "./target.ts";
 
 type Record_ = Record<string, string | number | boolean>;
@@ -31,6 +31,7 @@ export interface GlpiInventory {
 }
 
 const MIB = 1024 * 1024;
+const MAX_ANSWER_BYTES = 64 * 1024;
 const MB = 1_000_000;
 const GLPI_ARCH =
   /^(mips|mips64|alpha|sparc|sparc64|m68k|i\d86|x86_64|powerpc|powerpc64|arm.*|aarch64)$/;
@@ -252,7 +253,10 @@ export async function sendGlpi(
       body: options.compress ? deflateSync(json) : json,
       signal: AbortSignal.timeout(60_000),
     });
-    const text = (await response.text()).slice(0, 2000);
+    // GLPI answers a few hundred bytes; more is not GLPI.
+    const text = (await readBodyLimited(response, MAX_ANSWER_BYTES))
+      .toString("utf8")
+      .slice(0, 2000);
     if (!response.ok) return `GLPI answered HTTP ${response.status}: ${text.trim()}`;
     let answer: { status?: unknown; message?: unknown } = {};
     try {

@@ -121,6 +121,11 @@ async function fetchLimited(fetcher: Fetch, url: string, limit: number): Promise
     await response.body?.cancel();
     throw new Error(`HTTP ${response.status}`);
   }
+  return readBodyLimited(response, limit);
+}
+
+/** A response body, at most limit bytes (throws beyond, without reading the rest). */
+export async function readBodyLimited(response: Response, limit: number): Promise<Buffer> {
   const declared = Number(response.headers.get("content-length") ?? Number.NaN);
   if (declared > limit) {
     await response.body?.cancel();
@@ -131,7 +136,10 @@ async function fetchLimited(fetcher: Fetch, url: string, limit: number): Promise
   if (response.body) {
     for await (const chunk of response.body) {
       size += chunk.length;
-      if (size > limit) throw new Error(`body exceeds the ${limit}-byte limit`);
+      if (size > limit) {
+        await response.body.cancel().catch(() => undefined);
+        throw new Error(`body exceeds the ${limit}-byte limit`);
+      }
       chunks.push(Buffer.from(chunk));
     }
   }

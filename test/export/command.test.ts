@@ -2,6 +2,8 @@
 // the master's API as a source (the real master server on loopback), usage errors and help.
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -137,4 +139,43 @@ test("usage: unknown target, unknown flag, missing --from or --out, csv with --u
   assert.match(c.out.at(-1) ?? "", /GLPI-Agent-ID/);
   for (const flag of ["--from", "--out", "--url", "--token-file", "--dry-run"])
     assert.ok(EXPORT_HELP.includes(flag), flag);
+});
+
+test("a master answering a body over the limit fails that node only", async () => {
+  const doc = await replay("dell-poweredge-r740-linuxhw");
+  const server = createServer((req, res) => {
+    res.setHeader("Content-Type", "application/json");
+    if (req.url === "/api/v1/nodes") {
+      res.end(
+        JSON.stringify({
+          nodes: [
+            { nodeId: "huge", inventory: {} },
+            { nodeId: doc.nodeId, inventory: {} },
+            { nodeId: "../etc", inventory: {} },
+          ],
+        }),
+      );
+    } else if (req.url === "/api/v1/nodes/huge/inventory") {
+      res.end(" ".repeat(5 * 1024 * 1024));
+    } else if (req.url === `/api/v1/nodes/${doc.nodeId}/inventory`) {
+      res.end(JSON.stringify(doc));
+    } else {
+      res.statusCode = 404;
+      res.end("{}");
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  try {
+    const c = capture();
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    await rejectsWith(ERROR_CODES.EXPORT_FAILED, () =>
+      exportCommand(["csv", "--from", base, "--dry-run"], c.io),
+    );
+    const summary = c.out.join("");
+    assert.match(summary, /^huge\s+failed\s+unreadable: .*exceeds the 4194304-byte limit/m);
+    assert.match(summary, new RegExp(`^${doc.nodeId}\\s+planned`, "m"));
+    assert.doesNotMatch(summary, /etc/, "an id that is not a node id is not put into a URL");
+  } finally {
+    server.close();
+  }
 });
