@@ -11,7 +11,15 @@ import type {
 } from "../../schema/inventory.ts";
 import type { Probe } from "../exec.ts";
 import { cleanString, normalizeUuid, parseBinarySize, parseCount } from "../normalize.ts";
-import { type Collect, reportOf, usableOutput } from "./types.ts";
+import {
+  binaryProblem,
+  type Collect,
+  isBlank,
+  type Parsed,
+  parseOutput,
+  reportParsed,
+  usableOutput,
+} from "./types.ts";
 
 export interface DmidecodeFacts {
   system: System;
@@ -355,11 +363,37 @@ export function emptyDmidecodeFacts(): DmidecodeFacts {
  *
  * Multi-line fields ("Flags:", "Characteristics:") continue on deeper-indented lines. A broken
  * table ends with `Invalid entry length (0). DMI table is broken! Stop.` (quanta-s210-x12ms
- * fixture, dmidecode 3.6): the records before that line are kept.
+ * fixture, dmidecode 3.6): the records before that line are kept, and so are the records before
+ * a cut (a capture truncated mid-record).
+ *
+ * Honest empty: no output, or `# No SMBIOS nor DMI entry point found, sorry.` (a machine, often a
+ * VM or an ARM board, whose firmware has no SMBIOS table): the firmware says nothing, so all null
+ * and no problem. Text without a single `Handle 0x...` record, or with binary bytes, is a problem;
+ * the records it did hold are still returned.
  */
-export function parseDmidecode(input: string): DmidecodeFacts {
-  if (typeof input !== "string" || input.length === 0) return emptyDmidecodeFacts();
+export function readDmidecode(input: string): Parsed<DmidecodeFacts> {
+  if (typeof input !== "string" || isBlank(input)) {
+    return { value: emptyDmidecodeFacts(), problem: null };
+  }
   const records = readRecords(input.replace(/^\uFEFF/, ""));
+  const binary = binaryProblem(input);
+  const value = factsOf(records);
+  if (binary !== null) return { value, problem: binary };
+  if (records.length === 0 && !NO_SMBIOS.test(input)) {
+    return { value, problem: `no SMBIOS record found in ${input.length} characters` };
+  }
+  return { value, problem: null };
+}
+
+/** dmidecode's own words for a firmware without an SMBIOS or DMI table. */
+const NO_SMBIOS = /^# No SMBIOS nor DMI entry point found/m;
+
+/** The facts of `readDmidecode`, problem or not. */
+export function parseDmidecode(input: string): DmidecodeFacts {
+  return readDmidecode(input).value;
+}
+
+function factsOf(records: DmiRecord[]): DmidecodeFacts {
   const first = (type: number) => records.find((r) => r.type === type);
 
   const arrayUse = new Map<number, string | null>();
@@ -407,9 +441,10 @@ export function parseDmidecode(input: string): DmidecodeFacts {
 /** Runs dmidecode (root only) and parses whatever usable output came back. */
 export const collectDmidecode: Collect<DmidecodeFacts> = async (runner, signal) => {
   const result = await runner.run(dmidecodeProbe, signal);
-  const output = usableOutput(result);
-  return {
-    value: output === null ? emptyDmidecodeFacts() : parseDmidecode(output),
-    reports: [reportOf("dmidecode", result)],
-  };
+  const { value, problem } = parseOutput(
+    usableOutput(result),
+    readDmidecode,
+    emptyDmidecodeFacts(),
+  );
+  return { value, reports: [reportParsed("dmidecode", result, problem)] };
 };

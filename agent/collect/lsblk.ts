@@ -2,7 +2,15 @@
 import type { Disk } from "../../schema/inventory.ts";
 import type { Probe } from "../exec.ts";
 import { cleanString } from "../normalize.ts";
-import { type Collect, reportOf, usableOutput } from "./types.ts";
+import {
+  type Collect,
+  isBlank,
+  type Parsed,
+  parseOutput,
+  readJson,
+  reportParsed,
+  usableOutput,
+} from "./types.ts";
 
 export const LSBLK_PROBE: Probe = {
   file: "lsblk.json",
@@ -104,15 +112,17 @@ function toDisk(entry: Json): Disk | null {
  *              "type": "disk",
  *              "vendor": "0x1af4",
  *              "wwn": null,
+ *
+ * Empty output, or `{"blockdevices": []}` (a machine without block devices), is valid and
+ * empty. Anything else that is not JSON with a "blockdevices" array is a problem.
  */
-export function parseLsblk(text: string): Disk[] {
-  let document: unknown;
-  try {
-    document = JSON.parse(text);
-  } catch {
-    return [];
+export function readLsblk(text: string): Parsed<Disk[]> {
+  if (isBlank(text)) return { value: [], problem: null };
+  const { document, problem } = readJson(text);
+  if (problem !== null) return { value: [], problem };
+  if (!isObject(document) || !Array.isArray(document.blockdevices)) {
+    return { value: [], problem: 'no "blockdevices" array' };
   }
-  if (!isObject(document) || !Array.isArray(document.blockdevices)) return [];
   const disks: Disk[] = [];
   const seen = new Set<string>();
   for (const entry of document.blockdevices) {
@@ -122,11 +132,16 @@ export function parseLsblk(text: string): Disk[] {
     seen.add(disk.name);
     disks.push(disk);
   }
-  return disks;
+  return { value: disks, problem: null };
+}
+
+/** The disks of `readLsblk`, problem or not. */
+export function parseLsblk(text: string): Disk[] {
+  return readLsblk(text).value;
 }
 
 export const collectLsblk: Collect<Disk[]> = async (runner, signal) => {
   const result = await runner.run(LSBLK_PROBE, signal);
-  const output = usableOutput(result);
-  return { value: output === null ? [] : parseLsblk(output), reports: [reportOf("lsblk", result)] };
+  const { value, problem } = parseOutput(usableOutput(result), readLsblk, []);
+  return { value, reports: [reportParsed("lsblk", result, problem)] };
 };

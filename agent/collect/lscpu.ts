@@ -2,7 +2,15 @@
 import type { Cpu } from "../../schema/inventory.ts";
 import type { Probe } from "../exec.ts";
 import { cleanString, parseCount } from "../normalize.ts";
-import { type Collect, reportOf, usableOutput } from "./types.ts";
+import {
+  type Collect,
+  isBlank,
+  type Parsed,
+  parseOutput,
+  readJson,
+  reportParsed,
+  usableOutput,
+} from "./types.ts";
 
 export const LSCPU_PROBE: Probe = {
   file: "lscpu.json",
@@ -71,30 +79,34 @@ function fields(entries: unknown[]): Map<string, string> {
  *
  * Counts printed as "-" (ARM boards without socket information) are null.
  */
-export function parseLscpu(text: string): Cpu {
-  let document: unknown;
-  try {
-    document = JSON.parse(text);
-  } catch {
-    return emptyCpu();
+export function readLscpu(text: string): Parsed<Cpu> {
+  if (isBlank(text)) return { value: emptyCpu(), problem: null };
+  const { document, problem } = readJson(text);
+  if (problem !== null) return { value: emptyCpu(), problem };
+  if (!isEntry(document) || !Array.isArray(document.lscpu)) {
+    return { value: emptyCpu(), problem: 'no "lscpu" array' };
   }
-  if (!isEntry(document) || !Array.isArray(document.lscpu)) return emptyCpu();
   const found = fields(document.lscpu);
   return {
-    architecture: cleanString(found.get("Architecture")),
-    model: cleanString(found.get("Model name")),
-    sockets: parseCount(found.get("Socket(s)")),
-    coresPerSocket: parseCount(found.get("Core(s) per socket")),
-    threadsPerCore: parseCount(found.get("Thread(s) per core")),
-    logicalCpus: parseCount(found.get("CPU(s)")),
+    value: {
+      architecture: cleanString(found.get("Architecture")),
+      model: cleanString(found.get("Model name")),
+      sockets: parseCount(found.get("Socket(s)")),
+      coresPerSocket: parseCount(found.get("Core(s) per socket")),
+      threadsPerCore: parseCount(found.get("Thread(s) per core")),
+      logicalCpus: parseCount(found.get("CPU(s)")),
+    },
+    problem: null,
   };
+}
+
+/** The CPU facts of `readLscpu`, problem or not. */
+export function parseLscpu(text: string): Cpu {
+  return readLscpu(text).value;
 }
 
 export const collectLscpu: Collect<Cpu> = async (runner, signal) => {
   const result = await runner.run(LSCPU_PROBE, signal);
-  const output = usableOutput(result);
-  return {
-    value: output === null ? emptyCpu() : parseLscpu(output),
-    reports: [reportOf("lscpu", result)],
-  };
+  const { value, problem } = parseOutput(usableOutput(result), readLscpu, emptyCpu());
+  return { value, reports: [reportParsed("lscpu", result, problem)] };
 };

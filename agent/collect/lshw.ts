@@ -2,7 +2,15 @@
 // SMBIOS (device tree), disk identity when lsblk has none, NIC details and total memory.
 import type { Probe } from "../exec.ts";
 import { cleanString, normalizeMac, normalizeUuid } from "../normalize.ts";
-import { type Collect, reportOf, usableOutput } from "./types.ts";
+import {
+  type Collect,
+  isBlank,
+  type Parsed,
+  parseOutput,
+  readJson,
+  reportParsed,
+  usableOutput,
+} from "./types.ts";
 
 /** Partial<System>-like: parseLshw always sets all four (null when unknown). */
 export interface LshwSystem {
@@ -150,19 +158,19 @@ function productName(node: Node): string | null {
  * Tolerates what lshw versions print: one object (<= B.02.19), an array of objects (B.02.20+),
  * and, as a fallback, several top-level objects one after another (`-C` on some old versions).
  */
-function roots(text: string): Node[] {
-  let document: unknown;
-  try {
-    document = JSON.parse(text);
-  } catch {
-    try {
-      document = JSON.parse(`[${text.replace(/}\s*{/g, "},{")}]`);
-    } catch {
-      return [];
-    }
+function roots(text: string): { nodes: Node[]; problem: string | null } {
+  let { document, problem } = readJson(text);
+  if (problem !== null) {
+    const joined = readJson(`[${text.replace(/}\s*{/g, "},{")}]`);
+    if (joined.problem !== null) return { nodes: [], problem };
+    document = joined.document;
   }
-  if (Array.isArray(document)) return document.filter(isNode);
-  return isNode(document) ? [document] : [];
+  const nodes = Array.isArray(document)
+    ? document.filter(isNode)
+    : isNode(document)
+      ? [document]
+      : [];
+  return { nodes, problem: nodes.length === 0 ? "JSON holds no lshw object" : null };
 }
 
 /**
@@ -188,11 +196,23 @@ function roots(text: string): Node[] {
  *             "logicalname" : "eth0",
  *             "serial" : "02:fc:00:00:00:01",
  *             "configuration" : {"driver" : "virtio_net", "link" : "yes", ...}
+ *
+ * Empty output is no facts and no problem; text that is not JSON, or JSON holding no object, is a
+ * problem.
  */
+export function readLshw(text: string): Parsed<LshwFacts> {
+  if (typeof text !== "string" || isBlank(text)) return { value: emptyLshwFacts(), problem: null };
+  const { nodes, problem } = roots(text);
+  return { value: factsOf(nodes), problem };
+}
+
+/** The facts of `readLshw`, problem or not. */
 export function parseLshw(text: string): LshwFacts {
+  return readLshw(text).value;
+}
+
+function factsOf(tops: Node[]): LshwFacts {
   const facts = emptyLshwFacts();
-  if (typeof text !== "string") return facts;
-  const tops = roots(text);
   const system = tops.find((n) => n.class === "system") ?? tops[0];
   if (system) {
     facts.system = {
@@ -271,9 +291,6 @@ export function parseLshw(text: string): LshwFacts {
 
 export const collectLshw: Collect<LshwFacts> = async (runner, signal) => {
   const result = await runner.run(LSHW_PROBE, signal);
-  const output = usableOutput(result);
-  return {
-    value: output === null ? emptyLshwFacts() : parseLshw(output),
-    reports: [reportOf("lshw", result)],
-  };
+  const { value, problem } = parseOutput(usableOutput(result), readLshw, emptyLshwFacts());
+  return { value, reports: [reportParsed("lshw", result, problem)] };
 };

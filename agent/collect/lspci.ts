@@ -2,7 +2,15 @@
 import type { PciDevice } from "../../schema/inventory.ts";
 import type { Probe } from "../exec.ts";
 import { cleanString } from "../normalize.ts";
-import { type Collect, reportOf, usableOutput } from "./types.ts";
+import {
+  binaryProblem,
+  type Collect,
+  isBlank,
+  type Parsed,
+  parseOutput,
+  reportParsed,
+  usableOutput,
+} from "./types.ts";
 
 export const LSPCI_PROBE: Probe = {
   file: "lspci.txt",
@@ -117,7 +125,20 @@ function parseRecord(lines: string[]): PciDevice | null {
  *     Driver:	virtio-pci
  *
  * Unknown names ("Device:	Device [0d57]") become a null name with the id kept.
+ * Empty output (no PCI bus: some ARM boards, containers) is valid and empty; text with no record
+ * carrying a PCI address, or with binary bytes, is a problem (the records read are kept).
  */
+export function readLspci(text: string): Parsed<PciDevice[]> {
+  if (typeof text !== "string" || isBlank(text)) return { value: [], problem: null };
+  const value = parseLspci(text);
+  const binary = binaryProblem(text);
+  if (binary !== null) return { value, problem: binary };
+  if (value.length === 0)
+    return { value, problem: `no PCI device record found in ${text.length} characters` };
+  return { value, problem: null };
+}
+
+/** The devices of lspci text; `readLspci` also says whether the text was lspci's. */
 export function parseLspci(text: string): PciDevice[] {
   if (typeof text !== "string") return [];
   const devices: PciDevice[] = [];
@@ -142,6 +163,6 @@ export function parseLspci(text: string): PciDevice[] {
 
 export const collectLspci: Collect<PciDevice[]> = async (runner, signal) => {
   const result = await runner.run(LSPCI_PROBE, signal);
-  const output = usableOutput(result);
-  return { value: output === null ? [] : parseLspci(output), reports: [reportOf("lspci", result)] };
+  const { value, problem } = parseOutput(usableOutput(result), readLspci, []);
+  return { value, reports: [reportParsed("lspci", result, problem)] };
 };

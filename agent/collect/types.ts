@@ -49,3 +49,72 @@ export async function mapLimit<T, R>(
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
 }
+
+/**
+ * A parse outcome. `problem` says why the input is not what the tool prints (not JSON, no record
+ * of the expected shape, binary bytes); null when the input is genuinely valid, including a tool
+ * that ran and said nothing. `value` holds whatever could still be read, so facts from intact
+ * records are never thrown away.
+ */
+export interface Parsed<T> {
+  value: T;
+  problem: string | null;
+}
+
+/**
+ * The collectors[] entry for one probe whose output was parsed: a probe that came back `ok` but
+ * whose output the parser could not make sense of is `failed`, and the message names the file
+ * and what was wrong ("lsblk.json: not JSON (Unexpected end of JSON input after 812 characters)").
+ */
+export function reportParsed(
+  name: string,
+  result: ProbeResult,
+  problem: string | null,
+): CollectorReport {
+  const report = reportOf(name, result);
+  if (problem === null) return report;
+  const message = `${result.file}: ${problem}`;
+  return {
+    ...report,
+    status: "failed",
+    message: result.message === null ? message : `${result.message}; ${message}`,
+  };
+}
+
+/** Output that carries nothing: no bytes, or only whitespace. A tool that ran and said nothing. */
+export function isBlank(text: string): boolean {
+  return text.trim().length === 0;
+}
+
+/**
+ * Why `text` is not the text a tool prints, if it holds bytes no tool output has: NUL or other
+ * C0 control characters (tabs, newlines and CR aside), or U+FFFD, which is what invalid UTF-8
+ * decodes to. null for plain text.
+ */
+export function binaryProblem(text: string): string | null {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control bytes is the point
+  const match = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffd]/.exec(text);
+  if (match === null) return null;
+  const code = match[0].charCodeAt(0).toString(16).padStart(4, "0");
+  return `binary data (U+${code.toUpperCase()} at character ${match.index})`;
+}
+
+/** JSON.parse that never throws: the document, or why the text is not JSON. */
+export function readJson(text: string): { document: unknown; problem: string | null } {
+  try {
+    return { document: JSON.parse(text), problem: null };
+  } catch (error) {
+    const reason = (error instanceof Error ? error.message : String(error)).slice(0, 200);
+    const where = /position \d+/.test(reason) ? "" : ` after ${text.length} characters`;
+    return { document: undefined, problem: `not JSON (${reason}${where})` };
+  }
+}
+
+/** Parses `output` when there is some; a probe without usable output leaves `empty`, no problem. */
+export function parseOutput<T>(
+  output: string | null,
+  read: (text: string) => Parsed<T>,
+  empty: T,
+): Parsed<T> {
+  return output === null ? { value: empty, problem: null } : read(output);
+}
