@@ -140,9 +140,20 @@ export async function exportCommand(args: string[], io: Partial<ExportIo> = {}):
   const entries = await listSources(from, out.fetch);
   const results: NodeResult[] = [];
   const progress = progressReporter(entries.length, values.quiet === true ? null : out);
+  const seen = new Map<string, string>();
   for (const entry of entries) {
     const loaded = await loadEntry(entry);
-    if (!loaded.ok) {
+    const earlier = loaded.ok ? seen.get(loaded.document.nodeId) : undefined;
+    if (loaded.ok && earlier !== undefined) {
+      // Two sources holding the same node (a stick and the master, say): exporting both would
+      // overwrite one with the other silently.
+      results.push({
+        node: loaded.document.nodeId,
+        source: loaded.source,
+        outcome: "failed",
+        detail: `same nodeId as ${earlier}: exported once, from there`,
+      });
+    } else if (!loaded.ok) {
       results.push({
         node: loaded.node,
         source: loaded.source,
@@ -152,6 +163,7 @@ export async function exportCommand(args: string[], io: Partial<ExportIo> = {}):
     } else {
       let result: NodeResult;
       try {
+        seen.set(loaded.document.nodeId, loaded.source);
         const r = await session.node(loaded.document);
         result = { node: loaded.document.nodeId, source: loaded.source, ...r };
       } catch (error) {

@@ -179,3 +179,23 @@ test("a master answering a body over the limit fails that node only", async () =
     server.close();
   }
 });
+
+test("the same node in two sources is exported once, the second reported", async () => {
+  const { root, ids } = await dataDir();
+  try {
+    const copy = join(root, "copy.json");
+    writeFileSync(copy, readFileSync(join(root, "nodes", ids[0] as string, "inventory.json")));
+    const c = capture();
+    await rejectsWith(ERROR_CODES.EXPORT_FAILED, () =>
+      exportCommand(["csv", "--from", root, "--from", copy, "--out", join(root, "csv")], c.io),
+    );
+    assert.match(
+      c.out.join(""),
+      new RegExp(`^${ids[0]}\\s+failed\\s+same nodeId as .*inventory.json`, "m"),
+    );
+    const rows = readCsv(readFileSync(join(root, "csv", "nodes.csv"), "utf8")).slice(1);
+    assert.equal(rows.length, ids.length);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
