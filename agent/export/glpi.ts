@@ -282,7 +282,7 @@ the BMC is a network entry with management: true.
   --url URL     POSTs each document to GLPI's inventory endpoint (e.g.
                 https://glpi.example/front/inventory.php) with a GLPI-Agent-ID header
   --compress    sends zlib (application/x-compress-zlib) instead of application/json
-  --token-file F  its contents are sent as the Authorization header, verbatim
+  --token-file F  its first line is sent as the Authorization header, verbatim
   --dry-run     prints what would be sent; writes and sends nothing`,
   options: { compress: { type: "boolean", default: false } },
   async start(context): Promise<ExportSession> {
