@@ -5,7 +5,15 @@ import type { LldpNeighbor } from "../../schema/inventory.ts";
 import type { Probe } from "../exec.ts";
 import { cleanString, normalizeMac, parseCount } from "../normalize.ts";
 import { isSafeIfname } from "./ethtool.ts";
-import { type Collect, reportOf, usableOutput } from "./types.ts";
+import {
+  binaryProblem,
+  type Collect,
+  isBlank,
+  type Parsed,
+  parseOutput,
+  reportParsed,
+  usableOutput,
+} from "./types.ts";
 
 export const LLDPCTL_PROBE: Probe = {
   file: "lldpctl.txt",
@@ -65,7 +73,21 @@ function vlanOf(vlans: Block["vlans"]): number | null {
  * Multi-line values (a Cisco chassis.descr) continue on lines without a `lldp.` key; they are
  * skipped. The first value of each key wins; a second neighbour on the same interface (a new
  * `via` line) is ignored. Interfaces with nothing usable are left out.
+ * No output (no neighbour heard) is valid and empty; text without a single `lldp.` key line, or
+ * with binary bytes, is a problem (the neighbours read are kept).
  */
+export function readLldpctl(text: string): Parsed<Record<string, LldpNeighbor>> {
+  if (isBlank(text)) return { value: {}, problem: null };
+  const value = parseLldpctl(text);
+  const binary = binaryProblem(text);
+  if (binary !== null) return { value, problem: binary };
+  if (!/^lldp\.[^=\r\n]*=/m.test(text)) {
+    return { value, problem: `no lldp.* key line found in ${text.length} characters` };
+  }
+  return { value, problem: null };
+}
+
+/** The neighbours in lldpctl key=value text; `readLldpctl` also says whether the text was lldpctl's. */
 export function parseLldpctl(text: string): Record<string, LldpNeighbor> {
   const blocks = new Map<string, Block>();
   for (const raw of text.split("\n")) {
@@ -120,10 +142,10 @@ export function parseLldpctl(text: string): Record<string, LldpNeighbor> {
 
 export const collectLldp: Collect<Record<string, LldpNeighbor>> = async (runner, signal) => {
   const result = await runner.run(LLDPCTL_PROBE, signal);
-  const report = reportOf("lldpctl", result);
+  const { value, problem } = parseOutput(usableOutput(result), readLldpctl, {});
+  const report = reportParsed("lldpctl", result, problem);
   if (result.status === "failed" && /unable to connect to socket/i.test(result.message ?? "")) {
     report.message = `lldpd is not running: ${result.message}`;
   }
-  const output = usableOutput(result);
-  return { value: output === null ? {} : parseLldpctl(output), reports: [report] };
+  return { value, reports: [report] };
 };

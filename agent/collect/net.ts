@@ -14,7 +14,15 @@ import { basename, join } from "node:path";
 import type { Nic } from "../../schema/inventory.ts";
 import type { Probe } from "../exec.ts";
 import { normalizeMac, parseCount } from "../normalize.ts";
-import { type Collect, reportOf, usableOutput } from "./types.ts";
+import {
+  type Collect,
+  isBlank,
+  type Parsed,
+  parseOutput,
+  readJson,
+  reportParsed,
+  usableOutput,
+} from "./types.ts";
 
 interface SysNetEntry {
   address?: string | null;
@@ -66,6 +74,18 @@ interface IpLink {
   ipv6: string[];
 }
 
+/**
+ * Reads `ip -j addr` (a JSON array of links); never throws. Empty output is valid and empty; text
+ * that is not a JSON array is a problem.
+ */
+export function readIpAddr(text: string): Parsed<IpLink[]> {
+  if (typeof text !== "string" || isBlank(text)) return { value: [], problem: null };
+  const { document, problem } = readJson(text);
+  if (problem !== null) return { value: [], problem };
+  if (!Array.isArray(document)) return { value: [], problem: "JSON but not an array of links" };
+  return { value: parseIpAddr(text), problem: null };
+}
+
 /** Parses `ip -j addr`; never throws. */
 export function parseIpAddr(text: string): IpLink[] {
   const parsed = safeJson(String(text ?? ""));
@@ -100,6 +120,18 @@ export function parseIpAddr(text: string): IpLink[] {
     });
   }
   return links;
+}
+
+/**
+ * Reads the sys-class-net.json capture (an object keyed by interface name); never throws. Empty
+ * output and `{}` are valid; text that is not a JSON object is a problem.
+ */
+export function readSysNetCapture(text: string): Parsed<SysNet> {
+  if (typeof text !== "string" || isBlank(text)) return { value: {}, problem: null };
+  const { document, problem } = readJson(text);
+  if (problem !== null) return { value: {}, problem };
+  if (asRecord(document) === null) return { value: {}, problem: "JSON but not an object" };
+  return { value: parseSysNet(text), problem: null };
 }
 
 /** Parses the sys-class-net.json capture; never throws. */
@@ -210,10 +242,16 @@ export const collectNics: Collect<Nic[]> = async (runner, signal) => {
   ]);
   const ipText = usableOutput(ip);
   const sysText = usableOutput(sys);
-  const links = ipText === null ? [] : parseIpAddr(ipText);
-  const nics =
-    ipText === null && sysText === null
-      ? []
-      : buildNics(links, sysText === null ? null : parseSysNet(sysText));
-  return { value: nics, reports: [reportOf("ip-addr", ip), reportOf("sysfs-net", sys)] };
+  const links = parseOutput(ipText, readIpAddr, []);
+  const sysNet = parseOutput(sysText, readSysNetCapture, {});
+  // An unreadable sysfs capture says nothing about which links have a device: ip alone decides.
+  const sysFacts = sysText === null || sysNet.problem !== null ? null : sysNet.value;
+  const nics = ipText === null && sysText === null ? [] : buildNics(links.value, sysFacts);
+  return {
+    value: nics,
+    reports: [
+      reportParsed("ip-addr", ip, links.problem),
+      reportParsed("sysfs-net", sys, sysNet.problem),
+    ],
+  };
 };

@@ -5,7 +5,15 @@
 import type { CollectorReport } from "../../schema/inventory.ts";
 import type { Probe, ProbeResult } from "../exec.ts";
 import { cleanString } from "../normalize.ts";
-import { type Collect, mapLimit, reportOf } from "./types.ts";
+import {
+  type Collect,
+  isBlank,
+  mapLimit,
+  type Parsed,
+  readJson,
+  reportOf,
+  reportParsed,
+} from "./types.ts";
 
 export interface SmartFacts {
   /** The device as smartctl names it: /dev/sda, /dev/nvme0, /dev/bus/0 (MegaRAID). */
@@ -77,13 +85,17 @@ function isObject(value: unknown): value is Json {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** The JSON object smartctl prints, or why the text is not one. */
+function readObject(text: string): { document: Json | null; problem: string | null } {
+  const { document, problem } = readJson(text);
+  if (problem !== null) return { document: null, problem };
+  return isObject(document)
+    ? { document, problem: null }
+    : { document: null, problem: "JSON but not an object" };
+}
+
 function parseObject(text: string): Json | null {
-  try {
-    const value: unknown = JSON.parse(text);
-    return isObject(value) ? value : null;
-  } catch {
-    return null;
-  }
+  return readObject(text).document;
 }
 
 function str(value: unknown): string | null {
@@ -111,14 +123,18 @@ function child(value: unknown, key: string): unknown {
  *
  * With no disk at all (a virtio-only VM) smartctl 7.3 omits "devices". Entries whose name or
  * type fail the strict patterns are returned in `rejected` (never passed to a command); exact
- * duplicates are dropped.
+ * duplicates are dropped. Empty output and an object without "devices" are valid and empty;
+ * text that is not a JSON object is a problem.
  */
-export function parseSmartctlScan(text: string): { devices: SmartDevice[]; rejected: string[] } {
+export function readSmartctlScan(
+  text: string,
+): Parsed<{ devices: SmartDevice[]; rejected: string[] }> {
   const devices: SmartDevice[] = [];
   const rejected: string[] = [];
-  const document = parseObject(text);
+  if (isBlank(text)) return { value: { devices, rejected }, problem: null };
+  const { document, problem } = readObject(text);
   const list = document?.devices;
-  if (!Array.isArray(list)) return { devices, rejected };
+  if (!Array.isArray(list)) return { value: { devices, rejected }, problem };
   const seen = new Set<string>();
   for (const entry of list) {
     if (!isObject(entry)) continue;
@@ -136,7 +152,12 @@ export function parseSmartctlScan(text: string): { devices: SmartDevice[]; rejec
     seen.add(key);
     devices.push({ name, type });
   }
-  return { devices, rejected };
+  return { value: { devices, rejected }, problem: null };
+}
+
+/** The devices of `readSmartctlScan`, problem or not. */
+export function parseSmartctlScan(text: string): { devices: SmartDevice[]; rejected: string[] } {
+  return readSmartctlScan(text).value;
 }
 
 function sanitise(value: string): string {
@@ -296,12 +317,16 @@ function smartctlError(document: Json | null): string | null {
  * logged...) describe the disk and come with a complete JSON body, which makes the run "ok"
  * (exitCode keeps the bits; the health verdict is in smartPassed).
  */
-function deviceReport(result: ProbeResult, document: Json | null): CollectorReport {
+function deviceReport(
+  result: ProbeResult,
+  document: Json | null,
+  problem: string | null,
+): CollectorReport {
   const report = reportOf("smartctl", result);
   if (result.status !== "ok" && result.status !== "failed") return report;
   if (document === null) {
     if (result.status === "failed") return report;
-    return { ...report, status: "failed", message: "output is not smartctl JSON" };
+    return reportParsed("smartctl", result, problem ?? "no output");
   }
   const exitStatus = child(document.smartctl, "exit_status");
   const bits = result.exitCode ?? (typeof exitStatus === "number" ? exitStatus : 0);
@@ -318,9 +343,10 @@ function deviceReport(result: ProbeResult, document: Json | null): CollectorRepo
 
 export const collectSmart: Collect<SmartFacts[]> = async (runner, signal) => {
   const scan = await runner.run(SMARTCTL_SCAN_PROBE, signal);
-  const reports: CollectorReport[] = [reportOf("smartctl-scan", scan)];
   const output = scan.status === "ok" || scan.status === "failed" ? scan.output : "";
-  const { devices: found, rejected } = parseSmartctlScan(output);
+  const { value: scanned, problem: scanProblem } = readSmartctlScan(output);
+  const { devices: found, rejected } = scanned;
+  const reports: CollectorReport[] = [reportParsed("smartctl-scan", scan, scanProblem)];
   for (const entry of rejected) {
     reports.push({
       name: "smartctl",
@@ -342,8 +368,10 @@ export const collectSmart: Collect<SmartFacts[]> = async (runner, signal) => {
   const bySerial = new Map<string, number>();
   for (const result of results) {
     const usable = result.status === "ok" || result.status === "failed";
-    const document = usable ? parseObject(result.output) : null;
-    reports.push(deviceReport(result, document));
+    const { document, problem } = usable
+      ? readObject(result.output)
+      : { document: null, problem: null };
+    reports.push(deviceReport(result, document, problem));
     if (document === null) continue;
     const facts = parseSmartctl(result.output);
     if (!hasFacts(facts)) continue;

@@ -105,7 +105,8 @@ export function readJson(text: string): { document: unknown; problem: string | n
     return { document: JSON.parse(text), problem: null };
   } catch (error) {
     const reason = (error instanceof Error ? error.message : String(error)).slice(0, 200);
-    const where = /position \d+/.test(reason) ? "" : ` after ${text.length} characters`;
+    // "Unexpected end of JSON input" names no position: the cut is at the end.
+    const where = /end of JSON input/.test(reason) ? ` after ${text.length} characters` : "";
     return { document: undefined, problem: `not JSON (${reason}${where})` };
   }
 }

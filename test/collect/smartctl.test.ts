@@ -521,7 +521,11 @@ test("collectSmart: a hand-made capture dir with the published samples", async (
       [
         ["replay smartctl-scan.json", "ok", null],
         ["replay smartctl-bus-0-megaraid-0.json", "ok", null],
-        ["replay smartctl-bus-0-megaraid-1.json", "failed", "output is not smartctl JSON"],
+        [
+          "replay smartctl-bus-0-megaraid-1.json",
+          "failed",
+          `smartctl-bus-0-megaraid-1.json: not JSON (Unexpected token 'o', "not json" is not valid JSON)`,
+        ],
       ],
     );
   } finally {
