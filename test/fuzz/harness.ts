@@ -247,7 +247,7 @@ const starts =
   (name: string) =>
     prefixes.some((p) => name.startsWith(p)) && !name.endsWith(".md");
 
-export const PARSERS: ParserTarget[] = [
+const PARSE_TARGETS: ParserTarget[] = [
   {
     name: "parseCmdline",
     files: starts("proc-cmdline", "cmdline"),
@@ -334,18 +334,51 @@ export const PARSERS: ParserTarget[] = [
   },
 ];
 
+/** Every module of agent/collect/ that holds a parser above. */
+const COLLECT_MODULES = [
+  "cmdline",
+  "dmidecode",
+  "ethtool",
+  "ipmitool",
+  "lldpctl",
+  "lsblk",
+  "lscpu",
+  "lshw",
+  "lspci",
+  "meminfo",
+  "net",
+  "smartctl",
+];
+const collectExports: Record<string, unknown>[] = await Promise.all(
+  COLLECT_MODULES.map((name) => import(`../../agent/collect/${name}.ts`)),
+);
+
 /**
- * A parser may report that it could not make sense of its input (`problem`, a string): that is
- * an honest answer, not a failure; the rest of the value must still validate.
+ * The `readX` beside a `parseX` (text in, `{ value, problem }` out: `problem` says why the input
+ * is not what the tool prints). Found by name so a parser that gains one is fuzzed too; async
+ * readers read the file system, not text, and are left out.
  */
-function withoutProblem(value: unknown): unknown {
-  if (value && typeof value === "object" && !Array.isArray(value) && "problem" in value) {
-    const { problem, ...rest } = value as Record<string, unknown>;
-    if (problem !== null && typeof problem !== "string") throw new Error("problem is not a string");
-    return rest;
-  }
-  return value;
+function readerTargets(): ParserTarget[] {
+  return PARSE_TARGETS.flatMap((target) => {
+    if (!target.name.startsWith("parse")) return [];
+    const name = target.name.replace(/^parse/, "read");
+    // readSysNet reads /sys; its text reader is readSysNetCapture.
+    const read = collectExports
+      .flatMap((m) => [m[name], m[`${name}Capture`]])
+      .find((f) => typeof f === "function" && f.constructor.name !== "AsyncFunction");
+    if (typeof read !== "function") return [];
+    return [
+      {
+        name: read.name,
+        files: target.files,
+        run: read as (text: string) => unknown,
+        schema: z.strictObject({ value: target.schema, problem: z.string().nullable() }),
+      },
+    ];
+  });
 }
+
+export const PARSERS: ParserTarget[] = [...PARSE_TARGETS, ...readerTargets()];
 
 export function fuzzParser(target: ParserTarget, count: number, seed: number): TargetResult {
   const samples = realFiles(target.files);
@@ -355,7 +388,7 @@ export function fuzzParser(target: ParserTarget, count: number, seed: number): T
   const started = performance.now();
   for (const text of cases) {
     try {
-      const parsed = target.schema.safeParse(withoutProblem(target.run(text)));
+      const parsed = target.schema.safeParse(target.run(text));
       if (!parsed.success) throw new Error(parsed.error.issues[0]?.message ?? "invalid");
     } catch (error) {
       failures++;
