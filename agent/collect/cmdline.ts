@@ -12,20 +12,40 @@ import { type Collect, reportOf, usableOutput } from "./types.ts";
 /** Keys whose values are secrets: never copied into the document. */
 export const SECRET_KEYS: ReadonlySet<string> = new Set(["recon.token"]);
 
+/** One word of a kernel command line: where it sits in the text, and its key and value. */
+export interface CmdlineWord {
+  start: number;
+  end: number;
+  key: string;
+  value: string;
+}
+
 /**
- * Splits a kernel command line into key/value pairs, in order. Double quotes group words
- * (`key="a b"`), as the kernel does; a bare word is a flag with value "".
+ * The one tokenizer of the kernel command line (the parser and the redaction both use it).
+ * Double quotes group words (`key="a b"`, `"key=a b"`), as the kernel does; a bare word is a
+ * flag with value "".
  */
-export function splitCmdline(text: string): Array<[string, string]> {
-  const pairs: Array<[string, string]> = [];
-  const words = text.match(/(?:[^\s"]+|"[^"]*"?)+/g) ?? [];
-  for (const word of words) {
-    const unquoted = word.replace(/"/g, "");
+export function cmdlineWords(text: string): CmdlineWord[] {
+  const words: CmdlineWord[] = [];
+  for (const match of text.matchAll(/(?:[^\s"]+|"[^"]*"?)+/g)) {
+    const unquoted = match[0].replace(/"/g, "");
     const eq = unquoted.indexOf("=");
-    if (eq === -1) pairs.push([unquoted, ""]);
-    else pairs.push([unquoted.slice(0, eq), unquoted.slice(eq + 1)]);
+    const key = eq === -1 ? unquoted : unquoted.slice(0, eq);
+    if (key.length === 0) continue;
+    const start = match.index;
+    words.push({
+      start,
+      end: start + match[0].length,
+      key,
+      value: eq === -1 ? "" : unquoted.slice(eq + 1),
+    });
   }
-  return pairs.filter(([key]) => key.length > 0);
+  return words;
+}
+
+/** Splits a kernel command line into key/value pairs, in order (see cmdlineWords). */
+export function splitCmdline(text: string): Array<[string, string]> {
+  return cmdlineWords(text).map((word) => [word.key, word.value]);
 }
 
 /** BOOTIF as pxelinux/iPXE pass it: "01-aa-bb-cc-dd-ee-ff" (01 = Ethernet); plain MACs too. */
@@ -53,9 +73,19 @@ export function parseCmdline(text: string): Boot {
   };
 }
 
-/** The cmdline with secret values masked, as it may be written to evidence. */
+/**
+ * The cmdline with secret values masked, as it may be written to evidence: every word the
+ * tokenizer reads as a secret key (however it is quoted) becomes `key=(redacted)`.
+ */
 export function redactCmdline(text: string): string {
-  return text.replace(/(^|\s)(recon\.token)=("[^"]*"|\S*)/g, "$1$2=(redacted)");
+  let out = "";
+  let at = 0;
+  for (const word of cmdlineWords(text)) {
+    if (!SECRET_KEYS.has(word.key)) continue;
+    out += `${text.slice(at, word.start)}${word.key}=(redacted)`;
+    at = word.end;
+  }
+  return out + text.slice(at);
 }
 
 export const cmdlineProbe: Probe = {
