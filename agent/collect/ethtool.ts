@@ -4,7 +4,15 @@
 import type { CollectorReport } from "../../schema/inventory.ts";
 import type { Probe, Runner } from "../exec.ts";
 import { normalizeMac } from "../normalize.ts";
-import { type Collect, mapLimit, reportOf, usableOutput } from "./types.ts";
+import {
+  binaryProblem,
+  type Collect,
+  isBlank,
+  mapLimit,
+  type Parsed,
+  reportParsed,
+  usableOutput,
+} from "./types.ts";
 
 /** Linux interface names (IFNAMSIZ 16, so at most 15 characters); nothing a shell or ethtool could misread. */
 export const IFNAME_PATTERN = /^[A-Za-z0-9_.:@-]{1,15}$/;
@@ -28,6 +36,33 @@ export const ETHTOOL_PARALLEL = 4;
 export function parsePermanentMac(text: string): string | null {
   const match = /^\s*Permanent address:[ \t]*(\S*)/m.exec(text);
   return normalizeMac(match?.[1] ?? null);
+}
+
+/**
+ * Text that a tool which ran and said nothing prints (empty) is valid; other text without a
+ * line `pattern` matches, or with binary bytes, is a problem (what was read is kept).
+ */
+function readLines<T>(text: string, value: T, pattern: RegExp, expected: string): Parsed<T> {
+  if (isBlank(text)) return { value, problem: null };
+  const binary = binaryProblem(text);
+  if (binary !== null) return { value, problem: binary };
+  if (!pattern.test(text))
+    return { value, problem: `no ${expected} line in ${text.length} characters` };
+  return { value, problem: null };
+}
+
+/**
+ * `parsePermanentMac`, and a problem when the text has no "Permanent address:" line, or one whose
+ * value is neither an address, `not set`, nor the all-zero address of older ethtool.
+ */
+export function readPermanentMac(text: string): Parsed<string | null> {
+  const value = parsePermanentMac(text);
+  const parsed = readLines(text, value, /^\s*Permanent address:/m, '"Permanent address:"');
+  const raw = /^\s*Permanent address:[ \t]*(\S*)/m.exec(text)?.[1];
+  if (parsed.problem !== null || value !== null || raw === undefined) return parsed;
+  // `\S*` stops at the space of "not set".
+  if (raw === "not" || /^00(?::00)+$/.test(raw)) return parsed;
+  return { value, problem: `unreadable permanent address "${raw.slice(0, 40)}"` };
 }
 
 export interface EthtoolLink {
@@ -70,6 +105,20 @@ export function parseEthtoolLink(text: string): EthtoolLink {
   };
 }
 
+/**
+ * `parseEthtoolLink`, and a problem when the text has neither "Settings for" nor "Link
+ * detected:". `No data available` (ethtool 6.1 on an ifb device, real capture) is the tool saying
+ * it has nothing: valid and empty.
+ */
+export function readEthtoolLink(text: string): Parsed<EthtoolLink> {
+  return readLines(
+    text,
+    parseEthtoolLink(text),
+    /^(?:Settings for |\s*Link detected:|No data available\s*$)/m,
+    '"Settings for" or "Link detected:"',
+  );
+}
+
 export function permanentMacProbe(ifname: string): Probe {
   return {
     file: `ethtool-P-${ifname}.txt`,
@@ -91,7 +140,7 @@ async function perInterface<T>(
   names: readonly string[],
   reportName: string,
   probeOf: (ifname: string) => Probe,
-  parse: (text: string) => T,
+  parse: (text: string) => Parsed<T>,
   runner: Runner,
   signal: AbortSignal | undefined,
 ) {
@@ -114,9 +163,10 @@ async function perInterface<T>(
   const results = await mapLimit(safe, ETHTOOL_PARALLEL, (n) => runner.run(probeOf(n), signal));
   const entries: [string, T | null][] = [];
   results.forEach((result, i) => {
-    reports.push(reportOf(reportName, result));
     const output = usableOutput(result);
-    entries.push([safe[i] as string, output === null ? null : parse(output)]);
+    const parsed = output === null ? null : parse(output);
+    reports.push(reportParsed(reportName, result, parsed?.problem ?? null));
+    entries.push([safe[i] as string, parsed === null ? null : parsed.value]);
   });
   // fromEntries defines own properties: an interface called __proto__ stays a plain key.
   return { entries: Object.fromEntries(entries) as Record<string, T | null>, reports };
@@ -132,7 +182,7 @@ export function permanentMacCollector(names: string[]): Collect<Record<string, s
       names,
       "ethtool-permaddr",
       permanentMacProbe,
-      parsePermanentMac,
+      readPermanentMac,
       runner,
       signal,
     );
@@ -147,7 +197,7 @@ export function ethtoolLinkCollector(names: string[]): Collect<Record<string, Et
       names,
       "ethtool-link",
       ethtoolLinkProbe,
-      parseEthtoolLink,
+      readEthtoolLink,
       runner,
       signal,
     );

@@ -7,6 +7,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { collectDmidecode, readDmidecode } from "../../agent/collect/dmidecode.ts";
+import {
+  ethtoolLinkCollector,
+  permanentMacCollector,
+  readEthtoolLink,
+  readPermanentMac,
+} from "../../agent/collect/ethtool.ts";
 import { collectLldp, readLldpctl } from "../../agent/collect/lldpctl.ts";
 import { collectLsblk, readLsblk } from "../../agent/collect/lsblk.ts";
 import { collectLscpu, readLscpu } from "../../agent/collect/lscpu.ts";
@@ -69,7 +75,10 @@ test("the issue's replay: random dmidecode.txt and truncated lsblk.json fail bot
 });
 
 interface Case {
+  /** The collectors[] entry name. */
   name: string;
+  /** How its capture file name starts (the entry name when not set). */
+  file?: string;
   collect: Collect<unknown>;
   /** A real capture, the one the garbage tests damage. */
   real: string;
@@ -137,6 +146,22 @@ const CASES: Case[] = [
     honestEmpty: ["", "{}"],
   },
   {
+    name: "ethtool-permaddr",
+    file: "ethtool-P-",
+    collect: permanentMacCollector(["eth0"]),
+    real: read("fixtures/this-machine-extra-tools/ethtool-P-eth0.txt"),
+    truncated: /^ethtool-P-eth0\.txt: unreadable permanent address "[0-9a-f:]*"$/,
+    honestEmpty: ["", "Permanent address: not set\n"],
+  },
+  {
+    name: "ethtool-link",
+    file: "ethtool-e",
+    collect: ethtoolLinkCollector(["eth0"]),
+    real: read("fixtures/this-machine-extra-tools/ethtool-eth0.txt"),
+    truncated: /^$/,
+    honestEmpty: ["", "\tLink detected: yes\n", "No data available\n"],
+  },
+  {
     name: "ip-addr",
     collect: collectNics,
     real: '[{"ifindex":2,"ifname":"eth0","flags":["BROADCAST","UP","LOWER_UP"],"mtu":1500,"link_type":"ether","address":"52:54:00:12:34:56","addr_info":[]}]\n',
@@ -155,7 +180,7 @@ function answering(name: string, output: string | Buffer) {
 }
 
 async function reportFor(c: Case, output: string | Buffer) {
-  const { reports } = await c.collect(answering(c.name, output));
+  const { reports } = await c.collect(answering(c.file ?? c.name, output));
   const report = reports.find((r) => r.name === c.name || r.name === `${c.name}-scan`);
   assert.ok(report, `${c.name}: no report in ${JSON.stringify(reports)}`);
   return report;
@@ -165,7 +190,7 @@ for (const c of CASES) {
   test(`${c.name}: random bytes fail the collector, naming the file`, async () => {
     const report = await reportFor(c, garbage());
     assert.equal(report.status, "failed");
-    assert.match(report.message ?? "", new RegExp(`^${c.name}[.\\w-]*: \\S`));
+    assert.match(report.message ?? "", new RegExp(`^${c.file ?? c.name}[.\\w-]*: \\S`));
   });
 
   test(`${c.name}: a real capture is ok; a capture cut in half is ${c.truncated.source === "^$" ? "ok with its intact records" : "failed"}`, async () => {
@@ -226,6 +251,13 @@ const PARSERS: Array<{
     carried: (value) => ((value as { memTotalBytes: number | null }).memTotalBytes ?? 0) / 1024,
   },
   { name: "lldpctl", read: readLldpctl, samples: captures(/^lldpctl.*\.txt$/) },
+  { name: "ethtool-permaddr", read: readPermanentMac, samples: captures(/^ethtool-P-\w+\.txt$/) },
+  {
+    name: "ethtool-link",
+    read: readEthtoolLink,
+    samples: captures(/^ethtool-(?:eth\d|lo|ifb\d|\d)[\w-]*\.txt$/),
+    carried: (value) => (value as { speedMbps: number | null }).speedMbps,
+  },
   {
     name: "smartctl-scan",
     read: readSmartctlScan,
