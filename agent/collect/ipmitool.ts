@@ -11,7 +11,17 @@ import { access } from "node:fs/promises";
 import type { Bmc, CollectorReport, Fru } from "../../schema/inventory.ts";
 import type { Probe, ProbeResult, Runner } from "../exec.ts";
 import { cleanString, normalizeIpv4, normalizeMac, parseCount } from "../normalize.ts";
-import { type Collect, type CollectorOutput, reportOf, usableOutput } from "./types.ts";
+import {
+  binaryProblem,
+  type Collect,
+  type CollectorOutput,
+  isBlank,
+  type Parsed,
+  parseOutput,
+  reportOf,
+  reportParsed,
+  usableOutput,
+} from "./types.ts";
 
 export interface McInfo {
   firmwareVersion: string | null;
@@ -76,6 +86,24 @@ export function parseMcInfo(text: string): McInfo {
     manufacturerName: cleanName(values.get("Manufacturer Name")),
     productId: parseCount(values.get("Product ID")),
   };
+}
+
+/** Key-value text of ipmitool: valid unless it holds binary bytes or none of `keys`. */
+function readKeyValues<T>(text: string, value: T, found: boolean, expected: string): Parsed<T> {
+  if (isBlank(text)) return { value, problem: null };
+  const binary = binaryProblem(text);
+  if (binary !== null) return { value, problem: binary };
+  if (!found) return { value, problem: `no ${expected} found in ${text.length} characters` };
+  return { value, problem: null };
+}
+
+const MC_KEYS = ["Device ID", "Firmware Revision", "IPMI Version", "Manufacturer ID"];
+
+/** `parseMcInfo`, and a problem when the text has none of mc info's fields (or binary bytes). */
+export function readMcInfo(text: string): Parsed<McInfo> {
+  const values = firstValues(text);
+  const found = MC_KEYS.some((key) => values.has(key));
+  return readKeyValues(text, parseMcInfo(text), found, "mc info field");
 }
 
 const LAN_KEYS = ["IP Address Source", "IP Address", "Subnet Mask", "MAC Address"];
@@ -161,6 +189,14 @@ function emptyFru(description: string): Fru {
  *   FRU Device Description : PSU1 (ID 1)
  *    Product Manufacturer  : Recon Power
  */
+/** `parseFruPrint`, and a problem when the text has no FRU header line (or binary bytes). */
+export function readFruPrint(text: string): Parsed<Fru[]> {
+  const found = String(text ?? "")
+    .split(/\r?\n/)
+    .some((line) => FRU_HEADER.test(line.trim()));
+  return readKeyValues(text, parseFruPrint(text), found, '"FRU Device Description" line');
+}
+
 export function parseFruPrint(text: string): Fru[] {
   const frus: Fru[] = [];
   let current: { fru: Fru; seen: Set<string> } | null = null;
@@ -353,7 +389,10 @@ export function ipmiCollector(options: IpmiCollectorOptions = {}): Collect<IpmiF
 
     const mcResult = await runner.run(probes.mcInfo, signal);
     const mcText = usableOutput(mcResult);
-    const reports: CollectorReport[] = [reportOf("ipmitool-mc-info", mcResult)];
+    const mcParsed = parseOutput(mcText, readMcInfo, null);
+    const reports: CollectorReport[] = [
+      reportParsed("ipmitool-mc-info", mcResult, mcParsed.problem),
+    ];
     if (mcText === null) {
       // No answer to the simplest command: do not spend 11 channel timeouts on a dead BMC.
       const why =
@@ -369,7 +408,7 @@ export function ipmiCollector(options: IpmiCollectorOptions = {}): Collect<IpmiF
         ],
       };
     }
-    const mc = parseMcInfo(mcText);
+    const mc = mcParsed.value ?? parseMcInfo("");
 
     let lan: LanInfo | null = null;
     let channel: number | null = null;
@@ -394,8 +433,8 @@ export function ipmiCollector(options: IpmiCollectorOptions = {}): Collect<IpmiF
     );
 
     const fruResult = await runner.run(probes.fruPrint, signal);
-    const fruText = usableOutput(fruResult);
-    reports.push(reportOf("ipmitool-fru-print", fruResult));
+    const fru = parseOutput(usableOutput(fruResult), readFruPrint, []);
+    reports.push(reportParsed("ipmitool-fru-print", fruResult, fru.problem));
 
     const bmc: Bmc = {
       macAddress: lan?.macAddress ?? null,
@@ -407,7 +446,7 @@ export function ipmiCollector(options: IpmiCollectorOptions = {}): Collect<IpmiF
       channel,
       ...mc,
     };
-    return { value: { bmc, fru: fruText === null ? [] : parseFruPrint(fruText) }, reports };
+    return { value: { bmc, fru: fru.value }, reports };
   };
 }
 

@@ -13,6 +13,7 @@ import {
   readEthtoolLink,
   readPermanentMac,
 } from "../../agent/collect/ethtool.ts";
+import { ipmiCollector, readFruPrint, readMcInfo } from "../../agent/collect/ipmitool.ts";
 import { collectLldp, readLldpctl } from "../../agent/collect/lldpctl.ts";
 import { collectLsblk, readLsblk } from "../../agent/collect/lsblk.ts";
 import { collectLscpu, readLscpu } from "../../agent/collect/lscpu.ts";
@@ -73,6 +74,19 @@ test("the issue's replay: random dmidecode.txt and truncated lsblk.json fail bot
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+const MC_INFO = read("fixtures/ipmi-sim-openipmi/ipmitool-mc-info.txt");
+/** An out-of-band BMC (no device node to look for) whose mc info answers from the fixture. */
+const ipmiWithMcInfo: Collect<unknown> = (runner, signal) =>
+  ipmiCollector({ ipmiArgs: ["-I", "lanplus", "-H", "192.0.2.1"] })(
+    {
+      run: (probe, s) =>
+        probe.file === "ipmitool-mc-info.txt"
+          ? fakeRunner({ output: MC_INFO }).runner.run(probe, s)
+          : runner.run(probe, s),
+    },
+    signal,
+  );
 
 interface Case {
   /** The collectors[] entry name. */
@@ -162,6 +176,20 @@ const CASES: Case[] = [
     honestEmpty: ["", "\tLink detected: yes\n", "No data available\n"],
   },
   {
+    name: "ipmitool-mc-info",
+    collect: ipmiCollector({ ipmiArgs: ["-I", "lanplus", "-H", "192.0.2.1"] }),
+    real: MC_INFO,
+    truncated: /^$/,
+    honestEmpty: [],
+  },
+  {
+    name: "ipmitool-fru-print",
+    collect: ipmiWithMcInfo,
+    real: read("fixtures/ipmi-sim-openipmi/ipmitool-fru-print.txt"),
+    truncated: /^$/,
+    honestEmpty: [""],
+  },
+  {
     name: "ip-addr",
     collect: collectNics,
     real: '[{"ifindex":2,"ifname":"eth0","flags":["BROADCAST","UP","LOWER_UP"],"mtu":1500,"link_type":"ether","address":"52:54:00:12:34:56","addr_info":[]}]\n',
@@ -249,6 +277,12 @@ const PARSERS: Array<{
     samples: captures(/^meminfo\.txt$/),
     // The kernel's kB are KiB: the capture carries the value / 1024.
     carried: (value) => ((value as { memTotalBytes: number | null }).memTotalBytes ?? 0) / 1024,
+  },
+  { name: "ipmitool-mc-info", read: readMcInfo, samples: captures(/^ipmitool-mc-info\.txt$/) },
+  {
+    name: "ipmitool-fru-print",
+    read: readFruPrint,
+    samples: captures(/^ipmitool-fru-print\.txt$/),
   },
   { name: "lldpctl", read: readLldpctl, samples: captures(/^lldpctl.*\.txt$/) },
   { name: "ethtool-permaddr", read: readPermanentMac, samples: captures(/^ethtool-P-\w+\.txt$/) },
