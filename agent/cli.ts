@@ -1,7 +1,11 @@
 // recon-agent's entry: arguments, subcommands, and the one place errors become exit codes.
 // Heavy modules (zod, execa, undici, tar) are imported by the subcommand that needs them, so
 // `--version`, `--help` and usage errors start as fast as plain node.
-import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+// Each subcommand is one entry of COMMANDS: its flags (with their help), its positionals and its
+// handler; `<command> --help` and the flag checks are generated from that entry, so the help
+// names every flag the subcommand accepts and nothing else. A subcommand with its own parser
+// (boot-assets, export) is a `delegated` entry: it gets its arguments and supplies its help.
+import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ERROR_CODES, type ErrorCode, isReconError, ReconError } from "./errors.ts";
@@ -9,10 +13,13 @@ import { consoleLogger } from "./log.ts";
 import {
   DEFAULT_UPLOAD_TIMEOUT_MS,
   isPowerOffMode,
-  masterUrlFrom,
-  peerConfigFromCmdline,
+  MAX_UPLOAD_TIMEOUT_S,
+  type PeerCmdline,
+  POWER_OFF_MODES,
+  parseMasterUrl,
+  readPeerCmdline,
 } from "./peer/config.ts";
-import { DEFAULT_SPOOL_DIR } from "./peer/spool.ts";
+import { DEFAULT_SPOOL_DIR, makeDirectory } from "./peer/spool.ts";
 import { AGENT_COMMIT, AGENT_NAME, AGENT_VERSION } from "./version.ts";
 
 /** Exit codes, stable for scripts (post.sh, recon.service). */
@@ -26,148 +33,238 @@ export const EXIT_CODES: Record<ErrorCode | "OK" | "INTERNAL", number> = {
   [ERROR_CODES.ACK_MISMATCH]: 6,
   [ERROR_CODES.POWER_OFF_FAILED]: 7,
   [ERROR_CODES.EXEC_REFUSED]: 8,
+  [ERROR_CODES.EXPORT_FAILED]: 9,
 };
 
-const HELP = `${AGENT_NAME} ${AGENT_VERSION}: bare-metal hardware inventory
+/** What each exit code means, in --help and the README (a test keeps them identical). */
+const EXIT_CODE_MEANINGS: Record<keyof typeof EXIT_CODES, string> = {
+  OK: "ok",
+  INTERNAL: "internal error",
+  [ERROR_CODES.USAGE]: "usage",
+  [ERROR_CODES.IO]: "file I/O",
+  [ERROR_CODES.INVALID_DOCUMENT]: "invalid document",
+  [ERROR_CODES.UPLOAD_FAILED]: "upload not acknowledged (document spooled)",
+  [ERROR_CODES.ACK_MISMATCH]: "acknowledgement mismatch",
+  [ERROR_CODES.POWER_OFF_FAILED]: "power-off failed",
+  [ERROR_CODES.EXEC_REFUSED]: "refused to start a process under the test runner",
+  [ERROR_CODES.EXPORT_FAILED]: "export: at least one node failed",
+};
 
-Usage:
-  ${AGENT_NAME} [run] [options]          peer mode: inventory, upload to the master, wait for
-                                      its acknowledgement, then power off (see --poweroff)
-  ${AGENT_NAME} --dry-run [options]      inventory only: print the JSON document (or --out)
-  ${AGENT_NAME} capture DIR              run every tool and keep its raw output in DIR
-  ${AGENT_NAME} serve --root DIR [...]   the master's HTTP server (files, upload API, status page)
-  ${AGENT_NAME} boot-assets [...]        write the master's dnsmasq.conf and menu.ipxe (below)
-  ${AGENT_NAME} validate FILE...         check inventory documents against the schema
-  ${AGENT_NAME} schema                   print the JSON Schema of the document
-
-Inventory options (run and --dry-run):
-  --replay DIR          build the document from a capture directory instead of running tools
-  --out PATH            (--dry-run) write the document to PATH (a directory gets <nodeId>.json)
-                        and print a short summary instead of the JSON
-  --budget SECONDS      overall time budget for all collectors (default 300)
-
-Peer options (run; each overrides the kernel command line, see README):
-  --master URL          the master's base URL (default: recon.master= or http://<pxeaddr>/)
-  --token-file FILE     bearer token for uploads (default: recon.token=)
-  --poweroff MODE       soft|hard|reboot|none after the acknowledgement (default: soft)
-  --no-poweroff         same as --poweroff none
-  --upload-timeout S    keep retrying the upload this long (default ${DEFAULT_UPLOAD_TIMEOUT_MS / 1000})
-  --spool DIR           where an unacknowledged document is kept (default ${DEFAULT_SPOOL_DIR})
-  --cmdline FILE        read this instead of /proc/cmdline
-  --ipmi-host HOST --ipmi-port PORT --ipmi-user USER
-                        power off out-of-band over lanplus (password from IPMI_PASSWORD)
-
-Serve options:
-  --root DIR            data directory; nodes are stored in DIR/nodes/<nodeId>/
-  --host ADDR --port N  listen address (default 0.0.0.0:80)
-  --token-file FILE     require this bearer token for uploads
-  --menu FILE --post-tgz FILE    served as /menu.ipxe and /post.tgz
-  --export DIR --isos DIR --install DIR   served under /export, /isos, /install
-
-Boot-assets options (recon-role.sh runs this when a node becomes the master):
-  --interface IF --address CIDR --tftp-root DIR     required
-  --dnsmasq-out FILE [--lease-file F] [--dhcp-range FIRST,LAST] [--lease-time T]
-      [--domain D] [--master-name N] [--http-base URL] [--bios-file F] [--efi-file F]
-  --menu-out FILE --image-name N --image-version V --kernel K --initrd I
-      [--iso-path P] [--master HOST] [--console C]... [--kernel-arg A]...
-
-Other:
-  -h, --help            this text
-  -V, --version         version and git commit
-
-Exit codes: 0 ok, 1 internal error, 2 usage, 3 file I/O, 4 invalid document,
-5 upload not acknowledged (document spooled), 6 acknowledgement mismatch, 7 power-off failed.
-`;
-
-const OPTIONS = {
-  "dry-run": { type: "boolean" },
-  replay: { type: "string" },
-  out: { type: "string" },
-  budget: { type: "string" },
-  master: { type: "string" },
-  "token-file": { type: "string" },
-  poweroff: { type: "string" },
-  "no-poweroff": { type: "boolean" },
-  "upload-timeout": { type: "string" },
-  spool: { type: "string" },
-  cmdline: { type: "string" },
-  "ipmi-host": { type: "string" },
-  "ipmi-port": { type: "string" },
-  "ipmi-user": { type: "string" },
-  root: { type: "string" },
-  host: { type: "string" },
-  port: { type: "string" },
-  menu: { type: "string" },
-  "post-tgz": { type: "string" },
-  export: { type: "string" },
-  isos: { type: "string" },
-  install: { type: "string" },
-  help: { type: "boolean", short: "h" },
-  version: { type: "boolean", short: "V" },
-} as const;
-
-type Values = ReturnType<
-  typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>
->["values"];
-
-function usage(message: string): ReconError {
-  return new ReconError(ERROR_CODES.USAGE, `${message} (see ${AGENT_NAME} --help)`);
+/** "Exit codes: 0 ok, 1 internal error, ..." as one line. */
+export function exitCodesLine(): string {
+  const entries = Object.entries(EXIT_CODES) as Array<[keyof typeof EXIT_CODES, number]>;
+  return `Exit codes: ${entries
+    .sort((a, b) => a[1] - b[1])
+    .map(([key, code]) => `${code} ${EXIT_CODE_MEANINGS[key]}`)
+    .join(", ")}.`;
 }
 
-function seconds(value: string | undefined, flag: string): number | undefined {
+/** Bounds of --budget, in seconds. */
+export const BUDGET_SECONDS = { min: 1, max: 3600 } as const;
+
+interface Flag {
+  type: "string" | "boolean";
+  short?: string;
+  /** Placeholder of the value in the help ("DIR"). */
+  arg?: string;
+  help: string;
+}
+type Flags = Record<string, Flag>;
+type Values = Record<string, string | boolean | undefined>;
+
+interface ParsedCommand {
+  name: string;
+  usage: string;
+  summary: string;
+  flags: Flags;
+  /** Placeholder of the positionals in the usage line, and how many are allowed. */
+  positionals: { min: number; max: number; what?: string };
+  run(values: Values, positionals: string[]): Promise<number>;
+}
+
+interface DelegatedCommand {
+  name: string;
+  summary: string;
+  help(): Promise<string>;
+  run(argv: string[]): Promise<number>;
+}
+
+const HELP_FLAGS: Flags = { help: { type: "boolean", short: "h", help: "this text" } };
+
+const INVENTORY_FLAGS: Flags = {
+  replay: {
+    type: "string",
+    arg: "DIR",
+    help: "build the document from a capture directory instead of running tools",
+  },
+  budget: {
+    type: "string",
+    arg: "SECONDS",
+    help: `overall time budget for all collectors, ${BUDGET_SECONDS.min}..${BUDGET_SECONDS.max} (default 300)`,
+  },
+  cmdline: { type: "string", arg: "FILE", help: "read this instead of /proc/cmdline" },
+  "allow-anonymous": {
+    type: "boolean",
+    help: "with --replay: accept a capture with no UUID, serial, MAC or stable fact (random nodeId)",
+  },
+};
+
+const PEER_FLAGS: Flags = {
+  master: {
+    type: "string",
+    arg: "URL",
+    help: "the master's base URL (default: recon.master= or http://<pxeaddr>/)",
+  },
+  "token-file": {
+    type: "string",
+    arg: "FILE",
+    help: "bearer token for uploads (default: recon.token=)",
+  },
+  poweroff: {
+    type: "string",
+    arg: "MODE",
+    help: `${POWER_OFF_MODES.join("|")} after the acknowledgement (default: soft)`,
+  },
+  "no-poweroff": { type: "boolean", help: "same as --poweroff none" },
+  "upload-timeout": {
+    type: "string",
+    arg: "S",
+    help: `keep retrying the upload this long, 1..${MAX_UPLOAD_TIMEOUT_S} (default ${DEFAULT_UPLOAD_TIMEOUT_MS / 1000})`,
+  },
+  spool: {
+    type: "string",
+    arg: "DIR",
+    help: `where an unacknowledged document is kept (default ${DEFAULT_SPOOL_DIR})`,
+  },
+  "ipmi-host": {
+    type: "string",
+    arg: "HOST",
+    help: "power off out-of-band over lanplus (password from IPMI_PASSWORD)",
+  },
+  "ipmi-port": { type: "string", arg: "PORT", help: "with --ipmi-host (default 623)" },
+  "ipmi-user": { type: "string", arg: "USER", help: "with --ipmi-host" },
+};
+
+/** A usage error that names the subcommand and points to its help. */
+function usage(message: string, command?: string): ReconError {
+  const help = command ? `${command === "dry-run" ? "--dry-run" : command} --help` : "--help";
+  return new ReconError(ERROR_CODES.USAGE, `${message} (see ${AGENT_NAME} ${help})`);
+}
+
+function seconds(
+  value: string | boolean | undefined,
+  flag: string,
+  bounds: { min: number; max: number },
+  command: string,
+): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0)
-    throw usage(`${flag} needs a number of seconds > 0, got "${value}"`);
+  if (typeof value !== "string" || !Number.isFinite(n) || n < bounds.min || n > bounds.max)
+    throw usage(
+      `${flag} needs a number of seconds from ${bounds.min} to ${bounds.max}, got "${value}"`,
+      command,
+    );
   return n * 1000;
 }
 
-function port(value: string | undefined, flag: string, fallback: number): number {
+function port(value: string | undefined, flag: string, fallback: number, command: string): number {
   if (value === undefined) return fallback;
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535)
-    throw usage(`${flag} needs a port 0-65535, got "${value}"`);
+    throw usage(`${flag} needs a port 0-65535, got "${value}"`, command);
   return n;
+}
+
+function bytes(value: string | undefined, flag: string, command: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw usage(`${flag} needs a whole number of bytes >= 1, got "${value}"`, command);
+  return n;
+}
+
+/** A file-system error as recon's E_IO: the path and the reason, never a stack. */
+function ioError(what: string, path: string, error: unknown): ReconError {
+  const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+  return new ReconError(ERROR_CODES.IO, `cannot ${what} ${path}: ${reason}`, { cause: error });
 }
 
 async function readText(path: string, what: string): Promise<string> {
   try {
     return await readFile(path, "utf8");
   } catch (error) {
-    throw new ReconError(
-      ERROR_CODES.IO,
-      `cannot read ${what} ${path}: ${(error as Error).message}`,
-    );
+    throw ioError(`read ${what}`, path, error);
   }
 }
 
-async function readToken(path: string | undefined): Promise<string | null> {
+async function readToken(path: string | undefined, command: string): Promise<string | null> {
   if (!path) return null;
   const token = (await readText(path, "token file")).trim();
-  if (!token) throw usage(`token file ${path} is empty`);
+  if (!token) throw usage(`token file ${path} is empty`, command);
   return token;
+}
+
+function warn(message: string): void {
+  process.stderr.write(`${AGENT_NAME}: warning: ${message}\n`);
 }
 
 function warnIfNotRoot(replaying: boolean): void {
   if (replaying || process.geteuid?.() === 0) return;
-  process.stderr.write(
-    `${AGENT_NAME}: warning: not running as root: dmidecode, lshw and ipmitool are skipped ` +
-      '(marked "requires root" in collectors[]); run as root for a complete inventory\n',
+  warn(
+    "not running as root: dmidecode, lshw and ipmitool are skipped " +
+      '(marked "requires root" in collectors[]); run as root for a complete inventory',
   );
 }
 
+/** Files a capture directory may hold (the probes' file names, see agent/collect/*). */
+const CAPTURE_FILE =
+  /^(?:manifest\.json|(?:cmdline|dmidecode|hostname|lldpctl|lspci|meminfo|ipmi-devices(?:-after-modprobe)?|modprobe-[\w-]+|ethtool-(?:P-)?[\w.@-]+)\.txt|(?:ip-addr|lsblk|lscpu|lshw|smartctl-scan|sys-class-net)\.json)$/;
+
+/** A replay directory must exist, be readable and hold at least one capture file. */
+async function checkReplayDir(dir: string, command: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR")
+      throw usage(`replay directory not found: ${dir}`, command);
+    throw ioError("read replay directory", dir, error);
+  }
+  if (!names.some((name) => CAPTURE_FILE.test(name)))
+    throw usage(
+      `${dir} holds no capture files (manifest.json, dmidecode.txt, lsblk.json, ...): ` +
+        `make one with ${AGENT_NAME} capture DIR`,
+      command,
+    );
+}
+
+async function cmdlineText(values: Values): Promise<string | null> {
+  const path = values.cmdline;
+  return typeof path === "string" ? readText(path, "kernel command line") : null;
+}
+
 async function dryRun(values: Values): Promise<number> {
+  const command = "dry-run";
+  if (values.replay) await checkReplayDir(String(values.replay), command);
+  await cmdlineText(values);
   warnIfNotRoot(Boolean(values.replay));
+  const budgetMs = seconds(values.budget, "--budget", BUDGET_SECONDS, command);
   const [{ buildInventory }, { summarize }] = await Promise.all([
     import("./inventory.ts"),
     import("./summary.ts"),
   ]);
   const { document } = await buildInventory({
-    replayDir: values.replay ?? null,
-    budgetMs: seconds(values.budget, "--budget"),
+    replayDir: typeof values.replay === "string" ? values.replay : null,
+    budgetMs,
+  });
+  const { refuseAnonymousReplay } = await import("./peer/run.ts");
+  refuseAnonymousReplay(document, {
+    replayDir: typeof values.replay === "string" ? values.replay : null,
+    allowAnonymous: Boolean(values["allow-anonymous"]),
   });
   const json = `${JSON.stringify(document, null, 2)}\n`;
-  if (!values.out) {
+  if (typeof values.out !== "string") {
     process.stdout.write(json);
     return 0;
   }
@@ -179,30 +276,38 @@ async function dryRun(values: Values): Promise<number> {
       () => false,
     ));
   if (isDir) {
-    await mkdir(target, { recursive: true });
+    try {
+      await makeDirectory(target);
+    } catch (error) {
+      throw ioError("create directory", target, error);
+    }
     target = join(target, `${document.nodeId}.json`);
   }
   try {
     await writeFile(target, json);
   } catch (error) {
-    throw new ReconError(ERROR_CODES.IO, `cannot write ${target}: ${(error as Error).message}`);
+    throw ioError("write", target, error);
   }
   process.stdout.write(summarize(document));
   process.stdout.write(`document   ${target}\n`);
   return 0;
 }
 
-async function capture(values: Values, dir: string | undefined): Promise<number> {
-  if (!dir) throw usage("capture needs a directory");
+async function capture(values: Values, [dir]: string[]): Promise<number> {
+  const command = "capture";
+  if (!dir) throw usage("capture needs a directory", command);
+  const budgetMs = seconds(values.budget, "--budget", BUDGET_SECONDS, command);
+  try {
+    await makeDirectory(dir);
+  } catch (error) {
+    throw ioError("create capture directory", dir, error);
+  }
   warnIfNotRoot(false);
   const [{ buildInventory }, { summarize }] = await Promise.all([
     import("./inventory.ts"),
     import("./summary.ts"),
   ]);
-  const { document } = await buildInventory({
-    captureDir: dir,
-    budgetMs: seconds(values.budget, "--budget"),
-  });
+  const { document } = await buildInventory({ captureDir: dir, budgetMs });
   process.stdout.write(summarize(document));
   process.stdout.write(
     `capture    ${dir} (replay with: ${AGENT_NAME} --dry-run --replay ${dir})\n`,
@@ -210,92 +315,155 @@ async function capture(values: Values, dir: string | undefined): Promise<number>
   return 0;
 }
 
-async function validate(files: string[]): Promise<number> {
-  if (files.length === 0) throw usage("validate needs at least one file");
+/** Checks every file, reports each bad one, and fails at the end if any was bad. */
+async function validate(_values: Values, files: string[]): Promise<number> {
   const { Inventory } = await import("../schema/inventory.ts");
-  let bad = 0;
+  let invalid = 0;
+  let unreadable = 0;
   for (const file of files) {
+    let text: string;
+    try {
+      text = await readText(file, "document");
+    } catch (error) {
+      process.stdout.write(`${file}: ${(error as Error).message}\n`);
+      unreadable++;
+      continue;
+    }
     let parsed: unknown;
     try {
-      parsed = JSON.parse(await readText(file, "document"));
+      parsed = JSON.parse(text);
     } catch (error) {
-      if (isReconError(error)) throw error;
       process.stdout.write(`${file}: not JSON: ${(error as Error).message}\n`);
-      bad++;
+      invalid++;
       continue;
     }
     const result = Inventory.safeParse(parsed);
     if (result.success) {
       process.stdout.write(`${file}: valid (${result.data.nodeId})\n`);
     } else {
-      bad++;
+      invalid++;
       for (const issue of result.error.issues) {
         process.stdout.write(`${file}: ${issue.path.join(".") || "(root)"}: ${issue.message}\n`);
       }
     }
   }
-  if (bad > 0)
-    throw new ReconError(
-      ERROR_CODES.INVALID_DOCUMENT,
-      `${bad} of ${files.length} documents invalid`,
-    );
+  const summary = `${invalid} invalid and ${unreadable} unreadable of ${files.length} documents`;
+  if (invalid > 0) throw new ReconError(ERROR_CODES.INVALID_DOCUMENT, summary);
+  if (unreadable > 0) throw new ReconError(ERROR_CODES.IO, summary);
   return 0;
 }
 
 async function serve(values: Values): Promise<number> {
-  if (!values.root) throw usage("serve needs --root DIR");
+  const command = "serve";
+  const text = (name: string) =>
+    typeof values[name] === "string" ? (values[name] as string) : undefined;
+  const root = text("root");
+  if (!root) throw usage("serve needs --root DIR", command);
   const { serveCommand } = await import("./master/index.ts");
   await serveCommand({
-    root: values.root,
-    host: values.host ?? "0.0.0.0",
-    port: port(values.port, "--port", 80),
-    token: await readToken(values["token-file"]),
-    menu: values.menu,
-    postTgz: values["post-tgz"],
-    export: values.export,
-    isos: values.isos,
-    install: values.install,
+    root,
+    host: text("host") ?? "0.0.0.0",
+    port: port(text("port"), "--port", 80, command),
+    token: await readToken(text("token-file"), command),
+    menu: text("menu"),
+    postTgz: text("post-tgz"),
+    export: text("export"),
+    isos: text("isos"),
+    install: text("install"),
+    maxInventoryBytes: bytes(text("max-inventory-bytes"), "--max-inventory-bytes", command),
+    maxEvidenceBytes: bytes(text("max-evidence-bytes"), "--max-evidence-bytes", command),
+    minUploadBytesPerSecond: bytes(text("min-upload-rate"), "--min-upload-rate", command),
   });
   return 0;
 }
 
+/** A flag wins over its kernel argument; a bad kernel argument it overrides is only a warning. */
+function resolve<T>(
+  fromCmdline: PeerCmdline[keyof PeerCmdline],
+  flag: string | null,
+  fromFlag: () => T,
+): T {
+  if (flag !== null) {
+    if ("error" in fromCmdline)
+      warn(`ignoring the kernel argument (${fromCmdline.error.message}): overridden by ${flag}`);
+    return fromFlag();
+  }
+  if ("error" in fromCmdline)
+    throw usage(`${fromCmdline.error.message}; a flag overrides it`, "run");
+  return fromCmdline.value as T;
+}
+
 async function run(values: Values): Promise<number> {
-  const cmdlineText = await readText(values.cmdline ?? "/proc/cmdline", "kernel command line");
-  const fromCmdline = peerConfigFromCmdline(cmdlineText);
-  const masterUrl = values.master
-    ? masterUrlFrom({ master: values.master })
-    : fromCmdline.masterUrl;
+  const command = "run";
+  const text = (name: string) =>
+    typeof values[name] === "string" ? (values[name] as string) : undefined;
+  if (values.out !== undefined) throw usage("--out is for --dry-run", command);
+  if (values.replay) await checkReplayDir(String(values.replay), command);
+  const fromCmdline = readPeerCmdline(
+    (await cmdlineText(values)) ?? (await readText("/proc/cmdline", "kernel command line")),
+  );
+  const master = text("master");
+  const masterUrl = resolve<URL | null>(fromCmdline.masterUrl, master ? "--master" : null, () => {
+    try {
+      return parseMasterUrl(master ?? "", "--master");
+    } catch (error) {
+      throw isReconError(error) ? usage(error.message, command) : error;
+    }
+  });
   if (!masterUrl) {
     throw usage(
       "no master: the kernel command line has neither pxeaddr= nor recon.master=, and no --master was given",
+      command,
     );
   }
-  let mode = fromCmdline.powerOff;
-  if (values.poweroff !== undefined) {
-    if (!isPowerOffMode(values.poweroff))
-      throw usage(`--poweroff must be soft, hard, reboot or none`);
-    mode = values.poweroff;
-  }
-  if (values["no-poweroff"]) mode = "none";
+  const poweroffFlag = values["no-poweroff"]
+    ? "--no-poweroff"
+    : text("poweroff") !== undefined
+      ? "--poweroff"
+      : null;
+  const mode = resolve(fromCmdline.powerOff, poweroffFlag, () => {
+    if (values["no-poweroff"]) return "none" as const;
+    const wanted = text("poweroff") ?? "";
+    if (!isPowerOffMode(wanted))
+      throw usage(`--poweroff must be ${POWER_OFF_MODES.join(", ")}, got "${wanted}"`, command);
+    return wanted;
+  });
+  const totalTimeoutMs = resolve(
+    fromCmdline.uploadTimeoutMs,
+    text("upload-timeout") !== undefined ? "--upload-timeout" : null,
+    () =>
+      seconds(
+        values["upload-timeout"],
+        "--upload-timeout",
+        { min: 1, max: MAX_UPLOAD_TIMEOUT_S },
+        command,
+      ) ?? DEFAULT_UPLOAD_TIMEOUT_MS,
+  );
+  const budgetMs = seconds(values.budget, "--budget", BUDGET_SECONDS, command);
   const ipmiArgs: string[] = [];
-  if (values["ipmi-host"]) {
-    ipmiArgs.push("-I", "lanplus", "-C", "3", "-H", values["ipmi-host"]);
-    ipmiArgs.push("-p", String(port(values["ipmi-port"], "--ipmi-port", 623)));
-    if (values["ipmi-user"]) ipmiArgs.push("-U", values["ipmi-user"]);
+  const ipmiHost = text("ipmi-host");
+  if (ipmiHost) {
+    ipmiArgs.push("-I", "lanplus", "-C", "3", "-H", ipmiHost);
+    ipmiArgs.push("-p", String(port(text("ipmi-port"), "--ipmi-port", 623, command)));
+    const user = text("ipmi-user");
+    if (user) ipmiArgs.push("-U", user);
     if (process.env.IPMI_PASSWORD) ipmiArgs.push("-E");
+  } else if (text("ipmi-port") || text("ipmi-user")) {
+    throw usage("--ipmi-port and --ipmi-user need --ipmi-host", command);
   }
+  const cmdlineToken = "value" in fromCmdline.token ? fromCmdline.token.value : null;
+  const token = (await readToken(text("token-file"), command)) ?? cmdlineToken;
   warnIfNotRoot(Boolean(values.replay));
   const { runPeer } = await import("./peer/run.ts");
   const result = await runPeer({
     masterUrl,
-    token: (await readToken(values["token-file"])) ?? fromCmdline.token,
+    token,
     powerOff: mode,
-    retry: {
-      totalTimeoutMs:
-        seconds(values["upload-timeout"], "--upload-timeout") ?? fromCmdline.uploadTimeoutMs,
-    },
-    spoolDir: values.spool ?? DEFAULT_SPOOL_DIR,
-    replayDir: values.replay ?? null,
+    retry: { totalTimeoutMs },
+    budgetMs,
+    spoolDir: text("spool") ?? DEFAULT_SPOOL_DIR,
+    replayDir: text("replay") ?? null,
+    allowAnonymous: Boolean(values["allow-anonymous"]),
     ipmiArgs,
     log: consoleLogger(),
   });
@@ -305,65 +473,305 @@ async function run(values: Values): Promise<number> {
   return 0;
 }
 
+const COMMANDS: ParsedCommand[] = [
+  {
+    name: "run",
+    usage: "[run] [options]",
+    summary:
+      "peer mode: inventory, upload to the master, wait for its acknowledgement, then power off.\n" +
+      'Each flag overrides its kernel argument (see the README, "Kernel command line").',
+    flags: { ...INVENTORY_FLAGS, ...PEER_FLAGS },
+    positionals: { min: 0, max: 0 },
+    run,
+  },
+  {
+    name: "dry-run",
+    usage: "--dry-run [options]",
+    summary: "inventory only: print the JSON document (or write it with --out); uploads nothing",
+    flags: {
+      "dry-run": { type: "boolean", help: "this mode" },
+      ...INVENTORY_FLAGS,
+      out: {
+        type: "string",
+        arg: "PATH",
+        help: "write the document to PATH (a directory gets <nodeId>.json) and print a summary",
+      },
+    },
+    positionals: { min: 0, max: 0 },
+    run: dryRun,
+  },
+  {
+    name: "capture",
+    usage: "capture DIR [--budget SECONDS]",
+    summary: "run every tool and keep its raw output (and manifest.json) in DIR",
+    flags: { budget: INVENTORY_FLAGS.budget as Flag },
+    positionals: { min: 1, max: 1, what: "DIR" },
+    run: capture,
+  },
+  {
+    name: "serve",
+    usage: "serve --root DIR [options]",
+    summary: "the master's HTTP server (files, upload API, status page)",
+    flags: {
+      root: {
+        type: "string",
+        arg: "DIR",
+        help: "data directory; nodes are stored in DIR/nodes/<nodeId>/",
+      },
+      host: { type: "string", arg: "ADDR", help: "listen address (default 0.0.0.0)" },
+      port: { type: "string", arg: "N", help: "listen port (default 80)" },
+      "token-file": { type: "string", arg: "FILE", help: "require this bearer token for uploads" },
+      menu: { type: "string", arg: "FILE", help: "served as /menu.ipxe" },
+      "post-tgz": { type: "string", arg: "FILE", help: "served as /post.tgz" },
+      export: { type: "string", arg: "DIR", help: "served under /export" },
+      isos: { type: "string", arg: "DIR", help: "served under /isos" },
+      install: { type: "string", arg: "DIR", help: "served under /install" },
+      "max-inventory-bytes": {
+        type: "string",
+        arg: "N",
+        help: "largest inventory body accepted (default 4 MiB)",
+      },
+      "max-evidence-bytes": {
+        type: "string",
+        arg: "N",
+        help: "largest evidence body accepted (default 64 MiB)",
+      },
+      "min-upload-rate": {
+        type: "string",
+        arg: "BYTES_PER_S",
+        help: "an upload slower than this on average after a grace period is cut with 408 (default 1024)",
+      },
+    },
+    positionals: { min: 0, max: 0 },
+    run: serve,
+  },
+  {
+    name: "validate",
+    usage: "validate FILE...",
+    summary:
+      "check inventory documents against the schema; reports every file, fails if any is bad",
+    flags: {},
+    positionals: { min: 1, max: Number.POSITIVE_INFINITY, what: "FILE" },
+    run: validate,
+  },
+  {
+    name: "schema",
+    usage: "schema",
+    summary: "print the JSON Schema of the document",
+    flags: {},
+    positionals: { min: 0, max: 0 },
+    run: async () => {
+      const { inventoryJsonSchema } = await import("../schema/inventory.ts");
+      process.stdout.write(`${JSON.stringify(inventoryJsonSchema(), null, 2)}\n`);
+      return 0;
+    },
+  },
+];
+
+const BOOT_ASSETS_HELP = `Usage: ${AGENT_NAME} boot-assets [options]
+Writes the master's dnsmasq.conf and menu.ipxe (recon-role.sh runs this when a node becomes the
+master). Give --dnsmasq-out and/or --menu-out.
+
+Required:
+  --interface IF          the provisioning interface
+  --address CIDR          the master's address on it, e.g. 10.13.37.1/24
+  --tftp-root DIR         where the iPXE binaries are
+
+dnsmasq.conf:
+  --dnsmasq-out FILE      write dnsmasq.conf here
+  --lease-file FILE  --dhcp-range FIRST,LAST  --lease-time T  --domain D  --master-name N
+  --http-base URL  --bios-file F  --efi-file F
+
+menu.ipxe:
+  --menu-out FILE         write menu.ipxe here; then required:
+  --image-name N  --image-version V  --kernel K  --initrd I
+  optional: --iso-path P  --master HOST  --console C (repeatable)  --kernel-arg A (repeatable)
+
+  -h, --help              this text
+`;
+
+const DELEGATED: DelegatedCommand[] = [
+  {
+    name: "boot-assets",
+    summary: "write the master's dnsmasq.conf and menu.ipxe",
+    help: async () => BOOT_ASSETS_HELP,
+    run: async (argv) => {
+      const { bootAssetsCommand } = await import("./master/boot-assets.ts");
+      return bootAssetsCommand(argv);
+    },
+  },
+  {
+    name: "export",
+    summary: "export documents into a CMDB (or the files it imports)",
+    help: async () => (await import("./export/command.ts")).EXPORT_HELP,
+    run: async (argv) => {
+      const { exportCommand } = await import("./export/command.ts");
+      await exportCommand(argv);
+      return 0;
+    },
+  },
+];
+
+function flagLabel(name: string, flag: Flag): string {
+  const long = `--${name}${flag.arg ? ` ${flag.arg}` : ""}`;
+  return flag.short ? `-${flag.short}, ${long}` : long;
+}
+
+export function commandHelp(command: ParsedCommand): string {
+  const flags = Object.entries({ ...command.flags, ...HELP_FLAGS });
+  const width = Math.max(...flags.map(([name, flag]) => flagLabel(name, flag).length)) + 2;
+  const lines = flags.map(([name, flag]) => `  ${flagLabel(name, flag).padEnd(width)}${flag.help}`);
+  return `Usage: ${AGENT_NAME} ${command.usage}\n${command.summary}\n\nOptions:\n${lines.join("\n")}\n\n${exitCodesLine()}\n`;
+}
+
+function globalHelp(): string {
+  const entries: Array<[string, string]> = [
+    ...COMMANDS.map((c): [string, string] => [c.usage, c.summary.split("\n")[0] ?? ""]),
+    ...DELEGATED.map((c): [string, string] => [`${c.name} [options]`, c.summary]),
+  ];
+  const width = Math.max(...entries.map(([u]) => u.length)) + 2;
+  return `${AGENT_NAME} ${AGENT_VERSION}: bare-metal hardware inventory
+
+Usage:
+${entries.map(([u, s]) => `  ${AGENT_NAME} ${u.padEnd(width)}${s}`).join("\n")}
+
+  ${AGENT_NAME} COMMAND --help        the options of one command (run: ${AGENT_NAME} run --help)
+  -h, --help                     this text
+  -V, --version                  version and git commit
+
+${exitCodesLine()}
+`;
+}
+
+const GLOBAL_FLAGS: Flags = {
+  ...HELP_FLAGS,
+  version: { type: "boolean", short: "V", help: "version and git commit" },
+};
+
+type Token = NonNullable<ReturnType<typeof parseArgs>["tokens"]>[number];
+
+function tokensOf(argv: string[], flags: Flags): Token[] {
+  const options = Object.fromEntries(
+    Object.entries(flags).map(([name, f]) => [
+      name,
+      f.short ? { type: f.type, short: f.short } : { type: f.type },
+    ]),
+  );
+  return (
+    parseArgs({ args: argv, options, strict: false, allowPositionals: true, tokens: true })
+      .tokens ?? []
+  );
+}
+
+/** Which command the arguments ask for (positionals are read with every command's flags). */
+function pickCommand(argv: string[]): { command: ParsedCommand | null; unknown?: string } {
+  const all: Flags = { ...GLOBAL_FLAGS };
+  for (const c of COMMANDS) Object.assign(all, c.flags);
+  const tokens = tokensOf(argv, all);
+  const first = tokens.find((t) => t.kind === "positional");
+  const dryRun = tokens.some((t) => t.kind === "option" && t.name === "dry-run");
+  const byName = (name: string) =>
+    COMMANDS.find((c) => c.name === name && name !== "dry-run") ?? null;
+  if (dryRun) return { command: COMMANDS.find((c) => c.name === "dry-run") ?? null };
+  if (first?.kind !== "positional") return { command: byName("run") };
+  const named = byName(first.value);
+  return named ? { command: named } : { command: null, unknown: first.value };
+}
+
+/** Strict parse against one command's flags, with recon's own messages. */
+function parseFor(
+  command: ParsedCommand,
+  argv: string[],
+): { values: Values; positionals: string[] } {
+  const flags = { ...GLOBAL_FLAGS, ...command.flags };
+  const values: Values = {};
+  const positionals: string[] = [];
+  let named = command.name === "dry-run";
+  for (const token of tokensOf(argv, flags)) {
+    if (token.kind === "option-terminator") continue;
+    if (token.kind === "positional") {
+      if (!named && token.value === command.name) named = true;
+      else positionals.push(token.value);
+      continue;
+    }
+    const flag = flags[token.name];
+    const label = command.name === "dry-run" ? "--dry-run" : `"${command.name}"`;
+    if (!flag || (flag.short === undefined && token.rawName.length === 2))
+      throw usage(`unknown flag ${token.rawName} for ${label}`, command.name);
+    if (flag.type === "boolean" && token.value !== undefined)
+      throw usage(`${token.rawName} takes no value, got "${token.value}"`, command.name);
+    if (flag.type === "string" && token.value === undefined)
+      throw usage(
+        `${token.rawName} needs a value${flag.arg ? ` (${flag.arg})` : ""}`,
+        command.name,
+      );
+    values[token.name] = token.value ?? true;
+  }
+  if (!values.help && !values.version) {
+    const { min, max, what } = command.positionals;
+    if (positionals.length > max)
+      throw usage(
+        `${command.name === "dry-run" ? "--dry-run" : command.name} takes ${max === 0 ? "no arguments" : `at most ${max}`}, got "${positionals[max]}"`,
+        command.name,
+      );
+    if (positionals.length < min)
+      throw usage(`${command.name} needs ${what ?? "an argument"}`, command.name);
+  }
+  return { values, positionals };
+}
+
+function exitOf(error: unknown): number {
+  if (isReconError(error)) {
+    process.stderr.write(`${AGENT_NAME}: ${error.message} [${error.code}]\n`);
+    return EXIT_CODES[error.code];
+  }
+  const errno = error as NodeJS.ErrnoException;
+  if (typeof errno?.syscall === "string" && typeof errno.code === "string") {
+    // A file-system error nobody wrapped: still a file I/O failure, never a stack trace.
+    process.stderr.write(`${AGENT_NAME}: ${errno.message} [${ERROR_CODES.IO}]\n`);
+    return EXIT_CODES[ERROR_CODES.IO];
+  }
+  process.stderr.write(
+    `${AGENT_NAME}: internal error: ${(error as Error)?.stack ?? String(error)}\n`,
+  );
+  return EXIT_CODES.INTERNAL;
+}
+
 /** Runs the CLI; returns the process exit code. Never throws. */
 export async function main(argv: string[]): Promise<number> {
   try {
-    // boot-assets has its own flags (see agent/master/boot-assets.ts).
-    if (argv[0] === "boot-assets") {
-      const { bootAssetsCommand } = await import("./master/boot-assets.ts");
-      return await bootAssetsCommand(argv.slice(1));
+    const delegated = DELEGATED.find((c) => c.name === argv[0]);
+    if (delegated) {
+      const rest = argv.slice(1);
+      if (rest.includes("--help") || rest.includes("-h")) {
+        process.stdout.write(await delegated.help());
+        return 0;
+      }
+      return await delegated.run(rest);
     }
-    const { values, positionals } = parseArgs({
-      args: argv,
-      options: OPTIONS,
-      allowPositionals: true,
-      strict: true,
-    });
+    const { command, unknown } = pickCommand(argv);
+    if (!command) {
+      if (argv.includes("--help") || argv.includes("-h")) {
+        process.stdout.write(globalHelp());
+        return 0;
+      }
+      throw usage(`unknown command "${unknown}"`);
+    }
+    const explicit = command.name !== "run" || argv.some((a) => a === "run");
+    const { values, positionals } = parseFor(command, argv);
     if (values.help) {
-      process.stdout.write(HELP);
+      process.stdout.write(explicit ? commandHelp(command) : globalHelp());
       return 0;
     }
     if (values.version) {
       process.stdout.write(`${AGENT_NAME} ${AGENT_VERSION} (${AGENT_COMMIT})\n`);
       return 0;
     }
-    const [command, ...rest] = positionals;
-    if (values["dry-run"]) {
-      if (command !== undefined) throw usage(`--dry-run takes no subcommand, got "${command}"`);
-      return await dryRun(values);
-    }
-    switch (command) {
-      case undefined:
-      case "run":
-        return await run(values);
-      case "capture":
-        return await capture(values, rest[0]);
-      case "serve":
-        return await serve(values);
-      case "validate":
-        return await validate(rest);
-      case "schema": {
-        const { inventoryJsonSchema } = await import("../schema/inventory.ts");
-        process.stdout.write(`${JSON.stringify(inventoryJsonSchema(), null, 2)}\n`);
-        return 0;
-      }
-      default:
-        throw usage(`unknown command "${command}"`);
-    }
+    return await command.run(values, positionals);
   } catch (error) {
-    if (isReconError(error)) {
-      process.stderr.write(`${AGENT_NAME}: ${error.message} [${error.code}]\n`);
-      return EXIT_CODES[error.code];
-    }
-    if ((error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-      process.stderr.write(
-        `${AGENT_NAME}: ${(error as Error).message} (see ${AGENT_NAME} --help)\n`,
-      );
-      return EXIT_CODES[ERROR_CODES.USAGE];
-    }
-    process.stderr.write(
-      `${AGENT_NAME}: internal error: ${(error as Error)?.stack ?? String(error)}\n`,
-    );
-    return EXIT_CODES.INTERNAL;
+    return exitOf(error);
   }
 }
+
+/** For tests: the parsed commands, their help and the delegated ones. */
+export const COMMAND_TABLE = { commands: COMMANDS, delegated: DELEGATED, globalHelp };

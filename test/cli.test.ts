@@ -5,6 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { COMMAND_TABLE, exitCodesLine } from "../agent/cli.ts";
 import { Inventory } from "../schema/inventory.ts";
 import { underCI } from "./support/ci.ts";
 
@@ -27,15 +28,8 @@ function cli(args: string[], options: { live?: boolean; uid?: number } = {}) {
 test("--help tells the subcommands and exit codes; --version prints version and commit", () => {
   const help = cli(["--help"]);
   assert.equal(help.status, 0);
-  for (const word of [
-    "--dry-run",
-    "--replay",
-    "capture",
-    "serve",
-    "validate",
-    "schema",
-    "Exit codes",
-  ]) {
+  assert.match(cli(["run", "--help"]).stdout, /--replay DIR/);
+  for (const word of ["--dry-run", "capture", "serve", "validate", "schema", "Exit codes"]) {
     assert.ok(help.stdout.includes(word), word);
   }
   const version = cli(["--version"]);
@@ -55,6 +49,206 @@ test("bad input is a usage error (exit 2) with a clear message", () => {
   assert.match(missingReplay.stderr, /replay directory not found/);
   const badBudget = cli(["--dry-run", "--budget", "soon"]);
   assert.equal(badBudget.status, 2);
+});
+
+const dell = join(root, "fixtures/dell-poweredge-r740-linuxhw");
+
+/** A usage error as a person meets it: exit 2, recon's message, no Node parser text or stack. */
+function assertUsage(run: ReturnType<typeof cli>, pattern: RegExp) {
+  assert.equal(run.status, 2, run.stderr);
+  assert.match(run.stderr, pattern);
+  assert.match(run.stderr, /--help\) \[E_USAGE\]\n$/);
+  assert.doesNotMatch(run.stderr, /ambiguous|To specify|ERR_PARSE_ARGS|\n\s+at /);
+}
+
+test("every subcommand has its own --help, naming exactly the flags it accepts", () => {
+  for (const command of COMMAND_TABLE.commands) {
+    const args = command.name === "dry-run" ? ["--dry-run", "--help"] : [command.name, "--help"];
+    const help = cli(args);
+    assert.equal(help.status, 0, `${args.join(" ")}: ${help.stderr}`);
+    assert.match(
+      help.stdout,
+      new RegExp(`^Usage: recon-agent ${command.usage.replace(/[[\].]/g, "\\$&")}`),
+    );
+    const named = new Set([...help.stdout.matchAll(/--([a-z][a-z-]+)/g)].map((m) => m[1]));
+    named.delete("help");
+    assert.deepEqual(
+      [...named].filter((f) => f !== "dry-run").sort(),
+      Object.keys(command.flags)
+        .filter((f) => f !== "dry-run")
+        .sort(),
+      `${command.name} --help names what it accepts`,
+    );
+    // Every flag the help names is accepted: all of them at once are not an "unknown flag".
+    const all = [...named].flatMap((flag) =>
+      command.flags[flag ?? ""]?.type === "string" ? [`--${flag}`, "x"] : [`--${flag}`],
+    );
+    const run = cli([command.name === "dry-run" ? "--dry-run" : command.name, ...all, "--help"]);
+    assert.equal(run.status, 0, `${command.name} ${all.join(" ")}: ${run.stderr}`);
+  }
+  for (const command of COMMAND_TABLE.delegated) {
+    const help = cli([command.name, "--help"]);
+    assert.equal(help.status, 0, help.stderr);
+    assert.match(help.stdout, new RegExp(`recon-agent ${command.name}`));
+  }
+  const bootAssets = cli(["boot-assets", "--help"]).stdout;
+  for (const flag of bootAssets.matchAll(/--([a-z][a-z-]+)/g)) {
+    if (flag[1] === "help") continue;
+    const run = cli(["boot-assets", `--${flag[1]}`, "x"]);
+    assert.doesNotMatch(run.stderr, /Unknown option/, `boot-assets accepts --${flag[1]}`);
+  }
+  const global = cli(["--help"]);
+  for (const command of [...COMMAND_TABLE.commands, ...COMMAND_TABLE.delegated])
+    assert.ok(global.stdout.includes(command.name === "dry-run" ? "--dry-run" : command.name));
+});
+
+test("unknown and malformed flags: recon's message names the flag and the subcommand", () => {
+  assertUsage(
+    cli(["serve", "--bogus"]),
+    /unknown flag --bogus for "serve" \(see recon-agent serve --help/,
+  );
+  assertUsage(cli(["capture", "/tmp/x", "--replay", "y"]), /unknown flag --replay for "capture"/);
+  assertUsage(cli(["--dry-run", "--master", "http://x/"]), /unknown flag --master for --dry-run/);
+  assertUsage(cli(["--dry-run", "--replay"]), /--replay needs a value \(DIR\)/);
+  assertUsage(cli(["--dry-run", "--dry-run=yes"]), /--dry-run takes no value/);
+  assertUsage(cli(["validate"]), /validate needs FILE/);
+  assertUsage(cli(["schema", "extra"]), /schema takes no arguments, got "extra"/);
+  assertUsage(
+    cli(["serve", "--root", "/tmp", "--max-evidence-bytes", "-5"]),
+    /--max-evidence-bytes needs a whole number/,
+  );
+});
+
+test("--budget is bounded: 1e9, -1, abc and 0 are usage errors", () => {
+  for (const bad of ["1e9", "-1", "abc", "0", "Infinity"]) {
+    assertUsage(
+      cli(["--dry-run", "--replay", dell, "--budget", bad]),
+      new RegExp(`--budget needs a number of seconds from 1 to 3600, got "${bad}"`),
+    );
+  }
+  assert.equal(cli(["--dry-run", "--replay", dell, "--budget", "3600"]).status, 0);
+});
+
+test("file errors are exit 3 with the path and the reason, no stack, no hang (/proc, /sys, ENOTDIR)", () => {
+  for (const [out, reason] of [
+    ["/etc/passwd/sub/", "ENOTDIR"],
+    ["/sys/newdir/", "EPERM|EACCES|ENOENT"],
+    ["/proc/newdir/", "ENOENT"],
+    ["/proc/newdir/deeper/", "ENOENT"],
+  ] as const) {
+    const run = spawnSync(process.execPath, [entry, "--dry-run", "--replay", dell, "--out", out], {
+      encoding: "utf8",
+      timeout: 20_000,
+    });
+    assert.equal(run.signal, null, `${out}: did not hang`);
+    assert.equal(run.status, 3, run.stderr);
+    assert.match(run.stderr, new RegExp(`cannot create directory ${out}: (${reason}) \\[E_IO\\]`));
+    assert.doesNotMatch(run.stderr, /\n\s+at /);
+  }
+  const dir = mkdtempSync(join(tmpdir(), "recon-h3-io-"));
+  try {
+    const missingToken = cli(["--cmdline", join(dir, "c"), "--token-file", join(dir, "none")]);
+    assert.equal(missingToken.status, 3);
+    writeFileSync(join(dir, "c"), "pxeaddr=127.0.0.1\n");
+    const token = cli([
+      "--cmdline",
+      join(dir, "c"),
+      "--replay",
+      dell,
+      "--token-file",
+      join(dir, "none"),
+    ]);
+    assert.equal(token.status, 3, token.stderr);
+    assert.match(token.stderr, /cannot read token file .*none: ENOENT \[E_IO\]/);
+    const notADir = cli(["--dry-run", "--replay", join(dir, "c")]);
+    assertUsage(notADir, /replay directory not found/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a replay of an empty directory or of unrelated files is a usage error", () => {
+  const dir = mkdtempSync(join(tmpdir(), "recon-h3-empty-"));
+  try {
+    assertUsage(cli(["--dry-run", "--replay", dir]), /holds no capture files/);
+    writeFileSync(join(dir, "notes.md"), "# hello\n");
+    writeFileSync(join(dir, "photo.jpg"), "x");
+    assertUsage(cli(["--dry-run", "--replay", dir]), new RegExp(`${dir} holds no capture files`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("flags override bad kernel arguments, with a warning; --master is blamed for itself", () => {
+  const dir = mkdtempSync(join(tmpdir(), "recon-h3-cmdline-"));
+  try {
+    const cmdline = join(dir, "cmdline");
+    // Nothing listens on port 9 of loopback: the upload fails after the 1 s budget (exit 5),
+    // which shows the kernel argument no longer stops the run with exit 2.
+    writeFileSync(cmdline, "recon.poweroff=sometimes recon.master=http://127.0.0.1:9/\n");
+    const bad = cli(["--cmdline", cmdline, "--replay", dell, "--spool", dir]);
+    assertUsage(bad, /recon.poweroff must be one of soft, hard, reboot, none: got sometimes/);
+    const overridden = cli([
+      "--cmdline",
+      cmdline,
+      "--replay",
+      dell,
+      "--spool",
+      dir,
+      "--no-poweroff",
+      "--upload-timeout",
+      "1",
+    ]);
+    assert.equal(overridden.status, 5, overridden.stderr);
+    assert.match(
+      overridden.stderr,
+      /warning: ignoring the kernel argument \(recon.poweroff must be .*got sometimes\): overridden by --no-poweroff/,
+    );
+    const ftp = cli([
+      "--cmdline",
+      cmdline,
+      "--replay",
+      dell,
+      "--master",
+      "ftp://x",
+      "--no-poweroff",
+    ]);
+    assertUsage(ftp, /--master must be http\(s\): ftp:\/\/x/);
+    assert.doesNotMatch(ftp.stderr, /recon\.master/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("validate goes on past unreadable and invalid files, reports each, fails at the end", () => {
+  const dir = mkdtempSync(join(tmpdir(), "recon-h3-validate-"));
+  try {
+    const good = join(dir, "good.json");
+    writeFileSync(
+      good,
+      cli(["--dry-run", "--replay", join(root, "fixtures/ipmi-sim-openipmi")]).stdout,
+    );
+    writeFileSync(join(dir, "bad.json"), "{not json");
+    const run = cli(["validate", join(dir, "missing.json"), join(dir, "bad.json"), good]);
+    assert.equal(run.status, 4, run.stderr);
+    assert.match(run.stdout, /missing\.json: cannot read document .*ENOENT/);
+    assert.match(run.stdout, /bad\.json: not JSON/);
+    assert.match(run.stdout, /good\.json: valid/);
+    assert.match(run.stderr, /1 invalid and 1 unreadable of 3 documents/);
+    const onlyMissing = cli(["validate", join(dir, "missing.json"), good]);
+    assert.equal(onlyMissing.status, 3);
+    assert.match(onlyMissing.stdout, /good\.json: valid/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the exit code list is the same in --help and in the README, and names code 8", () => {
+  const line = exitCodesLine();
+  assert.match(line, /8 refused to start a process/);
+  assert.ok(cli(["--help"]).stdout.includes(line));
+  const readme = readFileSync(join(root, "README.md"), "utf8").replace(/\s+/g, " ");
+  assert.ok(readme.includes(line), `README.md has: ${line}`);
 });
 
 test("run mode without a master on the cmdline says so and exits 2", () => {

@@ -27,26 +27,29 @@ export function isPowerOffMode(value: string): value is PowerOffMode {
   return (POWER_OFF_MODES as readonly string[]).includes(value);
 }
 
+/** Parses a master base URL; `what` names where it came from (`--master`, `recon.master`). */
+export function parseMasterUrl(raw: string, what: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ReconError(ERROR_CODES.USAGE, `${what} is not a URL: ${raw}`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new ReconError(ERROR_CODES.USAGE, `${what} must be http(s): ${raw}`);
+  }
+  // API paths resolve relative to the base, so it must end in a slash.
+  if (!url.pathname.endsWith("/")) url.pathname = `${url.pathname}/`;
+  return url;
+}
+
 /** The master's base URL from recon.master= or pxeaddr=; null when neither is given. */
 export function masterUrlFrom(value: {
   master?: string | null;
   pxeaddr?: string | null;
 }): URL | null {
   const raw = value.master?.trim() || null;
-  if (raw) {
-    let url: URL;
-    try {
-      url = new URL(raw);
-    } catch {
-      throw new ReconError(ERROR_CODES.USAGE, `recon.master is not a URL: ${raw}`);
-    }
-    if (url.protocol !== "http:" && url.protocol !== "https:") {
-      throw new ReconError(ERROR_CODES.USAGE, `recon.master must be http(s): ${raw}`);
-    }
-    // API paths resolve relative to the base, so it must end in a slash.
-    if (!url.pathname.endsWith("/")) url.pathname = `${url.pathname}/`;
-    return url;
-  }
+  if (raw) return parseMasterUrl(raw, "recon.master");
   const addr = value.pxeaddr?.trim() || null;
   if (!addr) return null;
   if (!/^[A-Za-z0-9.:-]+$/.test(addr)) {
@@ -55,28 +58,71 @@ export function masterUrlFrom(value: {
   return new URL(`http://${addr.includes(":") ? `[${addr}]` : addr}/`);
 }
 
+/** Longest upload retry window accepted from the kernel command line or --upload-timeout. */
+export const MAX_UPLOAD_TIMEOUT_S = 86_400;
+
+/**
+ * The peer configuration from /proc/cmdline text, each field on its own: a bad value is kept as
+ * the usage error it would raise, so a flag that overrides the field can still win (the CLI then
+ * warns that the kernel argument was ignored).
+ */
+export type PeerCmdline = {
+  [K in keyof PeerConfig]: { value: PeerConfig[K] } | { error: ReconError };
+};
+
+function field<T>(read: () => T): { value: T } | { error: ReconError } {
+  try {
+    return { value: read() };
+  } catch (error) {
+    if (error instanceof ReconError) return { error };
+    throw error;
+  }
+}
+
+export function readPeerCmdline(text: string): PeerCmdline {
+  const params = new Map(splitCmdline(text));
+  return {
+    masterUrl: field(() =>
+      masterUrlFrom({ master: params.get("recon.master"), pxeaddr: params.get("pxeaddr") }),
+    ),
+    token: { value: params.get("recon.token") || null },
+    powerOff: field(() => {
+      const powerOff = params.get("recon.poweroff") ?? "soft";
+      if (!isPowerOffMode(powerOff)) {
+        throw new ReconError(
+          ERROR_CODES.USAGE,
+          `recon.poweroff must be one of ${POWER_OFF_MODES.join(", ")}: got ${powerOff}`,
+        );
+      }
+      return powerOff;
+    }),
+    uploadTimeoutMs: field(() => {
+      const timeout = params.get("recon.upload_timeout");
+      if (timeout === undefined) return DEFAULT_UPLOAD_TIMEOUT_MS;
+      const seconds = Number(timeout);
+      if (!(Number.isFinite(seconds) && seconds > 0 && seconds <= MAX_UPLOAD_TIMEOUT_S)) {
+        throw new ReconError(
+          ERROR_CODES.USAGE,
+          `recon.upload_timeout must be seconds in 1..${MAX_UPLOAD_TIMEOUT_S}: ${timeout}`,
+        );
+      }
+      return seconds * 1000;
+    }),
+  };
+}
+
 /** Reads the peer configuration from /proc/cmdline text. Throws ReconError(USAGE) on bad values. */
 export function peerConfigFromCmdline(text: string): PeerConfig {
-  const params = new Map(splitCmdline(text));
-  const powerOff = params.get("recon.poweroff") ?? "soft";
-  if (!isPowerOffMode(powerOff)) {
-    throw new ReconError(
-      ERROR_CODES.USAGE,
-      `recon.poweroff must be one of ${POWER_OFF_MODES.join(", ")}: got ${powerOff}`,
-    );
-  }
-  const timeout = params.get("recon.upload_timeout");
-  const seconds = timeout === undefined ? null : Number(timeout);
-  if (seconds !== null && !(Number.isFinite(seconds) && seconds > 0)) {
-    throw new ReconError(ERROR_CODES.USAGE, `recon.upload_timeout must be seconds > 0: ${timeout}`);
-  }
+  const read = readPeerCmdline(text);
+  const value = <K extends keyof PeerConfig>(key: K): PeerConfig[K] => {
+    const entry = read[key];
+    if ("error" in entry) throw entry.error;
+    return entry.value;
+  };
   return {
-    masterUrl: masterUrlFrom({
-      master: params.get("recon.master"),
-      pxeaddr: params.get("pxeaddr"),
-    }),
-    token: params.get("recon.token") || null,
-    powerOff,
-    uploadTimeoutMs: seconds === null ? DEFAULT_UPLOAD_TIMEOUT_MS : seconds * 1000,
+    masterUrl: value("masterUrl"),
+    token: value("token"),
+    powerOff: value("powerOff"),
+    uploadTimeoutMs: value("uploadTimeoutMs"),
   };
 }

@@ -21,6 +21,10 @@ export interface PeerRunOptions {
   spoolDir: string;
   /** Build the document from a capture instead of the live system (tests, re-sends). */
   replayDir?: string | null;
+  /** Overall collector budget (default: the collectors' own). */
+  budgetMs?: number;
+  /** Accept a replay whose document has no identity (nodeIdSource "random"). */
+  allowAnonymous?: boolean;
   /** Extra ipmitool arguments for the power-off (out-of-band BMC in tests). */
   ipmiArgs?: string[];
   runner?: Runner;
@@ -33,6 +37,25 @@ export interface PeerRunResult {
   evidenceAck: Ack | null;
 }
 
+/**
+ * A replayed capture without any identity (no UUID, serial, MAC or stable fact: nodeIdSource
+ * "random") would land on the master as a new random node each time: refused with a usage error
+ * unless the operator accepts it (--allow-anonymous). Live runs always proceed.
+ */
+export function refuseAnonymousReplay(
+  document: { nodeId: string; nodeIdSource: string },
+  options: { replayDir?: string | null; allowAnonymous?: boolean },
+): void {
+  if (!options.replayDir || options.allowAnonymous) return;
+  if (String(document.nodeIdSource) !== "random") return;
+  throw new ReconError(
+    ERROR_CODES.USAGE,
+    `replay of ${options.replayDir}: no system UUID, serial, MAC or stable fact found, so the ` +
+      `node has no identity (it would get the random id ${document.nodeId}); ` +
+      "give --allow-anonymous to accept that",
+  );
+}
+
 export async function runPeer(options: PeerRunOptions): Promise<PeerRunResult> {
   const { log } = options;
   const runner = options.runner ?? realRunner();
@@ -43,7 +66,9 @@ export async function runPeer(options: PeerRunOptions): Promise<PeerRunResult> {
       replayDir: options.replayDir,
       captureDir,
       runner,
+      budgetMs: options.budgetMs,
     });
+    refuseAnonymousReplay(document, options);
     const failed = document.collectors.filter(
       (c) => c.status === "failed" || c.status === "timeout",
     );

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { masterUrlFrom, peerConfigFromCmdline } from "../../agent/peer/config.ts";
+import {
+  masterUrlFrom,
+  parseMasterUrl,
+  peerConfigFromCmdline,
+  readPeerCmdline,
+} from "../../agent/peer/config.ts";
 
 test("pxeaddr gives http://<addr>/; recon.master overrides it", () => {
   const c = peerConfigFromCmdline(
@@ -35,4 +40,15 @@ test("bad values are usage errors with the key named", () => {
   assert.throws(() => peerConfigFromCmdline("recon.master=ftp://x/"), /http/);
   assert.throws(() => masterUrlFrom({ pxeaddr: "a/b" }), /pxeaddr/);
   assert.equal(masterUrlFrom({ pxeaddr: "fd00::1" })?.href, "http://[fd00::1]/");
+});
+
+test("readPeerCmdline keeps each bad value as its own error, so a flag can still override it", () => {
+  const read = readPeerCmdline(
+    "pxeaddr=10.0.0.1 recon.poweroff=sometimes recon.upload_timeout=1e9",
+  );
+  assert.deepEqual(read.masterUrl, { value: new URL("http://10.0.0.1/") });
+  assert.ok("error" in read.powerOff);
+  assert.match(read.powerOff.error.message, /recon.poweroff .*got sometimes/);
+  assert.ok("error" in read.uploadTimeoutMs, "1e9 seconds is out of bounds");
+  assert.throws(() => parseMasterUrl("ftp://x", "--master"), /^ReconError: --master must be http/);
 });
