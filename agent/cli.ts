@@ -8,6 +8,7 @@
 import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import type { CmdlineOverride } from "./collect/cmdline.ts";
 import { ERROR_CODES, type ErrorCode, isReconError, ReconError } from "./errors.ts";
 import { consoleLogger } from "./log.ts";
 import {
@@ -239,15 +240,17 @@ async function checkReplayDir(dir: string, command: string): Promise<void> {
     );
 }
 
-async function cmdlineText(values: Values): Promise<string | null> {
+/** `--cmdline FILE`, read up front so a missing file is exit 3 before any work. */
+async function cmdlineOverride(values: Values): Promise<CmdlineOverride | null> {
   const path = values.cmdline;
-  return typeof path === "string" ? readText(path, "kernel command line") : null;
+  if (typeof path !== "string") return null;
+  return { path, text: await readText(path, "kernel command line") };
 }
 
 async function dryRun(values: Values): Promise<number> {
   const command = "dry-run";
   if (values.replay) await checkReplayDir(String(values.replay), command);
-  await cmdlineText(values);
+  const cmdline = await cmdlineOverride(values);
   warnIfNotRoot(Boolean(values.replay));
   const budgetMs = seconds(values.budget, "--budget", BUDGET_SECONDS, command);
   const [{ buildInventory }, { summarize }] = await Promise.all([
@@ -257,6 +260,7 @@ async function dryRun(values: Values): Promise<number> {
   const { document } = await buildInventory({
     replayDir: typeof values.replay === "string" ? values.replay : null,
     budgetMs,
+    cmdline,
   });
   const { refuseAnonymousReplay } = await import("./peer/run.ts");
   refuseAnonymousReplay(document, {
@@ -399,8 +403,9 @@ async function run(values: Values): Promise<number> {
     typeof values[name] === "string" ? (values[name] as string) : undefined;
   if (values.out !== undefined) throw usage("--out is for --dry-run", command);
   if (values.replay) await checkReplayDir(String(values.replay), command);
+  const cmdline = await cmdlineOverride(values);
   const fromCmdline = readPeerCmdline(
-    (await cmdlineText(values)) ?? (await readText("/proc/cmdline", "kernel command line")),
+    cmdline?.text ?? (await readText("/proc/cmdline", "kernel command line")),
   );
   const master = text("master");
   const masterUrl = resolve<URL | null>(fromCmdline.masterUrl, master ? "--master" : null, () => {
@@ -464,6 +469,7 @@ async function run(values: Values): Promise<number> {
     spoolDir: text("spool") ?? DEFAULT_SPOOL_DIR,
     replayDir: text("replay") ?? null,
     allowAnonymous: Boolean(values["allow-anonymous"]),
+    cmdline,
     ipmiArgs,
     log: consoleLogger(),
   });

@@ -4,6 +4,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Inventory } from "../schema/inventory.ts";
+import { type CmdlineOverride, withCmdline } from "./collect/cmdline.ts";
 import { collectInventory } from "./collect/index.ts";
 import { ERROR_CODES, ReconError } from "./errors.ts";
 import { captureRunner, prepareCaptureDir, type Runner, realRunner, replayRunner } from "./exec.ts";
@@ -15,6 +16,8 @@ export interface InventorySource {
   /** Write every raw output (and a manifest) here while collecting. */
   captureDir?: string | null;
   budgetMs?: number;
+  /** Kernel command line to use instead of /proc/cmdline or the replay's cmdline.txt. */
+  cmdline?: CmdlineOverride | null;
   /** Runner for the live case (tests inject one; default: the real one). */
   runner?: Runner;
 }
@@ -30,17 +33,20 @@ export async function buildInventory(source: InventorySource): Promise<Inventory
   let runner: Runner;
   let evidenceDir: string | null = null;
   let finish: (() => Promise<unknown>) | null = null;
+  const { cmdline } = source;
+  const withOverride = (inner: Runner) => (cmdline ? withCmdline(inner, cmdline) : inner);
   if (source.replayDir) {
-    runner = await replayRunner(source.replayDir);
+    runner = withOverride(await replayRunner(source.replayDir));
     evidenceDir = source.replayDir;
   } else if (source.captureDir) {
     await prepareCaptureDir(source.captureDir);
-    const capture = captureRunner(source.captureDir, source.runner ?? realRunner(), AGENT_VERSION);
+    const live = withOverride(source.runner ?? realRunner());
+    const capture = captureRunner(source.captureDir, live, AGENT_VERSION);
     runner = capture;
     finish = () => capture.finish();
     evidenceDir = source.captureDir;
   } else {
-    runner = source.runner ?? realRunner();
+    runner = withOverride(source.runner ?? realRunner());
   }
   const document = await collectInventory({ runner, budgetMs: source.budgetMs });
   await finish?.();

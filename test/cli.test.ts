@@ -220,6 +220,49 @@ test("flags override bad kernel arguments, with a warning; --master is blamed fo
   }
 });
 
+test("--cmdline FILE feeds the whole document: boot section from the file, the token redacted", () => {
+  const dir = mkdtempSync(join(tmpdir(), "recon-h3-cmdline-"));
+  try {
+    const cmdline = join(dir, "cmdline");
+    writeFileSync(
+      cmdline,
+      'BOOTIF=01-52-54-00-12-34-56 pxeaddr=10.13.37.1 "recon.token=abc def"\n',
+    );
+    const run = cli(["--dry-run", "--replay", dell, "--cmdline", cmdline]);
+    assert.equal(run.status, 0, run.stderr);
+    const doc = Inventory.parse(JSON.parse(run.stdout));
+    assert.equal(doc.boot.bootMac, "52:54:00:12:34:56");
+    assert.equal(doc.boot.pxeServer, "10.13.37.1");
+    assert.ok(!run.stdout.includes("abc def"));
+    // A missing --cmdline file is exit 3 before any work.
+    const missing = cli(["--dry-run", "--replay", dell, "--cmdline", join(dir, "none")]);
+    assert.equal(missing.status, 3, missing.stderr);
+    assert.match(missing.stderr, /cannot read kernel command line .*none: ENOENT \[E_IO\]/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a replay with no identity at all is refused (exit 2) unless --allow-anonymous", () => {
+  const dir = mkdtempSync(join(tmpdir(), "recon-h3-anon-"));
+  try {
+    writeFileSync(join(dir, "cmdline.txt"), "quiet\n");
+    const refused = cli(["--dry-run", "--replay", dir]);
+    assert.equal(refused.status, 2, refused.stderr);
+    assert.match(
+      refused.stderr,
+      new RegExp(`replay of ${dir}: no system UUID, serial, MAC or stable fact found`),
+    );
+    assert.match(refused.stderr, /--allow-anonymous/);
+    assert.equal(refused.stdout, "");
+    const allowed = cli(["--dry-run", "--replay", dir, "--allow-anonymous"]);
+    assert.equal(allowed.status, 0, allowed.stderr);
+    assert.equal(Inventory.parse(JSON.parse(allowed.stdout)).nodeIdSource, "random");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("validate goes on past unreadable and invalid files, reports each, fails at the end", () => {
   const dir = mkdtempSync(join(tmpdir(), "recon-h3-validate-"));
   try {

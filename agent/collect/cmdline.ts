@@ -5,7 +5,7 @@
 //   BOOTIF=01-52-54-00-12-34-56 pxeaddr=10.13.37.1 postaction=liveboot console=ttyS0,115200n8
 import { readFile } from "node:fs/promises";
 import type { Boot } from "../../schema/inventory.ts";
-import type { Probe } from "../exec.ts";
+import type { Probe, Runner } from "../exec.ts";
 import { cleanString, normalizeMac } from "../normalize.ts";
 import { type Collect, reportOf, usableOutput } from "./types.ts";
 
@@ -97,6 +97,33 @@ export const cmdlineProbe: Probe = {
   },
   timeoutMs: 1000,
 };
+
+/** A kernel command line given instead of /proc/cmdline (`--cmdline FILE`): its text and path. */
+export interface CmdlineOverride {
+  text: string;
+  path: string;
+}
+
+/**
+ * `inner`, except that cmdline.txt is the given command line (redacted, like /proc/cmdline), so
+ * the whole document (boot.bootMac, boot.pxeServer, ...) and a capture come from that file.
+ */
+export function withCmdline(inner: Runner, cmdline: CmdlineOverride): Runner {
+  return {
+    async run(probe, signal) {
+      if (probe.file !== cmdlineProbe.file) return inner.run(probe, signal);
+      return {
+        file: probe.file,
+        status: "ok",
+        output: redactCmdline(cmdline.text),
+        exitCode: null,
+        durationMs: 0,
+        command: `read ${cmdline.path} (secrets redacted)`,
+        message: null,
+      };
+    },
+  };
+}
 
 export const emptyBoot: Boot = { bootMac: null, pxeServer: null, postAction: null, params: {} };
 

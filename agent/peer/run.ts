@@ -3,6 +3,7 @@
 // off: on failure the document is spooled locally and the error propagates (non-zero exit).
 import { rm } from "node:fs/promises";
 import type { Inventory } from "../../schema/inventory.ts";
+import type { CmdlineOverride } from "../collect/cmdline.ts";
 import { ERROR_CODES, ReconError } from "../errors.ts";
 import { type Runner, realRunner } from "../exec.ts";
 import { buildInventory, scratchCaptureDir } from "../inventory.ts";
@@ -21,6 +22,8 @@ export interface PeerRunOptions {
   spoolDir: string;
   /** Build the document from a capture instead of the live system (tests, re-sends). */
   replayDir?: string | null;
+  /** Kernel command line for the document instead of /proc/cmdline (`--cmdline FILE`). */
+  cmdline?: CmdlineOverride | null;
   /** Overall collector budget (default: the collectors' own). */
   budgetMs?: number;
   /** Accept a replay whose document has no identity (nodeIdSource "random"). */
@@ -67,6 +70,7 @@ export async function runPeer(options: PeerRunOptions): Promise<PeerRunResult> {
       captureDir,
       runner,
       budgetMs: options.budgetMs,
+      cmdline: options.cmdline,
     });
     refuseAnonymousReplay(document, options);
     const failed = document.collectors.filter(
