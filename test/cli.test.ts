@@ -1,11 +1,12 @@
 // The CLI as users run it: a real process, real arguments, real exit codes.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { COMMAND_TABLE, exitCodesLine } from "../agent/cli.ts";
+import { checkoutCommit } from "../agent/version.ts";
 import { Inventory } from "../schema/inventory.ts";
 import { underCI } from "./support/ci.ts";
 
@@ -35,6 +36,35 @@ test("--help tells the subcommands and exit codes; --version prints version and 
   const version = cli(["--version"]);
   assert.equal(version.status, 0);
   assert.match(version.stdout, /^recon-agent \d+\.\d+\.\d+ \(\S+\)\n$/);
+});
+
+test("--version from a git checkout prints its commit (loose ref, packed ref, detached)", () => {
+  const head = spawnSync("git", ["rev-parse", "--short=7", "HEAD"], {
+    cwd: root,
+    encoding: "utf8",
+  });
+  if (head.status === 0) {
+    assert.equal(
+      cli(["--version"]).stdout,
+      `recon-agent ${JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version} (${head.stdout.trim()})\n`,
+    );
+  }
+  const dir = mkdtempSync(join(tmpdir(), "recon-h3-git-"));
+  try {
+    const sha = "0123456789abcdef0123456789abcdef01234567";
+    const url = new URL(`file://${dir}/`);
+    assert.equal(checkoutCommit(url), null, "not a checkout");
+    mkdirSync(join(dir, ".git/refs/heads"), { recursive: true });
+    writeFileSync(join(dir, ".git/HEAD"), "ref: refs/heads/main\n");
+    writeFileSync(join(dir, ".git/packed-refs"), `# pack-refs\n${sha} refs/heads/main\n`);
+    assert.equal(checkoutCommit(url), "0123456");
+    writeFileSync(join(dir, ".git/refs/heads/main"), `${"f".repeat(40)}\n`);
+    assert.equal(checkoutCommit(url), "fffffff");
+    writeFileSync(join(dir, ".git/HEAD"), `${sha}\n`);
+    assert.equal(checkoutCommit(url), "0123456");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("bad input is a usage error (exit 2) with a clear message", () => {
