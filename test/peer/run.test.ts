@@ -235,3 +235,34 @@ function nodeIdIn(stderr: string): string {
   const line = stderr.split("\n").find((l) => l.includes('"collect.done"'));
   return JSON.parse(line ?? "{}").nodeId;
 }
+
+test("--cmdline feeds the uploaded document; its quoted token authenticates and is stored nowhere", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "recon-h3-peer-"));
+  // The replay has no cmdline.txt: bootMac and pxeServer can only come from --cmdline.
+  cpSync(fixture, join(dir, "capture"), { recursive: true });
+  rmSync(join(dir, "capture", "cmdline.txt"), { force: true });
+  writeFileSync(
+    join(dir, "cmdline"),
+    'BOOTIF=01-52-54-00-aa-bb-cc pxeaddr=127.0.0.1 "recon.token=s3cret-quoted"\n',
+  );
+  const master = await startServer({
+    root: join(dir, "master"),
+    host: "127.0.0.1",
+    port: 0,
+    token: "s3cret-quoted",
+  });
+  try {
+    const run = await agent([...peerArgs(dir, master.url), "--no-poweroff"]);
+    assert.equal(run.code, 0, run.stderr);
+    const [nodeId] = await listNodes(master.url);
+    const stored = readFileSync(join(dir, "master/nodes", nodeId ?? "", "inventory.json"), "utf8");
+    const doc = Inventory.parse(JSON.parse(stored));
+    assert.equal(doc.boot.bootMac, "52:54:00:aa:bb:cc");
+    assert.equal(doc.boot.pxeServer, "127.0.0.1");
+    assert.ok(!stored.includes("s3cret-quoted"), "the token is not in the stored document");
+    assert.ok(!`${run.stdout}${run.stderr}`.includes("s3cret-quoted"), "nor in the logs");
+  } finally {
+    await master.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
