@@ -29,6 +29,11 @@ export interface NodeListItem {
   lastReportAt: string | null;
   inventory: { sha256: string | null; bytes: number; storedAt: string } | null;
   evidence: { sha256: string | null; bytes: number; storedAt: string } | null;
+  /**
+   * Documents uploaded under this nodeId that describe other hardware (another system serial or
+   * UUID, or no MAC in common), kept apart in conflicts/ instead of replacing this one.
+   */
+  conflicts: number;
 }
 
 export interface NodeList {
@@ -36,6 +41,8 @@ export interface NodeList {
   withEvidence: number;
   generatedAt: string;
   nodes: NodeListItem[];
+  /** Nodes that uploaded evidence but no inventory yet: kept, not listed as nodes. */
+  evidenceWithoutInventory: number;
 }
 
 export function formatBytes(bytes: number): string {
@@ -87,16 +94,18 @@ export function listItem(record: NodeRecord): NodeListItem {
     lastReportAt: record.lastSeenAt,
     inventory: record.inventory ? { ...record.inventory } : null,
     evidence: record.evidence ? { ...record.evidence } : null,
+    conflicts: record.conflicts,
   };
 }
 
-export function nodeList(records: NodeRecord[]): NodeList {
+export function nodeList(records: NodeRecord[], evidenceWithoutInventory = 0): NodeList {
   const nodes = records.map(listItem);
   return {
     count: nodes.length,
     withEvidence: nodes.filter((n) => n.evidence !== null).length,
     generatedAt: new Date().toISOString(),
     nodes,
+    evidenceWithoutInventory,
   };
 }
 

@@ -7,7 +7,10 @@ import type { AddressInfo, Socket } from "node:net";
 import path from "node:path";
 import { Inventory, SCHEMA_VERSION } from "../../schema/inventory.ts";
 import { ERROR_CODES, ReconError } from "../errors.ts";
+import { EvidenceCheck } from "./evidence.ts";
+import { jsonDepthExceeds, MAX_JSON_DEPTH } from "./json-depth.ts";
 import { nodeList, PAGE_CSP, renderPage } from "./page.ts";
+import { watchRate } from "./rate.ts";
 import { checkUrlPath, resolveInside, serveFile } from "./static.ts";
 import {
   FILE_NAMES,
@@ -172,8 +175,27 @@ function issuesOf(error: {
   return out.slice(0, MAX_ISSUES);
 }
 
+/** The underlying error's own words, for messages that must say why (EADDRINUSE, ENOTDIR). */
+export function causeText(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  return code && !message.includes(code) ? `${code}: ${message}` : message;
+}
+
+/** Whether the request carries a body (one that may still be arriving). */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  return req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
+}
+
 /** Parse and validate an uploaded document; returns its summary or throws HttpError 400/409. */
 function validateInventory(data: Buffer, nodeId: string): NodeSummary {
+  // Before JSON.parse: a deeply nested body would block the event loop in the parser and schema.
+  if (jsonDepthExceeds(data, MAX_JSON_DEPTH)) {
+    throw new HttpError(400, "too_deep", `JSON nested deeper than ${MAX_JSON_DEPTH} levels`, {
+      maxDepth: MAX_JSON_DEPTH,
+    });
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(data.toString("utf8"));
@@ -241,6 +263,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const log = options.log ?? (() => undefined);
   const maxInventoryBytes = options.maxInventoryBytes ?? DEFAULT_MAX_INVENTORY_BYTES;
   const maxEvidenceBytes = options.maxEvidenceBytes ?? DEFAULT_MAX_EVIDENCE_BYTES;
+  const minUploadRate = options.minUploadBytesPerSecond ?? DEFAULT_MIN_UPLOAD_BYTES_PER_SECOND;
+  const uploadGraceMs = options.uploadGraceMs ?? DEFAULT_UPLOAD_GRACE_MS;
   if (options.token === "") {
     throw new ReconError(ERROR_CODES.USAGE, "empty token: omit it or give a non-empty one");
   }
@@ -263,9 +287,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const opened = await store.open();
     log({ event: "store_opened", root: store.root, ...opened });
   } catch (error) {
-    throw new ReconError(ERROR_CODES.IO, `cannot open the data directory ${store.root}`, {
-      cause: error,
-    });
+    throw new ReconError(
+      ERROR_CODES.IO,
+      `cannot open the data directory ${store.root}: ${causeText(error)}`,
+      { cause: error },
+    );
   }
 
   function sendJson(
@@ -280,7 +306,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       return;
     }
     const text = `${JSON.stringify(body)}\n`;
-    const bodyPending = !req.complete;
+    // Only a body still arriving forces the connection closed; bodiless GETs keep it alive.
+    const bodyPending = !req.complete && hasBody(req);
     res.writeHead(status, {
       "Content-Type": "application/json; charset=utf-8",
       "Content-Length": Buffer.byteLength(text),
@@ -431,6 +458,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const release = await uploads.enter();
     req.socket.resume();
     req.setTimeout(UPLOAD_IDLE_MS, () => req.destroy());
+    const rate = watchRate(req.socket, minUploadRate, uploadGraceMs, (bytesPerSecond) => {
+      bag.bytesPerSecond = bytesPerSecond;
+      log({ event: "slow_upload", nodeId, kind, bytesPerSecond, minBytesPerSecond: minUploadRate });
+      // Answer now; the pending read then fails when the socket goes, which frees the slot.
+      sendError(
+        req,
+        res,
+        new HttpError(408, "too_slow", `upload slower than ${minUploadRate} bytes/s`, {
+          minBytesPerSecond: minUploadRate,
+        }),
+      );
+      // A silent client never closes: once the 408 is out, close the socket ourselves.
+      res.once("finish", () => req.destroy());
+    });
+    req.once("end", () => rate.stop());
     let result: Awaited<ReturnType<NodeStore["putInventory"]>>;
     try {
       if (req.destroyed)
@@ -451,13 +493,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
               }
             },
           },
+          inspect: new EvidenceCheck(),
         });
       }
     } finally {
+      rate.stop();
       release();
     }
     log({ event: "stored", ...result, kind });
-    sendJson(req, res, result.unchanged ? 200 : 201, result, {
+    if (result.conflict) log({ event: "conflict", nodeId, sha256: result.sha256 });
+    sendJson(req, res, result.conflict ? 202 : result.unchanged ? 200 : 201, result, {
       Location: `/api/v1/nodes/${encodeURIComponent(nodeId)}`,
     });
   }
@@ -468,7 +513,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       throw new HttpError(400, "invalid_node_id", "nodeId must match the node id pattern");
     }
     const record = store.get(r.nodeId);
-    if (!record) throw new HttpError(404, "not_found", "no such node");
+    if (!record?.inventory) {
+      // Evidence alone does not make a node (its file stays readable under .../evidence).
+      throw new HttpError(
+        404,
+        "not_found",
+        record ? "no inventory for this node yet" : "no such node",
+      );
+    }
     const data = record.inventory ? await store.readInventory(r.nodeId) : null;
     let document: unknown = null;
     if (data) {
@@ -535,7 +587,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     switch (r.kind) {
       case "page": {
         if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed("GET, HEAD");
-        const html = renderPage(nodeList(store.list()));
+        const html = renderPage(nodeList(store.list(), store.evidenceOnly().length));
         res.writeHead(200, {
           "Content-Type": "text/html; charset=utf-8",
           "Content-Length": Buffer.byteLength(html),
@@ -549,7 +601,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       }
       case "list":
         if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed("GET, HEAD");
-        sendJson(req, res, 200, nodeList(store.list()));
+        sendJson(req, res, 200, nodeList(store.list(), store.evidenceOnly().length));
         return;
       case "node":
         return handleNode(req, res, r);
@@ -573,7 +625,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         event: "http",
         method: req.method,
         path: (req.url ?? "").slice(0, 256),
-        status: res.statusCode,
+        // Nothing sent (the client went away first): not the 200 statusCode defaults to.
+        status: res.headersSent ? res.statusCode : 499,
         ms: Math.round((performance.now() - started) * 10) / 10,
         remote: req.socket.remoteAddress ?? null,
         ...(res.writableFinished ? {} : { aborted: true }),
@@ -581,6 +634,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       });
     });
     handle(req, res, bag).catch((error: unknown) => {
+      if (res.headersSent) {
+        // Already answered (a slow upload cut with 408): the read failing afterwards is expected.
+        if (!res.writableEnded) res.destroy();
+        return;
+      }
       if (error instanceof HttpError || error instanceof StoreError) {
         if (error.status === 499) {
           res.statusCode = 499;
@@ -663,9 +721,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   await new Promise<void>((resolve, reject) => {
     const onError = (error: Error) => {
       reject(
-        new ReconError(ERROR_CODES.IO, `cannot listen on ${host}:${options.port ?? 0}`, {
-          cause: error,
-        }),
+        new ReconError(
+          ERROR_CODES.IO,
+          `cannot listen on ${host}:${options.port ?? 0}: ${causeText(error)}`,
+          { cause: error },
+        ),
       );
     };
     server.once("error", onError);

@@ -31,6 +31,8 @@ export const FILE_NAMES: Record<Kind, string> = {
 };
 const HISTORY_EXT: Record<Kind, string> = { inventory: ".json", evidence: ".tar.gz" };
 const TEMP_PREFIX = ".tmp-";
+/** Per node: documents with the node's id that describe other hardware. */
+const CONFLICTS_DIR = "conflicts";
 
 /** What the API and the status page show about a node, taken from its latest inventory. */
 export interface NodeSummary {
@@ -46,6 +48,25 @@ export interface NodeSummary {
   bmcAddress: string | null;
   bootMac: string | null;
   collectedAt: string | null;
+  /** The facts that tell machines apart (see contradicts). */
+  identity: Identity;
+}
+
+/** Hardware identity of a document: two documents contradicting here are different machines. */
+export interface Identity {
+  systemUuid: string | null;
+  systemSerial: string | null;
+  /** Permanent (else current) MACs of the NICs, lowercase, sorted. */
+  macs: string[];
+}
+
+/** Different system UUID, different system serial, or two non-empty MAC sets with none shared. */
+export function contradicts(a: Identity, b: Identity): boolean {
+  const differ = (x: string | null, y: string | null) =>
+    x !== null && y !== null && x.toLowerCase() !== y.toLowerCase();
+  if (differ(a.systemUuid, b.systemUuid) || differ(a.systemSerial, b.systemSerial)) return true;
+  if (a.macs.length === 0 || b.macs.length === 0) return false;
+  return !a.macs.some((mac) => b.macs.includes(mac));
 }
 
 export interface FileMeta {
@@ -62,6 +83,8 @@ export interface NodeRecord {
   evidence: FileMeta | null;
   /** Last accepted upload of either kind, identical re-uploads included (memory only). */
   lastSeenAt: string | null;
+  /** Documents kept apart in conflicts/ (same nodeId, other hardware). */
+  conflicts: number;
 }
 
 export interface StoreResult {
@@ -70,6 +93,8 @@ export interface StoreResult {
   bytes: number;
   storedAt: string;
   unchanged: boolean;
+  /** Stored in conflicts/, not as the node's document: it describes other hardware. */
+  conflict?: boolean;
 }
 
 export interface HistoryEntry {
@@ -126,6 +151,17 @@ export function summarize(doc: Inventory): NodeSummary {
     bmcAddress: doc.bmc?.ipv4Address ?? null,
     bootMac: doc.boot.bootMac,
     collectedAt: doc.collectedAt,
+    identity: {
+      systemUuid: doc.system.uuid,
+      systemSerial: doc.system.serialNumber,
+      macs: [
+        ...new Set(
+          doc.nics
+            .map((nic) => (nic.permanentMacAddress ?? nic.macAddress)?.toLowerCase())
+            .filter((mac): mac is string => typeof mac === "string"),
+        ),
+      ].sort(),
+    },
   };
 }
 
@@ -196,11 +232,32 @@ async function unlinkQuietly(file: string): Promise<void> {
   await unlink(file).catch(() => undefined);
 }
 
+/** Write data to a new file and fsync it; on failure the file is removed (ENOSPC -> 507). */
+async function writeDurable(file: string, data: Buffer): Promise<void> {
+  try {
+    const handle = await open(file, "wx", 0o644);
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    await unlinkQuietly(file);
+    mapFsError(error);
+  }
+}
+
 /** Limits and checks applied while a body streams to disk. */
 export interface StreamCheck {
   maxBytes: number;
   /** Called once with the first bytes (at least `need` of them, or all at end of stream). */
   head?: { need: number; check: (head: Buffer) => void };
+  /**
+   * Sees every chunk in order (write throws to refuse the body at once) and the end of the body
+   * (finish rejects to refuse it): the temp file is then removed and nothing is committed.
+   */
+  inspect?: { write(chunk: Buffer): void; finish(): Promise<void> };
 }
 
 class CountingHash extends Transform {
@@ -239,6 +296,7 @@ class CountingHash extends Transform {
         this.headBytes += chunk.length;
         this.checkHead(false);
       }
+      this.limits.inspect?.write(chunk);
       this.hash.update(chunk);
       done(undefined, chunk);
     } catch (error) {
@@ -248,10 +306,19 @@ class CountingHash extends Transform {
   override _flush(done: (e?: Error) => void): void {
     try {
       this.checkHead(true);
-      done();
     } catch (error) {
       done(error as Error);
+      return;
     }
+    const inspect = this.limits.inspect;
+    if (!inspect) {
+      done();
+      return;
+    }
+    inspect.finish().then(
+      () => done(),
+      (error: Error) => done(error),
+    );
   }
 }
 
@@ -282,6 +349,7 @@ export class NodeStore {
       const dir = path.join(this.nodesDir, entry.name);
       removed += await this.removeTemps(dir);
       removed += await this.removeTemps(path.join(dir, "history"));
+      removed += await this.removeTemps(path.join(dir, CONFLICTS_DIR));
       const record = await this.loadRecord(entry.name, dir);
       if (record.inventory || record.evidence) this.index.set(entry.name, record);
     }
@@ -307,6 +375,9 @@ export class NodeStore {
       inventory: null,
       evidence: null,
       lastSeenAt: null,
+      conflicts: (await readdir(path.join(dir, CONFLICTS_DIR)).catch(() => [] as string[])).filter(
+        (name) => !name.startsWith("."),
+      ).length,
     };
     try {
       const file = path.join(dir, FILE_NAMES.inventory);
@@ -340,8 +411,19 @@ export class NodeStore {
     return record;
   }
 
+  /** Nodes with an inventory, sorted by nodeId. */
   list(): NodeRecord[] {
-    return [...this.index.values()].sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
+    return [...this.index.values()]
+      .filter((record) => record.inventory !== null)
+      .sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
+  }
+
+  /** Node ids with evidence but no inventory yet (kept apart: not nodes until one arrives). */
+  evidenceOnly(): string[] {
+    return [...this.index.values()]
+      .filter((record) => record.inventory === null && record.evidence !== null)
+      .map((record) => record.nodeId)
+      .sort();
   }
 
   get(nodeId: string): NodeRecord | undefined {
@@ -413,7 +495,14 @@ export class NodeStore {
   private record(nodeId: string): NodeRecord {
     let record = this.index.get(nodeId);
     if (!record) {
-      record = { nodeId, summary: null, inventory: null, evidence: null, lastSeenAt: null };
+      record = {
+        nodeId,
+        summary: null,
+        inventory: null,
+        evidence: null,
+        lastSeenAt: null,
+        conflicts: 0,
+      };
       this.index.set(nodeId, record);
     }
     return record;
@@ -483,19 +572,12 @@ export class NodeStore {
           unchanged: true,
         };
       }
-      const temp = this.tempName(dir, "inventory");
-      try {
-        const handle = await open(temp, "wx", 0o644);
-        try {
-          await handle.writeFile(data);
-          await handle.sync();
-        } finally {
-          await handle.close();
-        }
-      } catch (error) {
-        await unlinkQuietly(temp);
-        mapFsError(error);
+      const current = this.index.get(nodeId)?.summary;
+      if (current && contradicts(current.identity, summary.identity)) {
+        return this.putConflict(nodeId, dir, data, sha256);
       }
+      const temp = this.tempName(dir, "inventory");
+      await writeDurable(temp, data);
       const result = await this.commit(nodeId, "inventory", dir, temp, {
         sha256,
         bytes: data.length,
@@ -503,6 +585,45 @@ export class NodeStore {
       this.record(nodeId).summary = summary;
       return result;
     });
+  }
+
+  /**
+   * Keep a document that contradicts the node's current one (another machine under the same id)
+   * in conflicts/, named by its sha256 so a duplicate upload is idempotent. Called with the lock.
+   */
+  private async putConflict(
+    nodeId: string,
+    dir: string,
+    data: Buffer,
+    sha256: string,
+  ): Promise<StoreResult> {
+    const conflictsDir = path.join(dir, CONFLICTS_DIR);
+    const file = path.join(conflictsDir, `inventory-${sha256.slice(0, 32)}.json`);
+    const base = { nodeId, sha256, bytes: data.length, conflict: true };
+    const existing = await stat(file).catch(() => null);
+    if (existing) {
+      this.record(nodeId).lastSeenAt = new Date().toISOString();
+      return { ...base, storedAt: existing.mtime.toISOString(), unchanged: true };
+    }
+    try {
+      await mkdir(conflictsDir);
+      await this.dirs.sync(dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") mapFsError(error);
+    }
+    const temp = this.tempName(conflictsDir, "inventory");
+    await writeDurable(temp, data);
+    try {
+      await rename(temp, file);
+      await this.dirs.sync(conflictsDir);
+    } catch (error) {
+      await unlinkQuietly(temp);
+      mapFsError(error);
+    }
+    const record = this.record(nodeId);
+    record.conflicts++;
+    record.lastSeenAt = new Date().toISOString();
+    return { ...base, storedAt: (await stat(file)).mtime.toISOString(), unchanged: false };
   }
 
   /**

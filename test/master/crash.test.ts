@@ -1,13 +1,14 @@
 // A master that dies or restarts mid-upload: the previous version stays intact, no partial file is
 // ever visible (temp files are dot-named, never served, removed at start), the server keeps going.
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { gzipSync } from "node:zlib";
 import {
+  evidenceOf,
   listTree,
   putEvidence,
   putInventory,
@@ -49,12 +50,9 @@ async function waitFor(what: string, check: () => boolean, ms = 10_000): Promise
   }
 }
 
+/** The first half of a valid archive (evidence is checked while it streams). */
 function partialEvidence(): Buffer {
-  const body = Buffer.alloc(512 * 1024, 7);
-  body[0] = 0x1f;
-  body[1] = 0x8b;
-  body[2] = 0x08;
-  return body;
+  return evidenceOf({ "blob.bin": randomBytes(1024 * 1024) }).subarray(0, 512 * 1024);
 }
 
 describe("crash and restart mid-upload", () => {
@@ -63,7 +61,7 @@ describe("crash and restart mid-upload", () => {
   const root = path.join(box.dir, "root");
   const nodeDir = path.join(root, "nodes", ID);
   const v1Doc = Buffer.from(JSON.stringify(sampleInventory({ nodeId: ID })));
-  const v1Evidence = gzipSync(Buffer.from("evidence v1"));
+  const v1Evidence = evidenceOf({ "dmidecode.txt": "evidence v1" });
 
   test("SIGKILL mid-upload: previous version intact, temp files invisible and removed at start", async () => {
     const first = await startChildServer([
@@ -110,7 +108,11 @@ describe("crash and restart mid-upload", () => {
       assert.equal(detail.inventory.sha256, sha256Hex(v1Doc));
       assert.equal(detail.evidence.sha256, sha256Hex(v1Evidence));
       // The peer retries after the restart and gets its acknowledgement.
-      const retry = await putEvidence(second.url, ID, gzipSync(Buffer.from("evidence v2")));
+      const retry = await putEvidence(
+        second.url,
+        ID,
+        evidenceOf({ "dmidecode.txt": "evidence v2" }),
+      );
       assert.equal(retry.status, 201);
     } finally {
       await second.stop();

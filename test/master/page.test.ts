@@ -5,11 +5,11 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { gzipSync } from "node:zlib";
 import { type Browser, chromium } from "playwright-core";
 import { escapeHtml, formatBytes } from "../../agent/master/page.ts";
 import { underCI } from "../support/ci.ts";
 import {
+  evidenceOf,
   putEvidence,
   putInventory,
   sandbox,
@@ -54,7 +54,10 @@ describe("status page", { skip: haveChromium ? false : `${CHROMIUM} not installe
   test("shows reported nodes, then new ones without a reload", async () => {
     const first = sampleInventory({ nodeId: "rack1-u07" });
     assert.equal((await putInventory(t.url, "rack1-u07", first)).status, 201);
-    assert.equal((await putEvidence(t.url, "rack1-u07", gzipSync("tar"))).status, 201);
+    assert.equal(
+      (await putEvidence(t.url, "rack1-u07", evidenceOf({ "dmidecode.txt": "tar" }))).status,
+      201,
+    );
 
     const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
     const errors: string[] = [];

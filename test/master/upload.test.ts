@@ -8,6 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { gzipSync } from "node:zlib";
 import { request } from "undici";
 import {
+  evidenceOf,
   putEvidence,
   putInventory,
   rawRequest,
@@ -192,7 +193,7 @@ describe("upload API", () => {
   });
 
   test("evidence: stored with its sha256; a non-gzip body gets 400", async () => {
-    const evidence = gzipSync(Buffer.from("pretend this is a tar"));
+    const evidence = evidenceOf({ "dmidecode.txt": "# dmidecode 3.5\n", "lsblk.json": "{}" });
     const res = await putEvidence(t.url, NODE, evidence);
     assert.equal(res.status, 201);
     assert.equal(res.body.sha256, sha256Hex(evidence));
@@ -283,7 +284,9 @@ describe("token", () => {
     assert.equal(wrong.status, 401);
     const basic = await putInventory(t.url, "tok-1", doc, { authorization: `Basic ${token}` });
     assert.equal(basic.status, 401);
-    const ev = await putEvidence(t.url, "tok-1", gzipSync("x"), { authorization: "Bearer x" });
+    const ev = await putEvidence(t.url, "tok-1", evidenceOf({ x: "x" }), {
+      authorization: "Bearer x",
+    });
     assert.equal(ev.status, 401);
     assert.equal(existsSync(path.join(t.root, "nodes", "tok-1")), false);
     const ok = await putInventory(t.url, "tok-1", doc, { authorization: `Bearer ${token}` });

@@ -1,14 +1,23 @@
-// Helpers for the master's tests: a server on loopback in a temp root, raw HTTP (so request
+// Helpers for the master's tests: a server on loopback in a temp root, evidence archives, raw HTTP (so request
 // targets reach the server exactly as written, without URL normalisation), the server in a child
 // process (for crashes), and a recursive listing to prove nothing was written outside the root.
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { lstatSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import {
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { connect } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { create } from "tar";
 import { type RunningServer, type ServerOptions, startServer } from "../../agent/master/index.ts";
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -92,6 +101,29 @@ export function rawRequest(
     socket.write(head);
     if (body) socket.write(body);
   });
+}
+
+/**
+ * Evidence as the peer packs it (agent/peer/evidence.ts): a gzip tar of a capture directory
+ * holding these files. Deterministic (portable, fixed mtime), so equal files give equal bytes.
+ */
+export function evidenceOf(files: Record<string, string | Buffer>): Buffer {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "recon-evidence-"));
+  try {
+    const capture = path.join(dir, "capture");
+    const archive = path.join(dir, "evidence.tar.gz");
+    mkdirSync(capture);
+    for (const [name, content] of Object.entries(files)) {
+      writeFileSync(path.join(capture, name), content);
+    }
+    create(
+      { gzip: true, cwd: capture, portable: true, sync: true, file: archive, mtime: new Date(0) },
+      Object.keys(files).sort(),
+    );
+    return readFileSync(archive);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Every path below dir (relative), sorted. */
