@@ -1,6 +1,6 @@
 // The CLI as users run it: a real process, real arguments, real exit codes.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -289,6 +289,54 @@ test("a replay with no identity at all is refused (exit 2) unless --allow-anonym
     assert.equal(allowed.status, 0, allowed.stderr);
     assert.equal(Inventory.parse(JSON.parse(allowed.stdout)).nodeIdSource, "random");
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("serve --max-inventory-bytes is a real limit: a larger upload gets 413, nothing stored", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "recon-h3-serve-"));
+  const child = spawn(
+    process.execPath,
+    [
+      entry,
+      "serve",
+      "--root",
+      dir,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--max-inventory-bytes",
+      "1000",
+      "--min-upload-rate",
+      "10",
+    ],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let seen = "";
+      child.stderr.on("data", (d) => {
+        seen += d;
+        const found = /"event":"listening","url":"([^"]+)"/.exec(seen)?.[1];
+        if (found) resolve(found);
+      });
+      child.on("exit", (code) => reject(new Error(`serve exited ${code}: ${seen}`)));
+    });
+    const doc = readFileSync(join(root, "schema/inventory.schema.json"), "utf8");
+    const big = JSON.stringify({ padding: doc.repeat(2) });
+    assert.ok(big.length > 1000);
+    const response = await fetch(`${url}/api/v1/nodes/h3-node/inventory`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: big,
+    });
+    assert.equal(response.status, 413);
+    await response.body?.cancel();
+    assert.deepEqual(readdirSync(join(dir, "nodes")), []);
+  } finally {
+    child.kill("SIGTERM");
+    await new Promise((resolve) => child.once("close", resolve));
     rmSync(dir, { recursive: true, force: true });
   }
 });
