@@ -103,7 +103,7 @@ export function readPeerCmdline(text: string): PeerCmdline {
       if (!(Number.isFinite(seconds) && seconds > 0 && seconds <= MAX_UPLOAD_TIMEOUT_S)) {
         throw new ReconError(
           ERROR_CODES.USAGE,
-          `recon.upload_timeout must be seconds in 1..${MAX_UPLOAD_TIMEOUT_S}: ${timeout}`,
+          `recon.upload_timeout must be seconds > 0 and at most ${MAX_UPLOAD_TIMEOUT_S}: ${timeout}`,
         );
       }
       return seconds * 1000;
