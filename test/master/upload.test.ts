@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { Readable } from "node:stream";
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 import { gzipSync } from "node:zlib";
 import { request } from "undici";
 import {
@@ -22,16 +22,18 @@ import { sampleInventory } from "../support/sample-inventory.ts";
 const NODE = "node-a1";
 
 describe("upload API", () => {
-  const box = sandbox();
+  // Each test gets its own server and root, and seeds the state it needs.
+  let box: ReturnType<typeof sandbox>;
   let t: TestServer;
-  before(async () => {
+  beforeEach(async () => {
+    box = sandbox();
     t = await startTestServer({
       root: path.join(box.dir, "root"),
       maxInventoryBytes: 64 * 1024,
       maxEvidenceBytes: 256 * 1024,
     });
   });
-  after(async () => {
+  afterEach(async () => {
     await t.server.close();
     box.cleanup();
   });
@@ -61,6 +63,7 @@ describe("upload API", () => {
   });
 
   test("a changed document keeps the previous one in history/", async () => {
+    assert.equal((await putInventory(t.url, NODE, sampleInventory({ nodeId: NODE }))).status, 201);
     const old = readFileSync(path.join(t.root, "nodes", NODE, "inventory.json"));
     const res = await putInventory(
       t.url,
@@ -79,6 +82,9 @@ describe("upload API", () => {
   });
 
   test("GET /api/v1/nodes lists summaries and GET /api/v1/nodes/{id} the latest document", async () => {
+    assert.equal((await putInventory(t.url, NODE, sampleInventory({ nodeId: NODE }))).status, 201);
+    const changed = sampleInventory({ nodeId: NODE, hostname: "r640-7" });
+    assert.equal((await putInventory(t.url, NODE, changed)).status, 201);
     const list = (await (await fetch(`${t.url}/api/v1/nodes`)).json()) as {
       count: number;
       nodes: Record<string, unknown>[];
@@ -238,7 +244,13 @@ describe("upload API", () => {
     assert.equal(head.body.length, 0);
   });
 
-  test("the log callback gets one JSON-serialisable event per request and per store", () => {
+  test("the log callback gets one JSON-serialisable event per request and per store", async () => {
+    for (const hostname of ["a", "b", "c"]) {
+      assert.equal(
+        (await putInventory(t.url, NODE, sampleInventory({ nodeId: NODE, hostname }))).status,
+        201,
+      );
+    }
     const stored = t.logs.filter((e) => e.event === "stored");
     assert.ok(stored.length >= 3);
     const http = t.logs.filter((e) => e.event === "http");
@@ -247,6 +259,13 @@ describe("upload API", () => {
   });
 
   test("a restarted server rebuilds its index from disk", async () => {
+    assert.equal((await putInventory(t.url, NODE, sampleInventory({ nodeId: NODE }))).status, 201);
+    assert.equal(
+      (await putInventory(t.url, "other", sampleInventory({ nodeId: "other" }))).status,
+      201,
+    );
+    const seeded = await putEvidence(t.url, NODE, evidenceOf({ "dmidecode.txt": "restart" }));
+    assert.equal(seeded.status, 201);
     const before = (await (await fetch(`${t.url}/api/v1/nodes`)).json()) as {
       nodes: { nodeId: string; inventory: unknown; evidence: { bytes: number } | null }[];
     };
@@ -294,6 +313,9 @@ describe("token", () => {
   });
 
   test("reads stay open without a token", async () => {
+    const doc = sampleInventory({ nodeId: "tok-1" });
+    const seeded = await putInventory(t.url, "tok-1", doc, { authorization: `Bearer ${token}` });
+    assert.ok(seeded.status === 201 || seeded.status === 200);
     assert.equal((await fetch(`${t.url}/api/v1/nodes`)).status, 200);
     assert.equal((await fetch(`${t.url}/api/v1/nodes/tok-1`)).status, 200);
     assert.equal((await fetch(`${t.url}/`)).status, 200);
