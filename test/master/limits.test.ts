@@ -104,7 +104,10 @@ describe("serveCommand", () => {
     const box = sandbox();
     const lines: string[] = [];
     const controller = new AbortController();
-    let server: RunningServer | undefined;
+    let listening: (server: RunningServer) => void = () => undefined;
+    const ready = new Promise<RunningServer>((resolve) => {
+      listening = resolve;
+    });
     writeFileSync(path.join(box.dir, "post.tgz"), "not really a tgz");
     const running = serveCommand(
       {
@@ -117,13 +120,11 @@ describe("serveCommand", () => {
       {
         writeLine: (line) => lines.push(line),
         signal: controller.signal,
-        onListening: (s) => {
-          server = s;
-        },
+        onListening: (s) => listening(s),
       },
     );
     try {
-      while (!server) await sleep(10);
+      const server = await ready;
       assert.equal(await (await fetch(`${server.url}/post.tgz`)).text(), "not really a tgz");
       const denied = await putInventory(server.url, "n1", sampleInventory({ nodeId: "n1" }));
       assert.equal(denied.status, 401);
