@@ -6,12 +6,6 @@ import { formatResults, fuzzParser, fuzzRoutes, PARSERS, ROUTES } from "./fuzz/h
 
 const COUNT = Number(process.env.FUZZ_COUNT ?? 200);
 
-/** Invariants the master does not keep yet; still run and reported (todo), so the fix shows. */
-const OPEN: Record<string, string> = {
-  "PUT /api/v1/nodes/{id}/evidence":
-    "issue 10: the master accepts evidence that is not a readable gzip tar (fix in agent/master/)",
-};
-
 for (const [i, target] of PARSERS.entries()) {
   test(`fuzz ${target.name}: ${COUNT} random and mutated inputs`, () => {
     const result = fuzzParser(target, COUNT, 1 + i);
@@ -27,7 +21,7 @@ test(`fuzz the master's routes: ${COUNT} requests each`, async (t) => {
     ROUTES.map((r) => r.name),
   );
   for (const result of results) {
-    await t.test(result.target, { todo: OPEN[result.target] ?? false }, () => {
+    await t.test(result.target, () => {
       assert.equal(result.count, COUNT);
       assert.equal(result.failures, 0, formatResults([result]));
     });
