@@ -86,6 +86,26 @@ function report(t: { diagnostic(m: string): void }, row: string, figures: Record
   t.diagnostic(`${row}: ${JSON.stringify(figures)}`);
 }
 
+test("the audit sees a lost, a corrupted and a left-over file", () => {
+  const root = path.join(box.dir, "audit");
+  const id = "fault-audit";
+  const dir = path.join(root, "nodes", id);
+  mkdirSync(path.join(dir, "history"), { recursive: true });
+  const ledger = new Ledger();
+  const kept = doc(id, "kept");
+  const gone = doc(id, "gone");
+  ledger.ack(id, "inventory", ledger.send(id, "inventory", kept));
+  ledger.ack(id, "inventory", ledger.send(id, "inventory", gone));
+  writeFileSync(path.join(dir, "inventory.json"), kept);
+  writeFileSync(path.join(dir, "history", "inventory-20261201T000000.000Z-00.json"), "{}");
+  writeFileSync(path.join(dir, ".tmp-inventory-1-ab"), kept.subarray(0, 10));
+  const audit = auditStore(root, ledger, { ordered: true });
+  assert.equal(audit.lost.length, 1);
+  assert.deepEqual(audit.corrupted, [`${id}/history/inventory-20261201T000000.000Z-00.json`]);
+  assert.deepEqual(audit.leftovers, [`${id}/.tmp-inventory-1-ab`]);
+  assert.deepEqual(audit.rolledBack, [`${id}/inventory.json`]);
+});
+
 describe("fault matrix on the master", { skip }, () => {
   test("kill -9 of serve during writes, in a loop: nothing acknowledged lost", async (t) => {
     const started = Date.now();
@@ -319,7 +339,10 @@ describe("fault matrix on the master", { skip }, () => {
       ip("link", "set", hostIf, "up");
       const until = Date.now() + 45_000;
       while (tempOf().length > 0) {
-        assert.ok(Date.now() < until, "temp file of the cut upload never removed");
+        assert.ok(
+          Date.now() < until,
+          `temp file of the cut upload never removed: ${JSON.stringify(serve.lines.slice(-4))}`,
+        );
         await sleep(250);
       }
       const silentReclaimedMs = Date.now() - silentStart;

@@ -114,6 +114,8 @@ export class Ledger {
   }
 }
 
+const KEPT_DIRS = ["history", "conflicts"];
+
 export interface Audit {
   /** Acknowledged bodies found nowhere on disk (current file or history). */
   lost: string[];
@@ -164,7 +166,7 @@ export function auditStore(root: string, ledger: Ledger, options: { ordered?: bo
       } else {
         valid &&= gunzipOk(data);
       }
-      const named = /-([0-9a-f]{16})\.(json|tar\.gz)$/.exec(rel);
+      const named = /-([0-9a-f]{16,64})\.(json|tar\.gz)$/.exec(rel);
       if (named && !sha.startsWith(named[1] as string)) valid = false;
       if (!valid) audit.corrupted.push(`${nodeId}/${rel}`);
       found[kind].add(sha);
@@ -177,12 +179,13 @@ export function auditStore(root: string, ledger: Ledger, options: { ordered?: bo
       for (const name of readdirSync(dir)) {
         if (name === "inventory.json") check(name, "inventory", true);
         else if (name === "evidence.tar.gz") check(name, "evidence", true);
-        else if (name !== "history") audit.leftovers.push(`${nodeId}/${name}`);
+        else if (!KEPT_DIRS.includes(name)) audit.leftovers.push(`${nodeId}/${name}`);
       }
-      const historyDir = path.join(dir, "history");
-      if (existsSync(historyDir)) {
-        for (const name of readdirSync(historyDir)) {
-          const rel = path.join("history", name);
+      // history/: replaced versions; conflicts/: same nodeId, other hardware, kept apart.
+      for (const sub of KEPT_DIRS) {
+        if (!existsSync(path.join(dir, sub))) continue;
+        for (const name of readdirSync(path.join(dir, sub))) {
+          const rel = path.join(sub, name);
           if (name.startsWith("inventory-")) check(rel, "inventory", false);
           else if (name.startsWith("evidence-")) check(rel, "evidence", false);
           else audit.leftovers.push(`${nodeId}/${rel}`);
@@ -225,7 +228,7 @@ export async function put(
   }
 }
 
-/** PUT and record it in the ledger (2xx: acknowledged). */
+/** PUT and record it in the ledger (200, 201, 202: acknowledged). */
 export async function putRecorded(
   ledger: Ledger,
   url: string,
@@ -235,7 +238,8 @@ export async function putRecorded(
 ) {
   const sha = ledger.send(nodeId, kind, body);
   const res = await put(url, nodeId, kind, body);
-  if (res.status === 200 || res.status === 201) {
+  // 202: acknowledged and kept apart in conflicts/ (same nodeId, contradicting hardware).
+  if (res.status === 200 || res.status === 201 || res.status === 202) {
     if (res.body.sha256 !== sha) throw new Error(`ack for ${nodeId} names ${res.body.sha256}`);
     ledger.ack(nodeId, kind, sha);
   } else {
