@@ -55,15 +55,29 @@ function partialEvidence(): Buffer {
   return evidenceOf({ "blob.bin": randomBytes(1024 * 1024) }).subarray(0, 512 * 1024);
 }
 
-describe("crash and restart mid-upload", () => {
+const v1Doc = Buffer.from(JSON.stringify(sampleInventory({ nodeId: ID })));
+const v1Evidence = evidenceOf({ "dmidecode.txt": "evidence v1" });
+
+/** A data root of this test's own; with `seeded`, ID's v1 inventory and evidence are stored. */
+async function dataRoot(seeded: boolean): Promise<{ root: string; nodeDir: string }> {
   const box = sandbox();
   after(() => box.cleanup());
   const root = path.join(box.dir, "root");
-  const nodeDir = path.join(root, "nodes", ID);
-  const v1Doc = Buffer.from(JSON.stringify(sampleInventory({ nodeId: ID })));
-  const v1Evidence = evidenceOf({ "dmidecode.txt": "evidence v1" });
+  if (seeded) {
+    const t = await startTestServer({ root });
+    try {
+      assert.equal((await putInventory(t.url, ID, v1Doc)).status, 201);
+      assert.equal((await putEvidence(t.url, ID, v1Evidence)).status, 201);
+    } finally {
+      await t.server.close();
+    }
+  }
+  return { root, nodeDir: path.join(root, "nodes", ID) };
+}
 
+describe("crash and restart mid-upload", () => {
   test("SIGKILL mid-upload: previous version intact, temp files invisible and removed at start", async () => {
+    const { root, nodeDir } = await dataRoot(false);
     const first = await startChildServer([
       "--root",
       root,
@@ -120,6 +134,7 @@ describe("crash and restart mid-upload", () => {
   });
 
   test("a client that hangs up mid-body leaves nothing behind; the server keeps serving", async () => {
+    const { root, nodeDir } = await dataRoot(true);
     const t = await startTestServer({ root });
     try {
       const before = readFileSync(path.join(nodeDir, "evidence.tar.gz"));
@@ -135,6 +150,7 @@ describe("crash and restart mid-upload", () => {
   });
 
   test("a graceful restart with an upload in flight drops it cleanly", async () => {
+    const { root, nodeDir } = await dataRoot(true);
     const t = await startTestServer({ root });
     const before = readFileSync(path.join(nodeDir, "evidence.tar.gz"));
     const socket = await halfUpload(t.port, "evidence", 4 * 1024 * 1024, partialEvidence());
@@ -153,6 +169,7 @@ describe("crash and restart mid-upload", () => {
   });
 
   test("stray temp files anywhere under nodes/ are removed at start", async () => {
+    const { root, nodeDir } = await dataRoot(true);
     writeFileSync(path.join(nodeDir, ".tmp-evidence-1-deadbeef"), "partial");
     writeFileSync(path.join(root, "nodes", ".tmp-x"), "partial");
     const t = await startTestServer({ root });
