@@ -3,6 +3,7 @@
 // Every value comes from the network, so the server escapes it and the script never uses
 // innerHTML; a Content-Security-Policy with the hashes of the inline script and style backs that.
 import { createHash } from "node:crypto";
+import { DOWNLOAD_LINKS } from "./downloads.ts";
 import type { NodeRecord } from "./store.ts";
 
 /** Seconds between refreshes of the status page. */
@@ -161,6 +162,8 @@ td.node{font-family:ui-monospace,monospace;font-weight:600}
 td:nth-child(1),td:nth-child(3),td:nth-child(7),td:nth-child(8),td:nth-child(9){white-space:nowrap}
 td.ev-no{color:#b00020}
 td.empty{color:#888;font-style:italic}
+p.downloads{margin:1rem 0 0}
+p.downloads a{margin-right:1rem}
 `;
 
 // Plain ES2017 so any browser on the provisioning laptop runs it; textContent only.
@@ -240,6 +243,10 @@ export const PAGE_CSP = [
 ].join("; ");
 
 export function renderPage(list: NodeList): string {
+  // Fixed paths and labels, escaped anyway like every other value on the page.
+  const downloadLinks = DOWNLOAD_LINKS.map(
+    (d) => `<a href="${escapeHtml(d.path)}" download>${escapeHtml(d.label)}</a>`,
+  ).join(" ");
   const rows =
     list.nodes.length === 0
       ? `<tr><td colspan="${COLUMNS.length}" class="empty">No node has reported yet.</td></tr>`
@@ -277,6 +284,7 @@ export function renderPage(list: NodeList): string {
 ${rows}
 </tbody>
 </table>
+<p class="downloads">Download: ${downloadLinks}</p>
 <noscript><p>This page refreshes itself with JavaScript; reload it by hand to see new nodes.</p></noscript>
 <script>${SCRIPT}</script>
 </body>

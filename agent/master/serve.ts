@@ -1,12 +1,14 @@
 // `recon-agent serve`: the master's HTTP server, on node:http alone. It serves the status page at
-// "/", the upload API under /api/v1/nodes, configured static roots (/export, /isos, /install,
-// /nodes) and single files (/menu.ipxe, /post.tgz). The API is documented in docs/api.md.
+// "/", the upload API under /api/v1/nodes, the exports under /api/v1/export (downloads.ts),
+// configured static roots (/export, /isos, /install, /nodes) and single files (/menu.ipxe,
+// /post.tgz). The API is documented in docs/api.md.
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import path from "node:path";
 import { Inventory, SCHEMA_VERSION } from "../../schema/inventory.ts";
 import { ERROR_CODES, ReconError } from "../errors.ts";
+import { EXPORT_PREFIX, isDownloadName, sendDownload } from "./downloads.ts";
 import { EvidenceCheck } from "./evidence.ts";
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from "./json-depth.ts";
 import { nodeList, PAGE_CSP, renderPage } from "./page.ts";
@@ -220,8 +222,19 @@ function validateInventory(data: Buffer, nodeId: string): NodeSummary {
 }
 
 interface Route {
-  kind: "page" | "list" | "node" | "upload" | "file" | "static" | "api-404" | "not-found";
+  kind:
+    | "page"
+    | "list"
+    | "node"
+    | "upload"
+    | "download"
+    | "file"
+    | "static"
+    | "api-404"
+    | "not-found";
   nodeId?: string;
+  /** The file name under /api/v1/export/. */
+  download?: string;
   nodeIdError?: boolean;
   upload?: Kind;
 }
@@ -254,6 +267,9 @@ function route(pathname: string): Route {
     const nodeId = decodeNodeId(rest);
     if (nodeId === null) return { kind: upload ? "upload" : "node", nodeIdError: true };
     return upload ? { kind: "upload", nodeId, upload } : { kind: "node", nodeId };
+  }
+  if (pathname.startsWith(EXPORT_PREFIX)) {
+    return { kind: "download", download: pathname.slice(EXPORT_PREFIX.length) };
   }
   if (pathname === "/api" || pathname.startsWith("/api/")) return { kind: "api-404" };
   return { kind: "not-found" };
@@ -607,6 +623,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         return handleNode(req, res, r);
       case "upload":
         return handleUpload(req, res, r, bag);
+      case "download":
+        if (r.download === undefined || !isDownloadName(r.download)) {
+          throw new HttpError(404, "not_found", "no such export");
+        }
+        if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed("GET, HEAD");
+        return sendDownload(req, res, store, r.download, log);
       case "api-404":
         throw new HttpError(404, "not_found", "no such API endpoint");
       default:
