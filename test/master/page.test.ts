@@ -6,6 +6,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type Browser, chromium } from "playwright-core";
+import { DOWNLOAD_LINKS } from "../../agent/master/downloads.ts";
 import { escapeHtml, formatBytes } from "../../agent/master/page.ts";
 import { underCI } from "../support/ci.ts";
 import {
@@ -80,6 +81,13 @@ describe("status page", { skip: haveChromium ? false : `${CHROMIUM} not installe
     assert.match(cells[8] as string, /^yes/);
     assert.equal(await page.locator("#count").textContent(), "1");
     assert.equal(await page.locator("#with-evidence").textContent(), "1");
+    const hrefs = await page
+      .locator("p.downloads a[download]")
+      .evaluateAll((links) => links.map((a) => a.getAttribute("href")));
+    assert.deepEqual(
+      hrefs,
+      DOWNLOAD_LINKS.map((d) => d.path),
+    );
 
     // A later node, with values that would be markup if anything used innerHTML.
     const hostile = sampleInventory({
