@@ -3,9 +3,11 @@
 // `recon-agent export csv` writes for the same root; conflicts and evidence alone stay out.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { test } from "node:test";
+import { setTimeout as delay } from "node:timers/promises";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { Parser, type ReadEntry } from "tar";
 import { exportCommand } from "../../agent/export/command.ts";
@@ -230,6 +232,45 @@ test("methods, unknown names, HEAD; a configured token does not guard these read
     const archive = await get(`${t.url}/api/v1/export/inventories.tar.gz`);
     assert.equal(archive.status, 200);
     assert.equal((await untar(archive.body)).size, 1);
+  } finally {
+    await t.server.close();
+    box.cleanup();
+  }
+});
+
+test("a client that goes away mid-archive ends that download; the server goes on", async () => {
+  const box = sandbox();
+  const root = path.join(box.dir, "root");
+  // 100 documents of ~170 KiB, mostly random (gzip cannot shrink them): ~13 MiB of archive, more
+  // than loopback socket buffers hold, so the server is still streaming when the client leaves.
+  // Written straight into the layout: the server indexes them at start.
+  for (let i = 0; i < 100; i++) {
+    const nodeId = `node-${String(i).padStart(4, "0")}`;
+    const base = sampleInventory({ nodeId });
+    const noise = randomBytes(128 * 1024).toString("base64");
+    const doc = sampleInventory({ nodeId, boot: { ...base.boot, params: { noise } } });
+    mkdirSync(path.join(root, "nodes", nodeId), { recursive: true });
+    writeFileSync(path.join(root, "nodes", nodeId, "inventory.json"), JSON.stringify(doc));
+  }
+  const t = await startTestServer({ root });
+  try {
+    const controller = new AbortController();
+    const res = await fetch(`${t.url}/api/v1/export/inventories.tar.gz`, {
+      signal: controller.signal,
+    });
+    assert.equal(res.status, 200);
+    const reader = res.body?.getReader();
+    assert.ok((await reader?.read())?.value);
+    // Read nothing more for a moment: the server fills the buffers and waits on backpressure.
+    await delay(300);
+    controller.abort();
+    await reader?.cancel().catch(() => undefined);
+    const isExport = (e: Record<string, unknown>) =>
+      e.event === "http" && e.path === "/api/v1/export/inventories.tar.gz";
+    for (let i = 0; i < 200 && !t.logs.some(isExport); i++) await delay(25);
+    assert.equal(t.logs.find(isExport)?.aborted, true);
+    const again = await get(`${t.url}/api/v1/export/inventories.tar.gz`);
+    assert.equal((await untar(again.body)).size, 100);
   } finally {
     await t.server.close();
     box.cleanup();
