@@ -87,6 +87,8 @@ interface DelegatedCommand {
   name: string;
   summary: string;
   help(): Promise<string>;
+  /** Parses --help itself (its targets have their own help). */
+  ownHelp?: boolean;
   run(argv: string[]): Promise<number>;
 }
 
@@ -609,6 +611,7 @@ const DELEGATED: DelegatedCommand[] = [
   {
     name: "export",
     summary: "export documents into a CMDB (or the files it imports)",
+    ownHelp: true,
     help: async () => (await import("./export/command.ts")).EXPORT_HELP,
     run: async (argv) => {
       const { exportCommand } = await import("./export/command.ts");
@@ -749,7 +752,8 @@ export async function main(argv: string[]): Promise<number> {
     const delegated = DELEGATED.find((c) => c.name === argv[0]);
     if (delegated) {
       const rest = argv.slice(1);
-      if (rest.includes("--help") || rest.includes("-h")) {
+      // export answers --help itself: "export csv --help" is the csv target's own help.
+      if (!delegated.ownHelp && (rest.includes("--help") || rest.includes("-h"))) {
         process.stdout.write(await delegated.help());
         return 0;
       }

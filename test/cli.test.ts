@@ -121,6 +121,12 @@ test("every subcommand has its own --help, naming exactly the flags it accepts",
     assert.equal(help.status, 0, help.stderr);
     assert.match(help.stdout, new RegExp(`recon-agent ${command.name}`));
   }
+  // Each export target has its own help, reached through the CLI entry too.
+  for (const target of ["csv", "glpi", "netbox"]) {
+    const help = cli(["export", target, "--help"]);
+    assert.equal(help.status, 0, help.stderr);
+    assert.match(help.stdout, new RegExp(`^Usage: recon-agent export ${target} `));
+  }
   const bootAssets = cli(["boot-assets", "--help"]).stdout;
   for (const flag of bootAssets.matchAll(/--([a-z][a-z-]+)/g)) {
     if (flag[1] === "help") continue;
