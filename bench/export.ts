@@ -2,7 +2,9 @@
 // 1000) from the fixture machines (each with its own nodeId, UUID and serial), writes them as a
 // master data directory, then times `export csv --out` and `export glpi --out` through
 // exportCommand (reading, validating, mapping and writing every node). Targets: under 5 s each.
-// The NetBox plan (target under 20 s) is not measured: the NetBox exporter has not landed.
+// NetBox: applies all N nodes to the stateful test server (test/support/netbox-server.ts, every
+// body validated against the OpenAPI document), then times the plan (--dry-run) against the
+// state that left (target under 20 s).
 // Options: --nodes N.
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,6 +14,7 @@ import { collectInventory } from "../agent/collect/index.ts";
 import { replayRunner } from "../agent/exec.ts";
 import { exportCommand } from "../agent/export/command.ts";
 import type { Inventory } from "../schema/inventory.ts";
+import { startNetboxServer } from "../test/support/netbox-server.ts";
 
 const { values } = parseArgs({ options: { nodes: { type: "string", default: "1000" } } });
 const count = Number(values.nodes);
@@ -63,6 +66,30 @@ try {
     console.log(
       `export ${target.padEnd(4)} ${count} nodes: ${seconds.toFixed(2)} s (${((count / seconds) | 0).toString()} nodes/s; target under 5 s) ${seconds < 5 ? "ok" : "SLOW"}`,
     );
+  }
+  const netbox = await startNetboxServer({ token: "bench-token" });
+  netbox.seed("dcim/sites", { name: "Bench", slug: "bench" });
+  netbox.seed("dcim/device-roles", { name: "Server", slug: "server" });
+  const tokenFile = join(root, "netbox-token");
+  writeFileSync(tokenFile, "bench-token\n");
+  const netboxArgs = ["netbox", "--from", root, "--url", netbox.url, "--token-file", tokenFile];
+  try {
+    for (const mode of ["apply", "plan"]) {
+      const started = performance.now();
+      await exportCommand(
+        [...netboxArgs, "--site", "bench", "--role", "server", "--quiet"].concat(
+          mode === "plan" ? ["--dry-run"] : [],
+        ),
+        quiet,
+      ).catch(() => undefined); // nodes without a device type fail; the others are measured
+      const seconds = (performance.now() - started) / 1000;
+      const target = mode === "plan" ? `; target under 20 s) ${seconds < 20 ? "ok" : "SLOW"}` : ")";
+      console.log(
+        `export netbox ${mode} ${count} nodes: ${seconds.toFixed(2)} s (${netbox.writes.length} writes so far, ${netbox.rows("dcim/devices").length} devices${target}`,
+      );
+    }
+  } finally {
+    await netbox.close();
   }
 } finally {
   rmSync(root, { recursive: true, force: true });
