@@ -241,7 +241,8 @@ A device is matched on ${UUID_FIELD}, then on serial (exactly one match), then o
   --role SLUG       the device role of new devices (required; must exist)
   --url URL         the NetBox (https://netbox.example); required
   --token-file F    its API token: "nbt_..." is sent as Bearer (v2, NetBox 4.5+), else as Token
-  --dry-run         reads NetBox and prints the plan per node; changes nothing`,
+  --dry-run         reads NetBox and prints the plan per node; changes nothing
+There is no --out: what is sent depends on what NetBox already holds.`,
   options: { site: { type: "string" }, role: { type: "string" } },
   async start(context): Promise<ExportSession> {
     const site = context.values.site;
@@ -250,6 +251,10 @@ A device is matched on ${UUID_FIELD}, then on serial (exactly one match), then o
       throw new ReconError(ERROR_CODES.USAGE, "netbox needs --site SLUG and --role SLUG");
     }
     if (context.url === null) throw new ReconError(ERROR_CODES.USAGE, "netbox needs --url URL");
+    if (context.out !== null) {
+      // What is sent depends on what NetBox already holds: there is no file of it to write.
+      throw new ReconError(ERROR_CODES.USAGE, "netbox has no --out: use --dry-run for the plan");
+    }
     const client = new NetboxClient(context.url, context.token, context.fetch);
     const scope = {
       site: await lookup(client, "dcim/sites", site, "--site"),

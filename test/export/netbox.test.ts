@@ -277,3 +277,59 @@ test("a refused object fails its node and the others go on; dry-run plans and wr
   assert.equal(authorization("nbt_abc.def"), "Bearer nbt_abc.def");
   assert.equal(authorization("0123abcd"), "Token 0123abcd");
 });
+
+test("lists follow NetBox's pagination (results / next / count) to the last page", async () => {
+  const { server, client } = await netbox();
+  try {
+    for (let i = 0; i < 2345; i++) server.seed("extras/tags", { name: `t${i}`, slug: `t${i}` });
+    const rows = await client.list("extras/tags", {});
+    assert.equal(rows.length, 2345);
+    assert.equal(new Set(rows.map((r) => r.id)).size, 2345);
+    assert.equal(client.requests, 3, "three pages of 1000");
+  } finally {
+    await server.close();
+  }
+});
+
+test("netbox --help tells its flags; --site/--role/--url required, --out refused", async () => {
+  let help = "";
+  await exportCommand(["netbox", "--help"], { ...quiet, stdout: (t) => (help += t) });
+  for (const flag of [
+    "--site SLUG",
+    "--role SLUG",
+    "--url URL",
+    "--token-file F",
+    "--dry-run",
+    "Bearer",
+  ]) {
+    assert.ok(help.includes(flag), flag);
+  }
+  const dir = mkdtempSync(join(tmpdir(), "h9-netbox-"));
+  await assert.rejects(
+    exportCommand(["netbox", "--from", dir, "--url", "http://127.0.0.1:9/"], quiet),
+    /--site SLUG and --role SLUG/,
+  );
+  await assert.rejects(
+    exportCommand(["netbox", "--from", dir, "--site", "a", "--role", "b"], quiet),
+    /needs --url/,
+  );
+  await assert.rejects(
+    exportCommand(
+      [
+        "netbox",
+        "--from",
+        dir,
+        "--site",
+        "a",
+        "--role",
+        "b",
+        "--url",
+        "http://127.0.0.1:9/",
+        "--out",
+        dir,
+      ],
+      quiet,
+    ),
+    /no --out/,
+  );
+});
