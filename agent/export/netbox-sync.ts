@@ -327,19 +327,20 @@ export async function syncNode(
       });
     else plan.create.push("device oob_ip");
   }
-  const items =
-    device && found ? await client.list("dcim/inventory-items", { device_id: device.id }) : [];
-  for (const item of objects.inventoryItems) {
-    const current = items.find((i) => i.name === item.name) ?? null;
-    await ensure(
-      client,
-      plan,
-      dryRun,
-      `inventory item ${item.name}`,
-      "dcim/inventory-items",
-      current,
-      { ...item, device: ref },
-    );
+  const components: [string, string, Body[]][] = [
+    ["inventory item", "dcim/inventory-items", objects.inventoryItems],
+    ["power port", "dcim/power-ports", objects.powerPorts],
+  ];
+  for (const [what, path, wanted] of components) {
+    if (wanted.length === 0) continue;
+    const held = device && found ? await client.list(path, { device_id: device.id }) : [];
+    for (const body of wanted) {
+      const current = held.find((i) => i.name === body.name) ?? null;
+      await ensure(client, plan, dryRun, `${what} ${body.name}`, path, current, {
+        ...body,
+        device: ref,
+      });
+    }
   }
   return plan;
 }

@@ -40,6 +40,8 @@ export interface NetboxObjects {
   serial: string | null;
   interfaces: NetboxInterface[];
   inventoryItems: Body[];
+  /** One per PSU, named as its inventory item, with maximum_draw (W) when known. */
+  powerPorts: Body[];
 }
 
 export interface NetboxScope {
@@ -216,6 +218,14 @@ export function toNetbox(doc: Inventory, scope: NetboxScope): NetboxObjects {
     seen.set(body.name as string, n);
     if (n > 1) body.name = `${body.name} #${n}`;
   }
+  const powerPorts = items
+    .filter((body) => String(body.name).startsWith("PSU "))
+    .map((body, i) => {
+      const port: Body = { device: deviceRef, name: body.name as string, tags };
+      const watts = doc.powerSupplies[i]?.maxPowerWatts ?? null;
+      if (watts !== null && watts >= 1) port.maximum_draw = watts;
+      return port;
+    });
   return {
     manufacturer: manufacturer && { ...manufacturer, tags },
     deviceType,
@@ -224,6 +234,7 @@ export function toNetbox(doc: Inventory, scope: NetboxScope): NetboxObjects {
     serial,
     interfaces,
     inventoryItems: items,
+    powerPorts,
   };
 }
 
@@ -235,7 +246,7 @@ export const netboxTarget: ExportTarget = {
 live image's hostname; custom field ${UUID_FIELD} holds the system UUID), its interfaces (type
 from speed, speed in kbps, mtu, enabled) with MAC address objects and primary_mac_address, the
 BMC as a mgmt_only interface with its IP address as device.oob_ip, and CPUs, DIMMs, disks and PSUs
-as inventory items. Everything it creates carries the tag "recon"; it never deletes anything.
+as inventory items, and a power port per PSU with maximum_draw. Everything it creates carries the tag "recon"; it never deletes anything.
 A device is matched on ${UUID_FIELD}, then on serial (exactly one match), then on its recon name.
   --site SLUG       the site of new devices (required; must exist)
   --role SLUG       the device role of new devices (required; must exist)

@@ -109,6 +109,12 @@ test("every fixture: every request body validates, nothing is refused; a second 
       (eno1?.primary_mac_address as { mac_address: string } | undefined)?.mac_address,
       "3C:EC:EF:10:20:30",
     );
+    const ports = server
+      .rows("dcim/power-ports")
+      .filter((p) => (p.device as { id: number }).id === device.id);
+    assert.equal(ports.length, full.powerSupplies.length);
+    assert.ok(ports.length > 0);
+    assert.equal(ports[0]?.maximum_draw, full.powerSupplies[0]?.maxPowerWatts ?? undefined);
     assert.ok(
       server
         .rows("dcim/devices")

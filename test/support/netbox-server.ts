@@ -3,8 +3,8 @@
 // not matching the OpenAPI document's request schema (validated with ajv against its
 // components, with additionalProperties: false added, since NetBox drops unknown fields
 // silently), unknown custom fields, unresolvable related objects, and NetBox's uniqueness rules
-// (device name per site, asset tag across NetBox, interface name per device, one MAC object per
-// interface assignment). No real NetBox can be installed on these machines; this is how the
+// (device name per site, asset tag across NetBox, interface, inventory item and power port name
+// per device, one MAC object per interface assignment). No real NetBox can be installed on these machines; this is how the
 // export is tested.
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -28,6 +28,7 @@ export const REQUEST_SCHEMAS: Record<string, [string, string]> = {
   "dcim/mac-addresses": ["MACAddressRequest", "PatchedMACAddressRequest"],
   "ipam/ip-addresses": ["WritableIPAddressRequest", "PatchedWritableIPAddressRequest"],
   "dcim/inventory-items": ["WritableInventoryItemRequest", "PatchedWritableInventoryItemRequest"],
+  "dcim/power-ports": ["WritablePowerPortRequest", "PatchedWritablePowerPortRequest"],
   "extras/tags": ["TagRequest", "PatchedTagRequest"],
   "extras/custom-fields": ["WritableCustomFieldRequest", "PatchedWritableCustomFieldRequest"],
 };
@@ -220,7 +221,7 @@ export async function startNetboxServer(options: NetboxServerOptions): Promise<N
       if (row.asset_tag)
         clash(`asset tag ${row.asset_tag} exists`, (r) => r.asset_tag === row.asset_tag);
     }
-    if (collection === "dcim/interfaces" || collection === "dcim/inventory-items")
+    if (["dcim/interfaces", "dcim/inventory-items", "dcim/power-ports"].includes(collection))
       clash(
         `name ${row.name} exists on this device`,
         (r) => dev(r) === dev(row) && r.name === row.name,
