@@ -5,17 +5,8 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { z } from "zod";
 import { type DmidecodeFacts, parseDmidecode } from "../../agent/collect/dmidecode.ts";
-import {
-  Baseboard,
-  Bios,
-  Chassis,
-  Dimm,
-  PowerSupply,
-  Processor,
-  System,
-} from "../../schema/inventory.ts";
+import { DmidecodeFactsSchema } from "../support/fact-schemas.ts";
 
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
@@ -773,18 +764,6 @@ const EXPECTED: Record<string, Expected> = {
   },
 };
 
-const FactsSchema = z.strictObject({
-  system: System,
-  baseboard: Baseboard,
-  chassis: Chassis,
-  bios: Bios,
-  processors: z.array(Processor),
-  dimms: z.array(Dimm),
-  slots: z.number().int().positive().nullable(),
-  powerSupplies: z.array(PowerSupply),
-  ipmiDevicePresent: z.boolean(),
-});
-
 const fixturesDir = join(import.meta.dirname, "../../fixtures");
 const machines = readdirSync(fixturesDir)
   .filter((name) => existsSync(join(fixturesDir, name, "dmidecode.txt")))
@@ -811,7 +790,7 @@ describe("dmidecode golden: every fixture", () => {
       const want = EXPECTED[machine];
       assert.ok(want, `no expectation for ${machine}`);
       const got = facts(machine);
-      FactsSchema.parse(got);
+      DmidecodeFactsSchema.parse(got);
       const firstCpu = got.processors[0];
       const firstDimm = got.dimms[0];
       assert.deepEqual(

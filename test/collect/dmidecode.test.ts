@@ -15,16 +15,8 @@ import {
   parseDmidecode,
 } from "../../agent/collect/dmidecode.ts";
 import type { ProbeResult } from "../../agent/exec.ts";
-import {
-  Baseboard,
-  Bios,
-  Chassis,
-  CollectorReport,
-  Dimm,
-  PowerSupply,
-  Processor,
-  System,
-} from "../../schema/inventory.ts";
+import { CollectorReport, type Dimm } from "../../schema/inventory.ts";
+import { DmidecodeFactsSchema } from "../support/fact-schemas.ts";
 import { fakeRunner } from "../support/fake-runner.ts";
 
 const GiB = 2 ** 30;
@@ -210,22 +202,9 @@ const R740_DIMM_A1: Dimm = {
   persistent: false,
 };
 
-/** The parts of DmidecodeFacts the schema describes, as one zod object. */
-const FactsSchema = z.strictObject({
-  system: System,
-  baseboard: Baseboard,
-  chassis: Chassis,
-  bios: Bios,
-  processors: z.array(Processor),
-  dimms: z.array(Dimm),
-  slots: z.number().int().positive().nullable(),
-  powerSupplies: z.array(PowerSupply),
-  ipmiDevicePresent: z.boolean(),
-});
-
 /** Invariants that hold for any input, however mangled. */
 function assertWellFormed(facts: DmidecodeFacts): void {
-  FactsSchema.parse(facts);
+  DmidecodeFactsSchema.parse(facts);
   for (const cpu of facts.processors) {
     assert.match(cpu.status ?? "", /^Populated, (Enabled|Idle)$/i);
   }

@@ -30,23 +30,18 @@ import { parseMeminfo } from "../../agent/collect/meminfo.ts";
 import { buildNics, parseIpAddr, parseSysNet } from "../../agent/collect/net.ts";
 import { parseSmartctl, parseSmartctlScan } from "../../agent/collect/smartctl.ts";
 import {
-  Baseboard,
-  Bios,
   Bmc,
   Boot,
-  Chassis,
   Cpu,
-  Dimm,
   Disk,
   Fru,
   Inventory,
   LldpNeighbor,
   Nic,
   PciDevice,
-  PowerSupply,
-  Processor,
   System,
 } from "../../schema/inventory.ts";
+import { DmidecodeFactsSchema } from "../support/fact-schemas.ts";
 import { listTree, sandbox, startTestServer } from "../support/master.ts";
 import { sampleInventory } from "../support/sample-inventory.ts";
 
@@ -160,17 +155,6 @@ const LanInfo = Bmc.pick({
   gateway: true,
   vlanId: true,
 });
-const DmidecodeFacts = z.strictObject({
-  system: System,
-  baseboard: Baseboard,
-  chassis: Chassis,
-  bios: Bios,
-  processors: z.array(Processor),
-  dimms: z.array(Dimm),
-  slots: Count,
-  powerSupplies: z.array(PowerSupply),
-  ipmiDevicePresent: z.boolean(),
-});
 const LshwFacts = z.strictObject({
   system: z.strictObject({
     manufacturer: System.shape.manufacturer.optional(),
@@ -271,7 +255,7 @@ const PARSE_TARGETS: ParserTarget[] = [
     name: "parseDmidecode",
     files: starts("dmidecode"),
     run: parseDmidecode,
-    schema: DmidecodeFacts,
+    schema: DmidecodeFactsSchema,
   },
   { name: "parsePermanentMac", files: starts("ethtool-P"), run: parsePermanentMac, schema: Mac },
   {
