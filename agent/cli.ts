@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { CmdlineOverride } from "./collect/cmdline.ts";
 import { ERROR_CODES, type ErrorCode, isReconError, ReconError } from "./errors.ts";
+import { makeDirectory } from "./fs.ts";
 import { consoleLogger } from "./log.ts";
 import {
   DEFAULT_UPLOAD_TIMEOUT_MS,
@@ -20,7 +21,7 @@ import {
   parseMasterUrl,
   readPeerCmdline,
 } from "./peer/config.ts";
-import { DEFAULT_SPOOL_DIR, makeDirectory } from "./peer/spool.ts";
+import { DEFAULT_SPOOL_DIR } from "./peer/spool.ts";
 import { AGENT_COMMIT, AGENT_NAME, AGENT_VERSION } from "./version.ts";
 
 /** Exit codes, stable for scripts (post.sh, recon.service). */

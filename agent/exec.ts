@@ -3,11 +3,12 @@
 // Runners: real (execa, argument arrays, no shell), capture (real + write the raw output to a
 // directory), replay (read a capture directory instead of running anything). Under `node --test`
 // the real runner refuses to start processes unless a test asks for it explicitly.
-import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { readFile, rename, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execa } from "execa";
 import type { CollectorStatus } from "../schema/inventory.ts";
 import { ERROR_CODES, ReconError } from "./errors.ts";
+import { makeDirectory } from "./fs.ts";
 
 export type ProbeSource =
   | { kind: "command"; argv: readonly [string, ...string[]]; versionArgv?: readonly string[] }
@@ -210,7 +211,7 @@ export function captureRunner(dir: string, inner: Runner, agentVersion: string) 
 
 export async function prepareCaptureDir(dir: string): Promise<void> {
   try {
-    await mkdir(dir, { recursive: true });
+    await makeDirectory(dir);
   } catch (error) {
     throw new ReconError(ERROR_CODES.IO, `cannot create capture directory ${dir}`, {
       cause: error,

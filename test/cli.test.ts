@@ -183,6 +183,24 @@ test("file errors are exit 3 with the path and the reason, no stack, no hang (/p
   }
   const dir = mkdtempSync(join(tmpdir(), "recon-h3-io-"));
   try {
+    // Every command that creates a directory goes through the same mkdir: none hangs on /proc.
+    const docs = join(dir, "docs");
+    assert.equal(cli(["--dry-run", "--replay", dell, "--out", `${docs}/`]).status, 0);
+    for (const args of [
+      ["capture", "/proc/newdir/"],
+      ["export", "csv", "--from", docs, "--out", "/proc/newdir/", "--quiet"],
+      ["export", "glpi", "--from", docs, "--out", "/proc/newdir/", "--quiet"],
+      ["serve", "--root", "/proc/newdir", "--host", "127.0.0.1", "--port", "0"],
+    ]) {
+      const run = spawnSync(process.execPath, [entry, ...args], {
+        encoding: "utf8",
+        timeout: 20_000,
+      });
+      assert.equal(run.signal, null, `${args.join(" ")}: did not hang`);
+      assert.equal(run.status, 3, `${args.join(" ")}: ${run.stderr}`);
+      assert.match(run.stderr, /\/proc\/newdir\/?: ENOENT.*\[E_IO\]/);
+      assert.doesNotMatch(run.stderr, /\n\s+at /);
+    }
     const missingToken = cli(["--cmdline", join(dir, "c"), "--token-file", join(dir, "none")]);
     assert.equal(missingToken.status, 3);
     writeFileSync(join(dir, "c"), "pxeaddr=127.0.0.1\n");

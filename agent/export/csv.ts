@@ -2,10 +2,11 @@
 // by nodeId. RFC 4180: CRLF line ends, a header line, fields with a comma, quote, CR or LF are
 // quoted and quotes doubled. Unknown is an empty cell, never a placeholder: every text value
 // goes through cleanString again (documents from elsewhere may not have been cleaned).
-import { mkdir, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Inventory } from "../../schema/inventory.ts";
 import { ERROR_CODES, ReconError } from "../errors.ts";
+import { makeDirectory } from "../fs.ts";
 import { cleanString } from "../normalize.ts";
 import { errorText } from "./source.ts";
 import type { ExportSession, ExportTarget } from "./target.ts";
@@ -255,7 +256,7 @@ nothing.`,
       async finish() {
         if (context.dryRun || out === null) return;
         try {
-          await mkdir(out, { recursive: true });
+          await makeDirectory(out);
           for (const [file, lines] of parts) await writeFile(join(out, file), lines.join(""));
         } catch (error) {
           throw new ReconError(

@@ -3,11 +3,12 @@
 // GLPI), disk sizes in MB (10^6 bytes, as disks are sold), power in W, speeds in MHz and Mbit/s.
 // The BMC is one more network entry with `management: true`.
 import { createHash } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { deflateSync } from "node:zlib";
 import type { Inventory } from "../../schema/inventory.ts";
 import { ERROR_CODES, ReconError } from "../errors.ts";
+import { makeDirectory } from "../fs.ts";
 import { cleanString } from "../normalize.ts";
 import { errorText, readBodyLimited } from "./source.ts";
 import type { ExportSession, ExportTarget } from "./target.ts";
@@ -291,7 +292,7 @@ the BMC is a network entry with management: true.
     }
     if (context.out !== null && !context.dryRun) {
       try {
-        await mkdir(context.out, { recursive: true });
+        await makeDirectory(context.out);
       } catch (error) {
         throw new ReconError(ERROR_CODES.IO, `cannot create ${context.out}: ${errorText(error)}`);
       }

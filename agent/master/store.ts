@@ -22,6 +22,7 @@ import type { Readable } from "node:stream";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { type Inventory, NODE_ID_PATTERN } from "../../schema/inventory.ts";
+import { makeDirectory } from "../fs.ts";
 
 export type Kind = "inventory" | "evidence";
 
@@ -336,7 +337,7 @@ export class NodeStore {
 
   /** Create the layout, remove leftover temp files, rebuild the index. Returns temp files removed. */
   async open(): Promise<{ nodes: number; removedTempFiles: number }> {
-    await mkdir(this.nodesDir, { recursive: true });
+    await makeDirectory(this.nodesDir);
     let removed = 0;
     this.index.clear();
     for (const entry of await readdir(this.nodesDir, { withFileTypes: true })) {
@@ -530,7 +531,7 @@ export class NodeStore {
     try {
       if (previous) {
         const historyDir = path.join(dir, "history");
-        await mkdir(historyDir, { recursive: true });
+        await makeDirectory(historyDir);
         const name = `${kind}-${compactTime(previous.storedAt)}-${previous.sha256?.slice(0, 16)}${HISTORY_EXT[kind]}`;
         try {
           await link(current, path.join(historyDir, name));
