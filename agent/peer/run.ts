@@ -4,6 +4,7 @@
 import { rm } from "node:fs/promises";
 import type { Inventory } from "../../schema/inventory.ts";
 import type { CmdlineOverride } from "../collect/cmdline.ts";
+import { hasStableIdentity } from "../collect/identity.ts";
 import { ERROR_CODES, ReconError } from "../errors.ts";
 import { type Runner, realRunner } from "../exec.ts";
 import { buildInventory, scratchCaptureDir } from "../inventory.ts";
@@ -46,11 +47,11 @@ export interface PeerRunResult {
  * unless the operator accepts it (--allow-anonymous). Live runs always proceed.
  */
 export function refuseAnonymousReplay(
-  document: { nodeId: string; nodeIdSource: string },
+  document: Pick<Inventory, "nodeId" | "nodeIdSource">,
   options: { replayDir?: string | null; allowAnonymous?: boolean },
 ): void {
   if (!options.replayDir || options.allowAnonymous) return;
-  if (String(document.nodeIdSource) !== "random") return;
+  if (hasStableIdentity(document)) return;
   throw new ReconError(
     ERROR_CODES.USAGE,
     `replay of ${options.replayDir}: no system UUID, serial, MAC or stable fact found, so the ` +
