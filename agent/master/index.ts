@@ -77,8 +77,8 @@ export function serveOptions(args: ServeArgs): ServerOptions {
   if (args.token === "") throw new ReconError(ERROR_CODES.USAGE, "--token: empty token");
   requirePositive("--max-inventory-bytes", args.maxInventoryBytes, true);
   requirePositive("--max-evidence-bytes", args.maxEvidenceBytes, true);
-  requirePositive("--min-upload-bytes-per-second", args.minUploadBytesPerSecond, true);
-  requirePositive("--upload-grace-seconds", args.uploadGraceSeconds, false);
+  requirePositive("--min-upload-rate", args.minUploadBytesPerSecond, true);
+  requirePositive("uploadGraceSeconds (no flag)", args.uploadGraceSeconds, false);
   const root = path.resolve(args.root);
   const staticRoots: Record<string, string> = { "/nodes": path.join(root, "nodes") };
   if (args.export) staticRoots["/export"] = requireKind("--export", args.export, "directory");
