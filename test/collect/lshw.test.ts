@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import fc from "fast-check";
-import { z } from "zod";
 import {
   collectLshw,
   emptyLshwFacts,
@@ -11,38 +10,12 @@ import {
   parseLshw,
 } from "../../agent/collect/lshw.ts";
 import { replayRunner } from "../../agent/exec.ts";
-import { Disk, Nic, System } from "../../schema/inventory.ts";
+import { LshwFactsSchema } from "../support/fact-schemas.ts";
 import { fakeRunner } from "../support/fake-runner.ts";
 import { assertSurvivesMutations } from "../support/properties.ts";
 
 const FIXTURES = new URL("../../fixtures/", import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, FIXTURES), "utf8");
-
-/** LshwFacts checked with the schema's own field rules. */
-const Facts = z.strictObject({
-  system: System.pick({ manufacturer: true, productName: true, serialNumber: true, uuid: true }),
-  disks: z.array(
-    Disk.pick({
-      name: true,
-      serialNumber: true,
-      model: true,
-      vendor: true,
-      sizeBytes: true,
-      firmwareVersion: true,
-    }),
-  ),
-  nics: z.array(
-    Nic.pick({
-      name: true,
-      macAddress: true,
-      driver: true,
-      pciAddress: true,
-      speedMbps: true,
-      linkUp: true,
-    }).extend({ capacityMbps: Nic.shape.speedMbps }),
-  ),
-  memoryBytes: z.number().int().nonnegative().nullable(),
-});
 
 const THIS_MACHINE: LshwFacts = {
   system: { manufacturer: null, productName: null, serialNumber: null, uuid: null },
@@ -489,7 +462,7 @@ test("property: random lshw-like trees and random JSON give schema-valid facts",
         fc.array(node, { maxLength: 3 }).map((n) => JSON.stringify(n)),
       ),
       (text) => {
-        const facts = Facts.parse(parseLshw(text));
+        const facts = LshwFactsSchema.parse(parseLshw(text));
         assert.equal(new Set(facts.disks.map((d) => d.name)).size, facts.disks.length);
         assert.equal(new Set(facts.nics.map((n) => n.name)).size, facts.nics.length);
       },
@@ -499,7 +472,7 @@ test("property: random lshw-like trees and random JSON give schema-valid facts",
 });
 
 test("property: truncated and mutated real captures stay schema-valid", () => {
-  assertSurvivesMutations(REAL, (text) => Facts.parse(parseLshw(text)), 200);
+  assertSurvivesMutations(REAL, (text) => LshwFactsSchema.parse(parseLshw(text)), 200);
 });
 
 test("a pathologically deep tree does not overflow the stack", () => {

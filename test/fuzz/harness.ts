@@ -39,9 +39,8 @@ import {
   LldpNeighbor,
   Nic,
   PciDevice,
-  System,
 } from "../../schema/inventory.ts";
-import { DmidecodeFactsSchema } from "../support/fact-schemas.ts";
+import { DmidecodeFactsSchema, LshwFactsSchema } from "../support/fact-schemas.ts";
 import { listTree, sandbox, startTestServer } from "../support/master.ts";
 import { sampleInventory } from "../support/sample-inventory.ts";
 
@@ -155,35 +154,6 @@ const LanInfo = Bmc.pick({
   gateway: true,
   vlanId: true,
 });
-const LshwFacts = z.strictObject({
-  system: z.strictObject({
-    manufacturer: System.shape.manufacturer.optional(),
-    productName: System.shape.productName.optional(),
-    serialNumber: System.shape.serialNumber.optional(),
-    uuid: System.shape.uuid.optional(),
-  }),
-  disks: z.array(
-    Disk.pick({
-      name: true,
-      serialNumber: true,
-      model: true,
-      vendor: true,
-      sizeBytes: true,
-      firmwareVersion: true,
-    }),
-  ),
-  nics: z.array(
-    Nic.pick({
-      name: true,
-      macAddress: true,
-      driver: true,
-      pciAddress: true,
-      speedMbps: true,
-      linkUp: true,
-    }).extend({ capacityMbps: Count }),
-  ),
-  memoryBytes: Count,
-});
 const SmartFacts = Disk.pick({
   serialNumber: true,
   model: true,
@@ -285,7 +255,7 @@ const PARSE_TARGETS: ParserTarget[] = [
   },
   { name: "parseLsblk", files: starts("lsblk"), run: parseLsblk, schema: z.array(Disk) },
   { name: "parseLscpu", files: starts("lscpu"), run: parseLscpu, schema: Cpu },
-  { name: "parseLshw", files: starts("lshw"), run: parseLshw, schema: LshwFacts },
+  { name: "parseLshw", files: starts("lshw"), run: parseLshw, schema: LshwFactsSchema },
   { name: "parseLspci", files: starts("lspci"), run: parseLspci, schema: z.array(PciDevice) },
   {
     name: "parseMeminfo",

@@ -6,6 +6,8 @@ import {
   Bios,
   Chassis,
   Dimm,
+  Disk,
+  Nic,
   PowerSupply,
   Processor,
   System,
@@ -22,4 +24,30 @@ export const DmidecodeFactsSchema = z.strictObject({
   slots: z.number().int().positive().nullable(),
   powerSupplies: z.array(PowerSupply),
   ipmiDevicePresent: z.boolean(),
+});
+
+/** LshwFacts (agent/collect/lshw.ts), checked with the schema's own field rules. */
+export const LshwFactsSchema = z.strictObject({
+  system: System.pick({ manufacturer: true, productName: true, serialNumber: true, uuid: true }),
+  disks: z.array(
+    Disk.pick({
+      name: true,
+      serialNumber: true,
+      model: true,
+      vendor: true,
+      sizeBytes: true,
+      firmwareVersion: true,
+    }),
+  ),
+  nics: z.array(
+    Nic.pick({
+      name: true,
+      macAddress: true,
+      driver: true,
+      pciAddress: true,
+      speedMbps: true,
+      linkUp: true,
+    }).extend({ capacityMbps: Nic.shape.speedMbps }),
+  ),
+  memoryBytes: z.number().int().nonnegative().nullable(),
 });
