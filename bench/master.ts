@@ -140,6 +140,9 @@ function documentOf(nodeId: string, target: number): Buffer {
     subsystemId: "0716",
     revision: "04",
     driver: "pcieport",
+    numaNode: 0,
+    sriovTotalVfs: null,
+    sriovEnabledVfs: null,
   };
   const per = Buffer.byteLength(JSON.stringify(one)) + 1;
   const count = Math.max(0, Math.round((target - base) / per));

@@ -70,6 +70,9 @@ export function parseCmdline(text: string): Boot {
     pxeServer: cleanString(params.pxeaddr),
     postAction: cleanString(params.postaction),
     params,
+    // The firmware facts come from their own collector (efi.ts), merged in by collect/index.ts.
+    firmware: null,
+    secureBoot: null,
   };
 }
 
@@ -125,7 +128,14 @@ export function withCmdline(inner: Runner, cmdline: CmdlineOverride): Runner {
   };
 }
 
-export const emptyBoot: Boot = { bootMac: null, pxeServer: null, postAction: null, params: {} };
+export const emptyBoot: Boot = {
+  bootMac: null,
+  pxeServer: null,
+  postAction: null,
+  params: {},
+  firmware: null,
+  secureBoot: null,
+};
 
 export const collectCmdline: Collect<Boot> = async (runner, signal) => {
   const result = await runner.run(cmdlineProbe, signal);

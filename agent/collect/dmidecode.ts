@@ -215,11 +215,27 @@ function chassisOf(r: DmiRecord | undefined): Chassis {
   };
 }
 
+/**
+ * SMBIOS 2.3+ requires "mm/dd/yyyy" (older firmware writes "mm/dd/yy", meaning 19yy); anything
+ * else, or a date that does not exist, has no ISO form.
+ */
+export function isoReleaseDate(value: string | null): string | null {
+  const match = /^(\d{2})\/(\d{2})\/(\d{2}|\d{4})$/.exec(value ?? "");
+  if (!match) return null;
+  const [, mm, dd, yy] = match as unknown as [string, string, string, string];
+  const year = yy.length === 2 ? `19${yy}` : yy;
+  const iso = `${year}-${mm}-${dd}`;
+  const date = new Date(`${iso}T00:00:00Z`);
+  return !Number.isNaN(date.getTime()) && date.toISOString().startsWith(iso) ? iso : null;
+}
+
 function biosOf(r: DmiRecord | undefined): Bios {
+  const releaseDate = text(r, "Release Date");
   return {
     vendor: text(r, "Vendor"),
     version: text(r, "Version"),
-    releaseDate: text(r, "Release Date"),
+    releaseDate,
+    releaseDateIso: isoReleaseDate(releaseDate),
   };
 }
 

@@ -445,6 +445,8 @@ export function ipmiCollector(options: IpmiCollectorOptions = {}): Collect<IpmiF
       vlanId: lan?.vlanId ?? null,
       channel,
       ...mc,
+      ipv6Addresses: [],
+      users: [],
     };
     return { value: { bmc, fru: fru.value }, reports };
   };

@@ -84,6 +84,12 @@ function toDisk(entry: Json): Disk | null {
     smartPassed: null,
     powerOnHours: null,
     temperatureCelsius: null,
+    virtual: null,
+    raidLevel: null,
+    memberSerials: [],
+    reachedThrough: null,
+    controllerSerial: null,
+    numaNode: null,
   };
 }
 

@@ -106,6 +106,9 @@ function parseRecord(lines: string[]): PciDevice | null {
     subsystemId: splitNamed(fields.get("SDevice"), 4).id,
     revision: rev !== undefined && /^[0-9a-f]{2}$/.test(rev) ? rev : null,
     driver: cleanString(fields.get("Driver")),
+    numaNode: null,
+    sriovTotalVfs: null,
+    sriovEnabledVfs: null,
   };
 }
 

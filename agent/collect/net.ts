@@ -184,6 +184,9 @@ export function buildNics(links: IpLink[], sys: SysNet | null): Nic[] {
       ipv4: link?.ipv4 ?? [],
       ipv6: link?.ipv6 ?? [],
       lldp: null, // filled from lldpctl by collect/index.ts
+      firmwareVersion: null, // ethtool -i, merged by collect/index.ts
+      numaNode: null,
+      bmcUsb: false,
     };
   });
 }

@@ -219,6 +219,7 @@ describe("parseDmidecode: system, board, chassis, BIOS", () => {
       vendor: "Dell Inc.",
       version: "2.22.1",
       releaseDate: "08/09/2024",
+      releaseDateIso: "2024-08-09",
     });
     assert.deepEqual(facts.system, {
       manufacturer: "Dell Inc.",

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { emptyBoot } from "../../agent/collect/cmdline.ts";
 import {
   deriveNodeId,
   fingerprintFacts,
@@ -52,6 +53,9 @@ function nic(name: string, macAddress: string | null, more: Partial<Nic> = {}): 
     ipv4: [],
     ipv6: [],
     lldp: null,
+    firmwareVersion: null,
+    numaNode: null,
+    bmcUsb: false,
     ...more,
   };
 }
@@ -61,7 +65,7 @@ function nothing(): IdentityFacts {
   const nulls = <K extends string>(...keys: K[]) =>
     Object.fromEntries(keys.map((k) => [k, null])) as Record<K, null>;
   return {
-    boot: { bootMac: null, pxeServer: null, postAction: null, params: {} },
+    boot: emptyBoot,
     system: nulls(
       "manufacturer",
       "productName",
@@ -73,7 +77,7 @@ function nothing(): IdentityFacts {
     ),
     baseboard: nulls("manufacturer", "productName", "version", "serialNumber", "assetTag"),
     chassis: nulls("manufacturer", "type", "serialNumber", "assetTag"),
-    bios: nulls("vendor", "version", "releaseDate"),
+    bios: nulls("vendor", "version", "releaseDate", "releaseDateIso"),
     cpu: nulls(
       "architecture",
       "model",

@@ -17,7 +17,7 @@ import { parseLldpctl } from "../../agent/collect/lldpctl.ts";
 import { emptyLshwFacts } from "../../agent/collect/lshw.ts";
 import { parseSmartctl } from "../../agent/collect/smartctl.ts";
 import { realRunner, replayRunner } from "../../agent/exec.ts";
-import { Inventory, type NodeIdSource } from "../../schema/inventory.ts";
+import { Disk, Inventory, Nic, type NodeIdSource } from "../../schema/inventory.ts";
 
 const fixtures = new URL("../../fixtures/", import.meta.url).pathname;
 const machines = readdirSync(fixtures, { withFileTypes: true })
@@ -171,22 +171,23 @@ test("the real runner refuses to start processes under the test runner", async (
 });
 
 const extra = join(fixtures, "this-machine-extra-tools");
-const lsblkDisk = (name: string, serialNumber: string | null) => ({
-  name,
-  path: `/dev/${name}`,
-  sizeBytes: 1024 ** 3,
-  model: null,
-  vendor: null,
-  serialNumber,
-  wwn: null,
-  transport: null,
-  rotational: false,
-  removable: false,
-  firmwareVersion: null,
-  smartPassed: null,
-  powerOnHours: null,
-  temperatureCelsius: null,
-});
+const lsblkDisk = (name: string, serialNumber: string | null) =>
+  Disk.parse({
+    name,
+    path: `/dev/${name}`,
+    sizeBytes: 1024 ** 3,
+    model: null,
+    vendor: null,
+    serialNumber,
+    wwn: null,
+    transport: null,
+    rotational: false,
+    removable: false,
+    firmwareVersion: null,
+    smartPassed: null,
+    powerOnHours: null,
+    temperatureCelsius: null,
+  });
 
 test("SMART health joins disks by serial (NVMe namespaces), else by kernel name without contradiction", () => {
   const smart = ["smartctl-sda.json", "smartctl-sdb.json", "smartctl-nvme0.json"].map((f) =>
@@ -209,7 +210,7 @@ test("SMART health joins disks by serial (NVMe namespaces), else by kernel name 
 
 test("LLDP neighbours and permanent MACs join NICs by interface name", () => {
   const lldp = parseLldpctl(readFileSync(join(extra, "lldpd-netns", "lldpctl.txt"), "utf8"));
-  const nic = {
+  const nic = Nic.parse({
     name: "eno1",
     macAddress: "02:00:00:00:00:01",
     permanentMacAddress: null,
@@ -221,7 +222,7 @@ test("LLDP neighbours and permanent MACs join NICs by interface name", () => {
     ipv4: [],
     ipv6: [],
     lldp: null,
-  };
+  });
   const [merged] = mergeNics([nic], emptyLshwFacts(), { eno1: "0c:c4:7a:00:00:01" }, lldp);
   assert.equal(merged?.permanentMacAddress, "0c:c4:7a:00:00:01");
   assert.equal(merged?.lldp?.systemName, "leaf-r12-1.dc1");

@@ -362,6 +362,8 @@ test("collectIpmi replays the ipmi_sim capture (no device list: mc info means a 
     vlanId: 42,
     channel: 1,
     ...SIM_MC,
+    ipv6Addresses: [],
+    users: [],
   });
   assert.deepEqual(value.fru, SIM_FRU);
   assertReports(reports);
@@ -419,6 +421,8 @@ test("collectIpmi: BMC without a LAN channel (QEMU ipmi-bmc-sim) still yields a 
       vlanId: null,
       channel: null,
       ...SIM_MC,
+      ipv6Addresses: [],
+      users: [],
     });
     assert.deepEqual(value.fru, []);
     assertReports(reports);
@@ -542,6 +546,8 @@ test("ipmiCollector against ipmi_sim over lanplus", { skip: ipmiSimSkip() }, asy
     vlanId: null,
     channel: 1,
     ...SIM_MC,
+    ipv6Addresses: [],
+    users: [],
   });
   assert.deepEqual(
     value.fru.map((f) => [f.id, f.productSerial]),

@@ -28,6 +28,12 @@ const VDA = {
   smartPassed: null,
   powerOnHours: null,
   temperatureCelsius: null,
+  virtual: null,
+  raidLevel: null,
+  memberSerials: [],
+  reachedThrough: null,
+  controllerSerial: null,
+  numaNode: null,
 };
 
 test("this machine, util-linux 2.38.1: vda only (zram0 is not hardware)", () => {
@@ -61,6 +67,12 @@ test("drivelist laptop: old all-strings JSON made without -b (sizes are not exac
       smartPassed: null,
       powerOnHours: null,
       temperatureCelsius: null,
+      virtual: null,
+      raidLevel: null,
+      memberSerials: [],
+      reachedThrough: null,
+      controllerSerial: null,
+      numaNode: null,
     },
     {
       name: "nvme0n1",
@@ -77,6 +89,12 @@ test("drivelist laptop: old all-strings JSON made without -b (sizes are not exac
       smartPassed: null,
       powerOnHours: null,
       temperatureCelsius: null,
+      virtual: null,
+      raidLevel: null,
+      memberSerials: [],
+      reachedThrough: null,
+      controllerSerial: null,
+      numaNode: null,
     },
   ]);
 });
@@ -127,6 +145,12 @@ test("legacy all-strings JSON: disks only, trimmed, ATA vendor dropped, path der
       smartPassed: null,
       powerOnHours: null,
       temperatureCelsius: null,
+      virtual: null,
+      raidLevel: null,
+      memberSerials: [],
+      reachedThrough: null,
+      controllerSerial: null,
+      numaNode: null,
     },
     {
       name: "sdb",
@@ -143,6 +167,12 @@ test("legacy all-strings JSON: disks only, trimmed, ATA vendor dropped, path der
       smartPassed: null,
       powerOnHours: null,
       temperatureCelsius: null,
+      virtual: null,
+      raidLevel: null,
+      memberSerials: [],
+      reachedThrough: null,
+      controllerSerial: null,
+      numaNode: null,
     },
     {
       name: "mmcblk0",
@@ -159,6 +189,12 @@ test("legacy all-strings JSON: disks only, trimmed, ATA vendor dropped, path der
       smartPassed: null,
       powerOnHours: null,
       temperatureCelsius: null,
+      virtual: null,
+      raidLevel: null,
+      memberSerials: [],
+      reachedThrough: null,
+      controllerSerial: null,
+      numaNode: null,
     },
     {
       name: "nvme0n1",
@@ -175,6 +211,12 @@ test("legacy all-strings JSON: disks only, trimmed, ATA vendor dropped, path der
       smartPassed: null,
       powerOnHours: null,
       temperatureCelsius: null,
+      virtual: null,
+      raidLevel: null,
+      memberSerials: [],
+      reachedThrough: null,
+      controllerSerial: null,
+      numaNode: null,
     },
   ]);
 });
@@ -202,6 +244,12 @@ test("lsblk -p names, numeric 0/1 flags, placeholders", () => {
       smartPassed: null,
       powerOnHours: null,
       temperatureCelsius: null,
+      virtual: null,
+      raidLevel: null,
+      memberSerials: [],
+      reachedThrough: null,
+      controllerSerial: null,
+      numaNode: null,
     },
     {
       name: "sdd",
@@ -218,6 +266,12 @@ test("lsblk -p names, numeric 0/1 flags, placeholders", () => {
       smartPassed: null,
       powerOnHours: null,
       temperatureCelsius: null,
+      virtual: null,
+      raidLevel: null,
+      memberSerials: [],
+      reachedThrough: null,
+      controllerSerial: null,
+      numaNode: null,
     },
   ]);
 });

@@ -29,6 +29,9 @@ test("this machine: lspci -vmm -nn -D -k, every record", () => {
       subsystemId: null,
       revision: null,
       driver: null,
+      numaNode: null,
+      sriovTotalVfs: null,
+      sriovEnabledVfs: null,
     },
     {
       address: "0000:00:01.0",
@@ -42,6 +45,9 @@ test("this machine: lspci -vmm -nn -D -k, every record", () => {
       subsystemId: "1045",
       revision: "01",
       driver: "virtio-pci",
+      numaNode: null,
+      sriovTotalVfs: null,
+      sriovEnabledVfs: null,
     },
     {
       address: "0000:00:02.0",
@@ -55,6 +61,9 @@ test("this machine: lspci -vmm -nn -D -k, every record", () => {
       subsystemId: "1042",
       revision: "01",
       driver: "virtio-pci",
+      numaNode: null,
+      sriovTotalVfs: null,
+      sriovEnabledVfs: null,
     },
     {
       address: "0000:00:03.0",
@@ -68,6 +77,9 @@ test("this machine: lspci -vmm -nn -D -k, every record", () => {
       subsystemId: "1041",
       revision: "01",
       driver: "virtio-pci",
+      numaNode: null,
+      sriovTotalVfs: null,
+      sriovEnabledVfs: null,
     },
     {
       address: "0000:00:04.0",
@@ -81,6 +93,9 @@ test("this machine: lspci -vmm -nn -D -k, every record", () => {
       subsystemId: "1053",
       revision: "01",
       driver: "virtio-pci",
+      numaNode: null,
+      sriovTotalVfs: null,
+      sriovEnabledVfs: null,
     },
     {
       address: "0000:00:05.0",
@@ -94,6 +109,9 @@ test("this machine: lspci -vmm -nn -D -k, every record", () => {
       subsystemId: "1044",
       revision: "01",
       driver: "virtio-pci",
+      numaNode: null,
+      sriovTotalVfs: null,
+      sriovEnabledVfs: null,
     },
   ]);
 });
@@ -113,6 +131,9 @@ test("this machine: -vmm (names only, no domain, no driver)", () => {
     subsystemId: null,
     revision: null,
     driver: null,
+    numaNode: null,
+    sriovTotalVfs: null,
+    sriovEnabledVfs: null,
   });
   // "Class: Unassigned class [ffff]" keeps its id even without -nn.
   assert.deepEqual(
@@ -141,6 +162,9 @@ test("this machine: -vmm -n (ids only) and -vm -k (slot printed as Device:)", ()
     subsystemId: "1041",
     revision: "01",
     driver: null,
+    numaNode: null,
+    sriovTotalVfs: null,
+    sriovEnabledVfs: null,
   });
   const vm = parseLspci(read(`${THIS}lspci-vm-k.txt`));
   assert.deepEqual(
@@ -175,6 +199,9 @@ test("VMware VM (jc): -vmm -nn, 46 real records plus one hand-made", () => {
       subsystemId: "0750",
       revision: "01",
       driver: null,
+      numaNode: null,
+      sriovTotalVfs: null,
+      sriovEnabledVfs: null,
     },
   );
   // Only the trailing [id] is an id; inner brackets stay in names.
@@ -197,6 +224,9 @@ test("VMware VM (jc): -vmm -nn, 46 real records plus one hand-made", () => {
     subsystemId: "07e0",
     revision: null,
     driver: null,
+    numaNode: null,
+    sriovTotalVfs: null,
+    sriovEnabledVfs: null,
   });
 });
 
@@ -235,6 +265,9 @@ test("VMware VM (jc): the -n and plain renderings agree with -nn field by field"
       subsystemId: "0750",
       revision: "01",
       driver: null,
+      numaNode: null,
+      sriovTotalVfs: null,
+      sriovEnabledVfs: null,
     },
   );
 });
@@ -273,6 +306,9 @@ test("unknown names, 5-digit domains, CRLF, -k modules", () => {
       subsystemId: null,
       revision: null,
       driver: "efa",
+      numaNode: null,
+      sriovTotalVfs: null,
+      sriovEnabledVfs: null,
     },
     {
       address: "0000:3b:00.1",
@@ -286,6 +322,9 @@ test("unknown names, 5-digit domains, CRLF, -k modules", () => {
       subsystemId: null,
       revision: null,
       driver: null,
+      numaNode: null,
+      sriovTotalVfs: null,
+      sriovEnabledVfs: null,
     },
   ]);
 });

@@ -96,6 +96,9 @@ test("NICs: physical interfaces only, with addresses, driver and PCI address", (
       ipv4: ["192.0.2.2/24"],
       ipv6: ["fd00::2/64", "fe80::fc:ff:fe00:1/64"],
       lldp: null,
+      firmwareVersion: null,
+      numaNode: null,
+      bmcUsb: false,
     },
   ]);
 });

@@ -90,6 +90,9 @@ export async function withNics(machine: string): Promise<Inventory> {
       portDescription: null,
       vlanId: 20,
     },
+    firmwareVersion: "0x800009e1",
+    numaNode: 0,
+    bmcUsb: false,
   };
   doc.nics = [
     nic,

@@ -34,6 +34,9 @@ function pci(address: string, className: string, deviceName: string, driver: str
     subsystemId: "0006",
     revision: "02",
     driver,
+    numaNode: 0,
+    sriovTotalVfs: 32,
+    sriovEnabledVfs: 0,
   };
   return device;
 }
@@ -63,6 +66,8 @@ export function sampleInventory(overrides: Partial<Inventory> = {}): Inventory {
         "rd.neednet": "1",
         quiet: "",
       },
+      firmware: "uefi",
+      secureBoot: true,
     },
     system: {
       manufacturer: "Dell Inc.",
@@ -86,7 +91,12 @@ export function sampleInventory(overrides: Partial<Inventory> = {}): Inventory {
       serialNumber: "7G6P2Z2",
       assetTag: null,
     },
-    bios: { vendor: "Dell Inc.", version: "2.19.1", releaseDate: "06/27/2023" },
+    bios: {
+      vendor: "Dell Inc.",
+      version: "2.19.1",
+      releaseDate: "06/27/2023",
+      releaseDateIso: "2023-06-27",
+    },
     cpu: {
       architecture: "x86_64",
       model: "Intel(R) Xeon(R) Gold 6130 CPU @ 2.10GHz",
@@ -137,6 +147,12 @@ export function sampleInventory(overrides: Partial<Inventory> = {}): Inventory {
         smartPassed: true,
         powerOnHours: 12345,
         temperatureCelsius: 31,
+        virtual: false,
+        raidLevel: null,
+        memberSerials: [],
+        reachedThrough: null,
+        controllerSerial: null,
+        numaNode: 0,
       },
       {
         name: "nvme0n1",
@@ -153,6 +169,12 @@ export function sampleInventory(overrides: Partial<Inventory> = {}): Inventory {
         smartPassed: true,
         powerOnHours: 12345,
         temperatureCelsius: 31,
+        virtual: false,
+        raidLevel: null,
+        memberSerials: [],
+        reachedThrough: null,
+        controllerSerial: "S4D2NA0N100742",
+        numaNode: 0,
       },
     ],
     nics: [
@@ -168,6 +190,9 @@ export function sampleInventory(overrides: Partial<Inventory> = {}): Inventory {
         ipv4: ["10.20.0.57/24"],
         ipv6: ["fe80::b696:91ff:fe3c:5e10/64"],
         lldp: null,
+        firmwareVersion: "9.20 0x8000d8c5 1.3179.0",
+        numaNode: 0,
+        bmcUsb: false,
       },
       {
         name: "eno2",
@@ -181,6 +206,9 @@ export function sampleInventory(overrides: Partial<Inventory> = {}): Inventory {
         ipv4: [],
         ipv6: [],
         lldp: null,
+        firmwareVersion: "9.20 0x8000d8c5 1.3179.0",
+        numaNode: 0,
+        bmcUsb: false,
       },
     ],
     pciDevices: [
@@ -200,6 +228,8 @@ export function sampleInventory(overrides: Partial<Inventory> = {}): Inventory {
       manufacturerId: 674,
       manufacturerName: "Dell Inc.",
       productId: 256,
+      ipv6Addresses: [],
+      users: [{ id: 2, name: "root", privilege: "ADMINISTRATOR", enabled: true }],
     },
     fru: [
       {
@@ -217,6 +247,27 @@ export function sampleInventory(overrides: Partial<Inventory> = {}): Inventory {
         chassisPartNumber: null,
       },
     ],
+    tpm: { version: "2.0", manufacturer: "NTC", firmwareVersion: "7.2.2.0" },
+    storageControllers: [],
+    nvmeControllers: [
+      {
+        name: "nvme0",
+        pciAddress: "0000:5e:00.0",
+        model: "Dell Express Flash PM1725b 1.6TB SFF",
+        serialNumber: "S4D2NA0N100742",
+        firmwareVersion: "1.1.0",
+        nqn: "nqn.2014.08.org.nvmexpress:144d144dS4D2NA0N100742     Dell Express Flash PM1725b 1.6TB SFF",
+        namespaces: ["nvme0n1"],
+      },
+    ],
+    numaNodes: [],
+    slots: [],
+    gpus: [],
+    infiniband: [],
+    sensors: [],
+    powerReading: null,
+    redfishHostInterface: null,
+    warnings: [],
     collectors: [
       {
         name: "dmidecode",
