@@ -8,11 +8,17 @@ import { ERROR_CODES, ReconError } from "../errors.ts";
 import { csvTarget } from "./csv.ts";
 import { glpiTarget } from "./glpi.ts";
 import { netboxTarget } from "./netbox.ts";
+import { ocsTarget } from "./ocs.ts";
 import { errorText, type Fetch, isUrl, listSources, loadEntry } from "./source.ts";
 import { countLine, failed, formatSummary, type NodeResult } from "./summary.ts";
 import type { ExportTarget } from "./target.ts";
 
-export const EXPORT_TARGETS: readonly ExportTarget[] = [csvTarget, glpiTarget, netboxTarget];
+export const EXPORT_TARGETS: readonly ExportTarget[] = [
+  csvTarget,
+  glpiTarget,
+  netboxTarget,
+  ocsTarget,
+];
 
 const COMMON_OPTIONS: ParseArgsOptionsConfig = {
   from: { type: "string", multiple: true },
