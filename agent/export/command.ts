@@ -7,6 +7,7 @@ import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
 import { ERROR_CODES, ReconError } from "../errors.ts";
 import { csvTarget } from "./csv.ts";
 import { glpiTarget } from "./glpi.ts";
+import { ironicTarget } from "./ironic.ts";
 import { netboxTarget } from "./netbox.ts";
 import { ocsTarget } from "./ocs.ts";
 import { errorText, type Fetch, isUrl, listSources, loadEntry } from "./source.ts";
@@ -18,6 +19,7 @@ export const EXPORT_TARGETS: readonly ExportTarget[] = [
   glpiTarget,
   netboxTarget,
   ocsTarget,
+  ironicTarget,
 ];
 
 const COMMON_OPTIONS: ParseArgsOptionsConfig = {
