@@ -82,6 +82,14 @@ export interface IpaInventory {
   hostname: string | null;
 }
 
+/** The numa-topology collector's key (IPA: ram, cpus, nics per NUMA node). */
+export interface NumaTopology {
+  ram: { numa_node: number; size_kb: number }[];
+  /** thread_siblings is left out: recon does not record which threads share a core. */
+  cpus: { cpu: number; numa_node: number }[];
+  nics: { name: string; numa_node: number }[];
+}
+
 /** One extra-hardware fact: [category, item, key, value] (the `hardware` library's format). */
 export type ExtraFact = [string, string, string, string | number];
 
@@ -95,6 +103,8 @@ export interface IronicInspectionData {
   pci_devices: { vendor_id: string; product_id: string }[];
   /** The lldp collector's raw TLVs per interface name (what newer Ironic reads). */
   lldp_raw: Record<string, LldpTlv[]>;
+  /** Only when the document has NUMA nodes. */
+  numa_topology?: NumaTopology;
   data: ExtraFact[];
 }
 
@@ -157,11 +167,19 @@ function ipaDisk(disk: Disk): IpaDisk {
 }
 
 /**
+ * IPA lists block devices (lsblk): a drive recon read through a RAID controller
+ * (`reachedThrough`) is none, so it is only in the extra facts.
+ */
+export function blockDevices(doc: Inventory): Disk[] {
+  return doc.disks.filter((d) => d.reachedThrough === null);
+}
+
+/**
  * The disk IPA picks without root device hints (guess_root_disk): the smallest of at least
  * 4 GiB; removable media are not candidates. Null when none qualifies.
  */
 export function rootDisk(doc: Inventory): Disk | null {
-  const candidates = doc.disks.filter(
+  const candidates = blockDevices(doc).filter(
     (d) => d.removable !== true && d.sizeBytes !== null && d.sizeBytes >= MIN_ROOT_DISK_BYTES,
   );
   let best: Disk | null = null;
@@ -266,6 +284,11 @@ function extraFacts(doc: Inventory): ExtraFact[] {
     );
     add("disk", d.name, "power_on_hours", d.powerOnHours);
     add("disk", d.name, "temperature_celsius", d.temperatureCelsius);
+    add("disk", d.name, "serial", d.reachedThrough === null ? null : d.serialNumber);
+    add("disk", d.name, "size", d.reachedThrough === null ? null : d.sizeBytes);
+    add("disk", d.name, "model", d.reachedThrough === null ? null : d.model);
+    add("disk", d.name, "reached_through", d.reachedThrough);
+    add("disk", d.name, "raid_level", d.raidLevel);
   }
   for (const n of doc.nics) {
     add("network", n.name, "serial", n.permanentMacAddress ?? n.macAddress);
@@ -317,6 +340,20 @@ function extraFacts(doc: Inventory): ExtraFact[] {
   return facts;
 }
 
+function numaTopology(doc: Inventory): NumaTopology {
+  return {
+    ram: doc.numaNodes.flatMap((n) =>
+      n.memoryBytes === null
+        ? []
+        : [{ numa_node: n.id, size_kb: Math.floor(n.memoryBytes / 1024) }],
+    ),
+    cpus: doc.numaNodes.flatMap((n) => n.logicalCpus.map((cpu) => ({ cpu, numa_node: n.id }))),
+    nics: doc.nics.flatMap((n) =>
+      n.numaNode === null ? [] : [{ name: n.name, numa_node: n.numaNode }],
+    ),
+  };
+}
+
 /** The pure mapping: one valid document to the inspection data IPA would send. */
 export function toIronic(doc: Inventory): IronicInspectionData {
   const pciByAddress = new Map(doc.pciDevices.map((p) => [p.address, p]));
@@ -364,9 +401,9 @@ export function toIronic(doc: Inventory): IronicInspectionData {
         physical_mb:
           doc.memory.totalBytes === null ? null : Math.round(doc.memory.totalBytes / MIB),
       },
-      disks: doc.disks.map(ipaDisk),
+      disks: blockDevices(doc).map(ipaDisk),
       bmc_address: doc.bmc?.ipv4Address ?? null,
-      bmc_v6address: null,
+      bmc_v6address: doc.bmc?.ipv6Addresses[0]?.split("/")[0] ?? null,
       bmc_mac: doc.bmc?.macAddress ?? null,
       system_vendor: {
         product_name: cleanString(doc.system.productName),
@@ -378,7 +415,7 @@ export function toIronic(doc: Inventory): IronicInspectionData {
           build_date: cleanString(doc.bios.releaseDate),
         },
       },
-      boot: { current_boot_mode: null, pxe_interface: bootInterface },
+      boot: { current_boot_mode: doc.boot.firmware, pxe_interface: bootInterface },
       hostname: cleanString(doc.hostname),
     },
     root_disk: root === null ? null : ipaDisk(root),
@@ -391,6 +428,7 @@ export function toIronic(doc: Inventory): IronicInspectionData {
       p.vendorId && p.deviceId ? [{ vendor_id: p.vendorId, product_id: p.deviceId }] : [],
     ),
     lldp_raw: lldpRaw,
+    ...(doc.numaNodes.length === 0 ? {} : { numa_topology: numaTopology(doc) }),
     data: extraFacts(doc),
   };
 }
