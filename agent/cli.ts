@@ -360,6 +360,45 @@ async function validate(_values: Values, files: string[]): Promise<number> {
   return 0;
 }
 
+async function reparse(values: Values): Promise<number> {
+  const command = "reparse";
+  if (typeof values.root !== "string") throw usage("--root DIR is required", command);
+  const root = values.root;
+  const info = await stat(root).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") throw usage(`data root not found: ${root}`, command);
+    throw ioError("read data root", root, error);
+  });
+  if (!info.isDirectory()) throw usage(`not a directory: ${root}`, command);
+  const { describeChanges, reparseRoot } = await import("./master/reparse.ts");
+  const results = await reparseRoot({
+    root,
+    dryRun: values["dry-run"] === true,
+    onNode: (node, done, total) => {
+      const to =
+        node.toVersion && node.toVersion !== node.fromVersion ? ` -> ${node.toVersion}` : "";
+      const versions = node.fromVersion ? ` ${node.fromVersion}${to}` : "";
+      const changes = node.outcome === "upgraded" || node.outcome === "conflict";
+      const what = changes ? describeChanges(node.changes) : "";
+      const detail = [what, node.detail].filter((part) => part !== "").join("; ");
+      process.stdout.write(
+        `${node.nodeId}: ${node.outcome}${versions}${detail ? `: ${detail}` : ""}\n`,
+      );
+      if (total >= 50 && done % 50 === 0) process.stderr.write(`recon: ${done}/${total} nodes\n`);
+    },
+  });
+  const count = (outcome: string) => results.filter((node) => node.outcome === outcome).length;
+  const line = ["upgraded", "unchanged", "conflict", "skipped", "failed"]
+    .map((outcome) => `${count(outcome)} ${outcome}`)
+    .join(", ");
+  process.stdout.write(`recon: ${results.length} nodes: ${line}\n`);
+  const failed = results.filter((node) => node.outcome === "failed");
+  if (failed.some((node) => node.problem === "invalid"))
+    throw new ReconError(ERROR_CODES.INVALID_DOCUMENT, `${failed.length} nodes failed to re-parse`);
+  if (failed.length > 0)
+    throw new ReconError(ERROR_CODES.IO, `${failed.length} nodes failed to re-parse`);
+  return 0;
+}
+
 async function serve(values: Values): Promise<number> {
   const command = "serve";
   const text = (name: string) =>
@@ -564,6 +603,23 @@ const COMMANDS: ParsedCommand[] = [
     run: validate,
   },
   {
+    name: "reparse",
+    usage: "reparse --root DIR [--dry-run]",
+    summary:
+      "rebuild every node's inventory.json under a data root from its stored evidence with\n" +
+      "today's parsers (the old version goes to history/) and report what changed per node",
+    flags: {
+      root: {
+        type: "string",
+        arg: "DIR",
+        help: "the data root (<root>/nodes/<nodeId>/), e.g. the mounted stick; no master may serve it",
+      },
+      "dry-run": { type: "boolean", help: "report what would change; write nothing" },
+    },
+    positionals: { min: 0, max: 0 },
+    run: reparse,
+  },
+  {
     name: "schema",
     usage: "schema",
     summary: "print the JSON Schema of the document",
@@ -682,9 +738,11 @@ function pickCommand(argv: string[]): { command: ParsedCommand | null; unknown?:
   const dryRun = tokens.some((t) => t.kind === "option" && t.name === "dry-run");
   const byName = (name: string) =>
     COMMANDS.find((c) => c.name === name && name !== "dry-run") ?? null;
+  const named = first?.kind === "positional" ? byName(first.value) : null;
+  // `--dry-run` anywhere is the dry-run mode, unless the named command has a --dry-run of its own.
+  if (named?.flags["dry-run"]) return { command: named };
   if (dryRun) return { command: COMMANDS.find((c) => c.name === "dry-run") ?? null };
   if (first?.kind !== "positional") return { command: byName("run") };
-  const named = byName(first.value);
   return named ? { command: named } : { command: null, unknown: first.value };
 }
 
