@@ -365,6 +365,10 @@ export const Sensor = z.strictObject({
   value: z.number().nullable(),
   unit: text.describe("degrees C, RPM, Volts, Watts, Amps, ..."),
   entity: text.describe("IPMI entity id, e.g. 3.1"),
+  state: since(
+    text.describe("discrete states ipmitool prints, e.g. Presence detected, Failure detected"),
+    null,
+  ),
 });
 
 export const PowerReading = z.strictObject({
