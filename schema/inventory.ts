@@ -495,9 +495,12 @@ export type PowerReading = z.infer<typeof PowerReading>;
 export type RedfishHostInterface = z.infer<typeof RedfishHostInterface>;
 export type Warning = z.infer<typeof Warning>;
 
-/** The JSON Schema (draft 2020-12) a CMDB validates documents against. */
-export function inventoryJsonSchema(): Record<string, unknown> {
-  const generated = z.toJSONSchema(Inventory, { target: "draft-2020-12", io: "output" });
+/**
+ * The JSON Schema (draft 2020-12) of the document: "output" is what the agent writes (every field
+ * required), "input" what the schema reads (fields added after 1.0 may be missing).
+ */
+export function inventoryJsonSchema(io: "output" | "input" = "output"): Record<string, unknown> {
+  const generated = z.toJSONSchema(Inventory, { target: "draft-2020-12", io });
   return {
     ...generated,
     $id: `https://recon.invalid/schema/inventory-${SCHEMA_VERSION}.json`,
