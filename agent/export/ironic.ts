@@ -553,7 +553,15 @@ turns it into "extra".
       async node(doc) {
         const data = toIronic(doc);
         const what = describe(data);
-        if (context.dryRun) return { outcome: "planned", detail: `would send ${what}` };
+        // The inspector enrolls a node before its hooks see there is no MAC, then refuses the
+        // data: the node would stay in Ironic, empty. Such a document is not sent.
+        const sendable = data.inventory.interfaces.some((i) => i.mac_address !== null);
+        const unsendable = `no NIC with a MAC address: ironic-inspector refuses it (after enrolling an empty node), so it is not sent`;
+        if (context.dryRun) {
+          return sendable
+            ? { outcome: "planned", detail: `would send ${what}` }
+            : { outcome: "failed", detail: unsendable };
+        }
         if (context.out !== null) {
           const file = join(context.out, `${doc.nodeId}.json`);
           try {
@@ -563,6 +571,7 @@ turns it into "extra".
           }
           if (context.url === null) return { outcome: "written", detail: `${file}: ${what}` };
         }
+        if (!sendable) return { outcome: "failed", detail: unsendable };
         return sendIronic(data, {
           url: context.url ?? "",
           token: context.token,
