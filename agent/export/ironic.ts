@@ -30,7 +30,7 @@ export type LldpTlv = [number, string];
 
 export interface IpaInterface {
   name: string;
-  mac_address: string | null;
+  mac_address: string;
   ipv4_address: string | null;
   ipv6_address: string | null;
   has_carrier: boolean | null;
@@ -358,22 +358,27 @@ function numaTopology(doc: Inventory): NumaTopology {
 export function toIronic(doc: Inventory): IronicInspectionData {
   const pciByAddress = new Map(doc.pciDevices.map((p) => [p.address, p]));
   const hex = (id: string | null | undefined) => (id ? `0x${id}` : null);
-  const interfaces = doc.nics.map((n): IpaInterface => {
+  // IPA reports every interface with its MAC; Ironic's own endpoint requires one per interface.
+  const interfaces = doc.nics.flatMap((n): IpaInterface[] => {
+    const mac = n.macAddress ?? n.permanentMacAddress;
+    if (mac === null) return [];
     const pci = n.pciAddress === null ? undefined : pciByAddress.get(n.pciAddress);
     const tlvs = lldpTlvs(n.lldp);
-    return {
-      name: n.name,
-      mac_address: n.macAddress ?? n.permanentMacAddress,
-      ipv4_address: firstAddress(n.ipv4, false),
-      ipv6_address: firstAddress(n.ipv6, true),
-      has_carrier: n.linkUp,
-      lldp: tlvs.length > 0 ? tlvs : null,
-      vendor: hex(pci?.vendorId),
-      product: hex(pci?.deviceId),
-      client_id: null,
-      biosdevname: null,
-      speed_mbps: n.speedMbps,
-    };
+    return [
+      {
+        name: n.name,
+        mac_address: mac,
+        ipv4_address: firstAddress(n.ipv4, false),
+        ipv6_address: firstAddress(n.ipv6, true),
+        has_carrier: n.linkUp,
+        lldp: tlvs.length > 0 ? tlvs : null,
+        vendor: hex(pci?.vendorId),
+        product: hex(pci?.deviceId),
+        client_id: null,
+        biosdevname: null,
+        speed_mbps: n.speedMbps,
+      },
+    ];
   });
   const first = doc.processors[0];
   const mhz = first?.maxSpeedMhz ?? first?.currentSpeedMhz ?? null;
@@ -518,8 +523,8 @@ export async function sendIronic(
 
 function describe(data: IronicInspectionData): string {
   const inv = data.inventory;
-  const macs = inv.interfaces.flatMap((i) => (i.mac_address ? [i.mac_address] : []));
-  return `${inv.interfaces.length} interfaces (${macs.join(" ") || "no MAC"}), cpus ${inv.cpu.count ?? "?"}, memory ${inv.memory.physical_mb ?? "?"} MiB, ${inv.disks.length} disks, root ${data.root_disk?.name ?? "none"}, ${data.data.length} extra facts`;
+  const macs = inv.interfaces.map((i) => i.mac_address);
+  return `${inv.interfaces.length} interfaces (${macs.join(" ") || "none"}), cpus ${inv.cpu.count ?? "?"}, memory ${inv.memory.physical_mb ?? "?"} MiB, ${inv.disks.length} disks, root ${data.root_disk?.name ?? "none"}, ${data.data.length} extra facts`;
 }
 
 export const ironicTarget: ExportTarget = {
@@ -555,7 +560,7 @@ turns it into "extra".
         const what = describe(data);
         // The inspector enrolls a node before its hooks see there is no MAC, then refuses the
         // data: the node would stay in Ironic, empty. Such a document is not sent.
-        const sendable = data.inventory.interfaces.some((i) => i.mac_address !== null);
+        const sendable = data.inventory.interfaces.length > 0;
         const unsendable = `no NIC with a MAC address: ironic-inspector refuses it (after enrolling an empty node), so it is not sent`;
         if (context.dryRun) {
           return sendable

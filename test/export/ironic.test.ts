@@ -4,7 +4,11 @@
 // LLDP rebuilt as TLVs the inspector's lldp_basic hook can parse, and IPA's root disk choice.
 // The real inspector and Ironic are in ironic-server.test.ts.
 import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
+import { exportCommand } from "../../agent/export/command.ts";
 import {
   inspectorBase,
   lldpTlvs,
@@ -12,6 +16,7 @@ import {
   sendIronic,
   toIronic,
 } from "../../agent/export/ironic.ts";
+import type { NodeResult } from "../../agent/export/summary.ts";
 import { Inventory, PciDevice } from "../../schema/inventory.ts";
 import { replay, replayAll, withNics } from "./fixtures.ts";
 
@@ -99,7 +104,10 @@ test("every fixture maps to IPA's inventory keys, IPA's units, no placeholder", 
       assert.match(d.name, /^\/dev\//, "IPA names disks by device path");
     }
     assert.equal(inv.disks.length, doc.disks.filter((d) => d.reachedThrough === null).length);
-    assert.equal(inv.interfaces.length, doc.nics.length);
+    assert.equal(
+      inv.interfaces.length,
+      doc.nics.filter((n) => n.macAddress ?? n.permanentMacAddress).length,
+    );
     // physical_mb is installed DRAM in MiB; total is what the OS sees, in bytes.
     assert.equal(
       inv.memory.physical_mb,
@@ -269,4 +277,46 @@ test("the sender: an unreachable inspector fails the node with the reason", asyn
   const refused = await sendIronic(data, { url: "http://127.0.0.1:9", token: null, fetch });
   assert.equal(refused.outcome, "failed");
   assert.match(refused.detail, /^cannot reach http:\/\/127\.0\.0\.1:9\/v1\/continue: /);
+});
+
+test("the command: --out writes <nodeId>.json, --dry-run plans, a document without a MAC is not sent", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "recon-ironic-cmd-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const withMac = await withNics("dell-poweredge-r740-linuxhw");
+  const bare = await replay("huawei-1288h-v5-linuxhw");
+  await writeFile(join(dir, "a.json"), JSON.stringify(withMac));
+  await writeFile(join(dir, "b.json"), JSON.stringify(bare));
+  const run = async (args: string[]) => {
+    let stdout = "";
+    const error = await exportCommand(["ironic", "--from", dir, "--json", "--quiet", ...args], {
+      stdout: (text) => {
+        stdout += text;
+      },
+      stderr: () => undefined,
+    }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    return { results: (JSON.parse(stdout) as { results: NodeResult[] }).results, error };
+  };
+  const plan = await run(["--dry-run"]);
+  assert.deepEqual(
+    plan.results.map((r) => r.outcome),
+    ["planned", "failed"],
+  );
+  assert.match(
+    plan.results[0]?.detail ?? "",
+    /^would send 2 interfaces \(3c:ec:ef:10:20:30 3c:ec:ef:10:20:31\)/,
+  );
+  assert.match(plan.results[1]?.detail ?? "", /^no NIC with a MAC address/);
+  const out = join(dir, "out");
+  const written = await run(["--out", out]);
+  assert.deepEqual(
+    written.results.map((r) => r.outcome),
+    ["written", "written"],
+    "files are written for every node: only sending needs a MAC",
+  );
+  assert.equal(written.error, null);
+  const file = JSON.parse(await readFile(join(out, `${withMac.nodeId}.json`), "utf8"));
+  assert.deepEqual(file, JSON.parse(JSON.stringify(toIronic(withMac))));
 });
