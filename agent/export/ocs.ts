@@ -253,7 +253,10 @@ function element(name: string, record: OcsFields, indent: string): string {
 export function ocsXml(inventory: OcsInventory): string {
   const sections = Object.entries(inventory.content)
     .flatMap(([name, value]: [string, OcsFields | OcsFields[]]) =>
-      (Array.isArray(value) ? value : [value]).map((record) => element(name, record, "    ")),
+      (Array.isArray(value) ? value : [value])
+        // Nothing known (a BMC-only capture has no BIOS facts): no empty element.
+        .filter((record) => Object.keys(record).length > 0)
+        .map((record) => element(name, record, "    ")),
     )
     .join("");
   return `<?xml version="1.0" encoding="UTF-8"?>
@@ -349,7 +352,8 @@ export const ocsTarget: ExportTarget = {
 DEVICEID is "<nodeId>${OCS_DEVICEID_SUFFIX}", the same on every boot, so a re-import updates
 the machine in place. Memory and disks in MB (2^20 bytes); the BMC is a NETWORKS entry with
 DESCRIPTION "bmc".
-  --out DIR     writes <nodeId>.xml per node (plain XML)
+  --out DIR     writes <nodeId>.ocs per node: the plain XML an agent's --local run writes,
+                which the server's ocsinventory-injector imports (-d DIR -u URL)
   --url URL     POSTs each one zlib-compressed (Content-Type: application/x-compress) to the
                 server's agent endpoint, e.g. http://ocs.example/ocsinventory
   --dry-run     prints what would be sent; writes and sends nothing
@@ -372,7 +376,7 @@ OCS answers a new and a known machine alike, so a node it accepted is "sent".`,
         const what = `DEVICEID ${inventory.deviceId}: ${counts(inventory.content)}`;
         if (context.dryRun) return { outcome: "planned", detail: `would send ${what}` };
         if (context.out !== null) {
-          const file = join(context.out, `${doc.nodeId}.xml`);
+          const file = join(context.out, `${doc.nodeId}.ocs`);
           try {
             await writeFile(file, ocsXml(inventory));
           } catch (error) {

@@ -309,10 +309,7 @@ GRANT ALL PRIVILEGES ON ocsweb.* TO 'ocs'@'localhost';`,
     for (let n = FIRST_UPDATE; n <= LAST_UPDATE; n++) {
       updates.push(await readFile(join(files, "update", `${n}.sql`), "utf8"));
     }
-    const updated = await run("mariadb", [...client("ocsweb"), "--force"], {
-      input: updates.join("\n;\n"),
-    });
-    console.error("UPD", updated.code, (updated.stderr.match(/^ERROR/gm) ?? []).length);
+    await run("mariadb", [...client("ocsweb"), "--force"], { input: updates.join("\n;\n") });
     await must(
       "finishing the schema",
       "mariadb",
