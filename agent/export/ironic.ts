@@ -381,7 +381,9 @@ export function toIronic(doc: Inventory): IronicInspectionData {
     ];
   });
   const first = doc.processors[0];
-  const mhz = first?.maxSpeedMhz ?? first?.currentSpeedMhz ?? null;
+  // SMBIOS "Current Speed" (the rated clock at boot) before "Max Speed", which many boards fill
+  // with the socket's limit (4000 for a 3.0 GHz Xeon) rather than the CPU's.
+  const mhz = first?.currentSpeedMhz ?? first?.maxSpeedMhz ?? null;
   const architecture = cleanString(doc.cpu.architecture);
   const bootInterface =
     doc.boot.bootMac !== null && MAC_PATTERN.test(doc.boot.bootMac)
