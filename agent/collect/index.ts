@@ -17,7 +17,7 @@ import { collectCmdline, emptyBoot } from "./cmdline.ts";
 import { collectDmidecode, type DmidecodeFacts, emptyDmidecodeFacts } from "./dmidecode.ts";
 import { permanentMacCollector } from "./ethtool.ts";
 import { type DeriveOptions, deriveNodeId, type IdentityFacts } from "./identity.ts";
-import { collectIpmi } from "./ipmitool.ts";
+import { collectIpmi, emptyIpmiFacts } from "./ipmitool.ts";
 import { collectLldp } from "./lldpctl.ts";
 import { collectLsblk } from "./lsblk.ts";
 import { collectLscpu, emptyCpu } from "./lscpu.ts";
@@ -156,7 +156,7 @@ export async function collectInventory(options: CollectOptions): Promise<Invento
       guarded("lscpu", collectLscpu, emptyCpu(), runner, signal),
       guarded("meminfo", collectMeminfo, { memTotalBytes: null }, runner, signal),
       nicsThenPermanent,
-      guarded("ipmitool", collectIpmi, { bmc: null, fru: [] }, runner, signal),
+      guarded("ipmitool", collectIpmi, emptyIpmiFacts(), runner, signal),
       guarded("smartctl", collectSmart, [], runner, signal),
       guarded("lldpctl", collectLldp, {}, runner, signal),
     ]);
@@ -213,8 +213,8 @@ export async function collectInventory(options: CollectOptions): Promise<Invento
     slots: [],
     gpus: [],
     infiniband: [],
-    sensors: [],
-    powerReading: null,
+    sensors: ipmi.value.sensors,
+    powerReading: ipmi.value.powerReading,
     redfishHostInterface: null,
     warnings: [],
     collectors: [

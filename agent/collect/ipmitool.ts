@@ -1,16 +1,20 @@
 // The BMC and its FRU inventory, through ipmitool: `mc info` (firmware, IPMI version, vendor),
-// `lan print <channel>` (the BMC's own MAC and IPv4 settings) and `fru print` (board, product
-// and chassis serials). In-band by default (/dev/ipmi0, loading the IPMI kernel modules when the
-// device is missing); `ipmiCollector({ ipmiArgs })` talks to a BMC out-of-band instead (tests
-// against OpenIPMI's ipmi_sim, e.g. ["-I","lanplus","-H","127.0.0.1","-p","9001",...]).
+// `lan print <channel>` (the BMC's own MAC and IPv4 settings), `lan6 print` and `user list` on
+// that channel (IPv6 addresses, user names: ipmi-access.ts), `fru print` (board, product and
+// chassis serials), `sdr elist` and `dcmi power reading` (sensors, power: ipmi-sensors.ts).
+// In-band by default (/dev/ipmi0, loading the IPMI kernel modules when the device is missing and
+// the firmware may have a BMC); `ipmiCollector({ ipmiArgs })` talks to a BMC out-of-band instead
+// (tests against OpenIPMI's ipmi_sim, e.g. ["-I","lanplus","-H","127.0.0.1","-p","9001",...]).
 //
 // A machine without a BMC is normal (desktops, VMs): bmc is null and every ipmitool entry in
 // collectors[] is "skipped" with message "no BMC device". A BMC without a LAN channel (QEMU's
 // ipmi-bmc-sim) still yields a bmc object, with null LAN fields.
 import { access } from "node:fs/promises";
-import type { Bmc, CollectorReport, Fru } from "../../schema/inventory.ts";
+import type { Bmc, CollectorReport, Fru, PowerReading, Sensor } from "../../schema/inventory.ts";
 import type { Probe, ProbeResult, Runner } from "../exec.ts";
 import { cleanString, normalizeIpv4, normalizeMac, parseCount } from "../normalize.ts";
+import { type BmcUser, readLan6Print, readUserList } from "./ipmi-access.ts";
+import { readDcmiPowerReading, readSdrElist } from "./ipmi-sensors.ts";
 import {
   binaryProblem,
   type Collect,
@@ -231,24 +235,40 @@ export function parseFruPrint(text: string): Fru[] {
 /** Where the kernel's IPMI device interface (ipmi_devintf) shows up, by distribution/udev. */
 export const IPMI_DEVICE_PATHS = ["/dev/ipmi0", "/dev/ipmi/0", "/dev/ipmidev/0"] as const;
 
+/**
+ * Where firmware announces a BMC to the OS: SMBIOS type 38 (IPMI Device Information), the ACPI
+ * SPMI table and the ACPI IPMI device. ipmi_si finds its interface through these; where the
+ * SMBIOS entries are readable and none of them exists, loading the modules cannot find a BMC.
+ */
+export const IPMI_FIRMWARE_PATHS = {
+  smbiosEntries: "/sys/firmware/dmi/entries",
+  hints: [
+    "/sys/firmware/dmi/entries/38-0",
+    "/sys/firmware/acpi/tables/SPMI",
+    "/sys/bus/acpi/devices/IPI0001:00",
+  ],
+} as const;
+
 /** LAN channels to try, in order: most BMCs use 1, some 2, 3 or 8; 11 is the last valid. */
 export const LAN_CHANNELS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11] as const;
 
 const TIMEOUT_MS = 10_000;
+/** `sdr elist` reads every sensor record and reading: seconds on a real BMC, more over KCS. */
+const SDR_TIMEOUT_MS = 30_000;
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** One line per candidate path ("present /dev/ipmi0" / "absent /dev/ipmi/0"): never empty. */
 async function listDevices(paths: readonly string[]): Promise<string> {
   const lines: string[] = [];
-  for (const path of paths) {
-    let present = false;
-    try {
-      await access(path);
-      present = true;
-    } catch {
-      present = false;
-    }
-    lines.push(`${present ? "present" : "absent"} ${path}`);
-  }
+  for (const path of paths) lines.push(`${(await exists(path)) ? "present" : "absent"} ${path}`);
   return `${lines.join("\n")}\n`;
 }
 
@@ -260,33 +280,60 @@ export function presentDevices(listing: string): string[] {
     .filter((path): path is string => Boolean(path));
 }
 
+/**
+ * What a firmware listing (`ipmi-firmware.txt`, the same present/absent lines) says: "yes" when
+ * a hint exists, "no" when the SMBIOS entries are readable and no hint exists, else "unknown"
+ * (no sysfs DMI: containers, old kernels), where only loading the modules can tell.
+ */
+export function firmwareAnnouncesBmc(
+  listing: string,
+  paths: IpmiFirmwarePaths = IPMI_FIRMWARE_PATHS,
+): "yes" | "no" | "unknown" {
+  const present = new Set(presentDevices(listing));
+  if (paths.hints.some((path) => present.has(path))) return "yes";
+  return present.has(paths.smbiosEntries) ? "no" : "unknown";
+}
+
+export interface IpmiFirmwarePaths {
+  smbiosEntries: string;
+  hints: readonly string[];
+}
+
 export interface IpmiCollectorOptions {
   /** Extra ipmitool arguments (interface, host, credentials) for an out-of-band BMC. */
   ipmiArgs?: readonly string[];
   /** Device nodes to look for (in-band only). */
   devicePaths?: readonly string[];
+  /** Firmware tables that announce a BMC (in-band only). */
+  firmwarePaths?: IpmiFirmwarePaths;
   /** How long to wait for a device node to appear after modprobe (in-band, real runs). */
   deviceSettleMs?: number;
 }
 
 export interface IpmiProbes {
   devices: Probe;
+  firmware: Probe;
   devicesAfterModprobe: Probe;
   modprobe: Probe[];
   mcInfo: Probe;
   lanPrint: (channel: number) => Probe;
+  lan6Print: (channel: number) => Probe;
+  userList: (channel: number) => Probe;
   fruPrint: Probe;
+  sdrElist: Probe;
+  dcmiPowerReading: Probe;
 }
 
 export function ipmiProbes(options: IpmiCollectorOptions = {}): IpmiProbes {
   const extra = [...(options.ipmiArgs ?? [])];
   const inBand = extra.length === 0;
   const paths = options.devicePaths ?? IPMI_DEVICE_PATHS;
+  const firmware = options.firmwarePaths ?? IPMI_FIRMWARE_PATHS;
   const settleMs = options.deviceSettleMs ?? 3000;
-  const ipmitool = (file: string, args: string[]): Probe => ({
+  const ipmitool = (file: string, args: string[], timeoutMs = TIMEOUT_MS): Probe => ({
     file,
     source: { kind: "command", argv: ["ipmitool", ...extra, ...args], versionArgv: ["-V"] },
-    timeoutMs: TIMEOUT_MS,
+    timeoutMs,
     // In-band opens /dev/ipmi0 (root only); out-of-band needs no privilege.
     needsRoot: inBand,
   });
@@ -296,6 +343,7 @@ export function ipmiProbes(options: IpmiCollectorOptions = {}): IpmiProbes {
     timeoutMs: TIMEOUT_MS,
     needsRoot: true,
   });
+  const firmwarePaths = [firmware.smbiosEntries, ...firmware.hints];
   return {
     devices: {
       file: "ipmi-devices.txt",
@@ -303,6 +351,15 @@ export function ipmiProbes(options: IpmiCollectorOptions = {}): IpmiProbes {
         kind: "internal",
         describe: `look for ${paths.join(", ")}`,
         read: () => listDevices(paths),
+      },
+      timeoutMs: 1000,
+    },
+    firmware: {
+      file: "ipmi-firmware.txt",
+      source: {
+        kind: "internal",
+        describe: `look for ${firmwarePaths.join(", ")}`,
+        read: () => listDevices(firmwarePaths),
       },
       timeoutMs: 1000,
     },
@@ -328,14 +385,38 @@ export function ipmiProbes(options: IpmiCollectorOptions = {}): IpmiProbes {
     mcInfo: ipmitool("ipmitool-mc-info.txt", ["mc", "info"]),
     lanPrint: (channel) =>
       ipmitool(`ipmitool-lan-print-${channel}.txt`, ["lan", "print", String(channel)]),
+    lan6Print: (channel) =>
+      ipmitool(`ipmitool-lan6-print-${channel}.txt`, ["lan6", "print", String(channel)]),
+    userList: (channel) =>
+      ipmitool(`ipmitool-user-list-${channel}.txt`, ["user", "list", String(channel)]),
     fruPrint: ipmitool("ipmitool-fru-print.txt", ["fru", "print"]),
+    sdrElist: ipmitool("ipmitool-sdr-elist.txt", ["sdr", "elist"], SDR_TIMEOUT_MS),
+    dcmiPowerReading: ipmitool("ipmitool-dcmi-power-reading.txt", ["dcmi", "power", "reading"]),
   };
 }
 
 export interface IpmiFacts {
   bmc: Bmc | null;
   fru: Fru[];
+  sensors: Sensor[];
+  powerReading: PowerReading | null;
 }
+
+/** What the ipmitool collector gives when it has nothing (also the document's fallback). */
+export function emptyIpmiFacts(): IpmiFacts {
+  return { bmc: null, fru: [], sensors: [], powerReading: null };
+}
+
+/** collectors[] names, in the order the collector reports them. */
+export const IPMI_REPORT_NAMES = [
+  "ipmitool-mc-info",
+  "ipmitool-lan-print",
+  "ipmitool-lan6-print",
+  "ipmitool-user-list",
+  "ipmitool-fru-print",
+  "ipmitool-sdr-elist",
+  "ipmitool-dcmi-power-reading",
+] as const;
 
 const NO_BMC = "no BMC device";
 
@@ -352,17 +433,24 @@ function skippedReport(name: string, probe: Probe, message: string): CollectorRe
 }
 
 /**
- * Whether a BMC device node exists, loading the IPMI modules once when none does. "unknown"
- * when the listing itself was not available (a replay of a capture without it).
+ * Whether a BMC device node exists. When none does, the IPMI modules are loaded once, unless
+ * the firmware tables are readable and announce no BMC (then modprobe would only spend ipmi_si's
+ * probing time). "unknown" when the listing itself was not available (a replay of a capture
+ * without it).
  */
 async function findDevice(
   probes: IpmiProbes,
+  firmwarePaths: IpmiFirmwarePaths,
   runner: Runner,
   signal?: AbortSignal,
 ): Promise<"present" | "absent" | "unknown"> {
   const first = await runner.run(probes.devices, signal);
   if (first.status !== "ok") return "unknown";
   if (presentDevices(first.output).length > 0) return "present";
+  const firmware = await runner.run(probes.firmware, signal);
+  if (firmware.status === "ok" && firmwareAnnouncesBmc(firmware.output, firmwarePaths) === "no") {
+    return "absent";
+  }
   const loaded = await Promise.all(probes.modprobe.map((probe) => runner.run(probe, signal)));
   // ipmi_si refuses to load (ENODEV) where no BMC interface exists: no device will appear,
   // so don't wait for one.
@@ -372,83 +460,173 @@ async function findDevice(
   return presentDevices(again.output).length > 0 ? "present" : "absent";
 }
 
-/** Builds the ipmitool collector; `collectIpmi` is the in-band default. */
+interface LanFound {
+  lan: LanInfo | null;
+  channel: number | null;
+  report: CollectorReport;
+}
+
+/** The first channel whose `lan print` is a LAN channel's; a timeout ends the search. */
+async function findLanChannel(
+  probes: IpmiProbes,
+  runner: Runner,
+  signal?: AbortSignal,
+): Promise<LanFound> {
+  let last: ProbeResult | null = null;
+  for (const candidate of LAN_CHANNELS) {
+    if (signal?.aborted) break;
+    const result = await runner.run(probes.lanPrint(candidate), signal);
+    last = result;
+    const text = usableOutput(result);
+    const parsed = text === null ? null : parseLanPrint(text);
+    if (parsed)
+      return { lan: parsed, channel: candidate, report: reportOf("ipmitool-lan-print", result) };
+    if (result.status === "timeout") break;
+  }
+  return {
+    lan: null,
+    channel: null,
+    report: last
+      ? reportOf("ipmitool-lan-print", last)
+      : skippedReport("ipmitool-lan-print", probes.lanPrint(1), "overall budget spent"),
+  };
+}
+
+/** Runs one probe and parses what came back; the report says when the text was not readable. */
+async function parsedProbe<T>(
+  name: string,
+  probe: Probe,
+  read: (text: string) => Parsed<T>,
+  empty: T,
+  runner: Runner,
+  signal?: AbortSignal,
+): Promise<{ value: T; report: CollectorReport }> {
+  const result = await runner.run(probe, signal);
+  const parsed = parseOutput(usableOutput(result), read, empty);
+  return { value: parsed.value, report: reportParsed(name, result, parsed.problem) };
+}
+
+/**
+ * Builds the ipmitool collector; `collectIpmi` is the in-band default.
+ *
+ * Order: mc info first (one timeout, not a dozen, on a BMC that does not answer). Then four
+ * lanes at once, because `sdr elist` alone can take many seconds and must not hold up the rest:
+ * the LAN channel scan followed by lan6 print and user list on the channel it found, fru print,
+ * sdr elist, and dcmi power reading. Four concurrent ipmitool processes stay within what BMCs
+ * allow (the kernel driver queues in-band requests; RMCP+ BMCs take four or more sessions).
+ *
+ * A capture without `ipmitool-mc-info.txt` (other tools, older agents) is replayed file by file:
+ * a skipped mc info gates nothing, only one that ran without an answer does.
+ */
 export function ipmiCollector(options: IpmiCollectorOptions = {}): Collect<IpmiFacts> {
   const probes = ipmiProbes(options);
+  const firmwarePaths = options.firmwarePaths ?? IPMI_FIRMWARE_PATHS;
   const inBand = (options.ipmiArgs ?? []).length === 0;
+  const skipRest = (message: string): CollectorReport[] => [
+    skippedReport("ipmitool-lan-print", probes.lanPrint(1), message),
+    skippedReport("ipmitool-lan6-print", probes.lan6Print(1), message),
+    skippedReport("ipmitool-user-list", probes.userList(1), message),
+    skippedReport("ipmitool-fru-print", probes.fruPrint, message),
+    skippedReport("ipmitool-sdr-elist", probes.sdrElist, message),
+    skippedReport("ipmitool-dcmi-power-reading", probes.dcmiPowerReading, message),
+  ];
   return async (runner, signal): Promise<CollectorOutput<IpmiFacts>> => {
-    const skipAll = (message: string): CollectorOutput<IpmiFacts> => ({
-      value: { bmc: null, fru: [] },
-      reports: [
-        skippedReport("ipmitool-mc-info", probes.mcInfo, message),
-        skippedReport("ipmitool-lan-print", probes.lanPrint(1), message),
-        skippedReport("ipmitool-fru-print", probes.fruPrint, message),
-      ],
-    });
-    if (inBand && (await findDevice(probes, runner, signal)) === "absent") return skipAll(NO_BMC);
+    if (inBand && (await findDevice(probes, firmwarePaths, runner, signal)) === "absent") {
+      return {
+        value: emptyIpmiFacts(),
+        reports: [skippedReport("ipmitool-mc-info", probes.mcInfo, NO_BMC), ...skipRest(NO_BMC)],
+      };
+    }
 
     const mcResult = await runner.run(probes.mcInfo, signal);
     const mcText = usableOutput(mcResult);
     const mcParsed = parseOutput(mcText, readMcInfo, null);
-    const reports: CollectorReport[] = [
-      reportParsed("ipmitool-mc-info", mcResult, mcParsed.problem),
-    ];
-    if (mcText === null) {
-      // No answer to the simplest command: do not spend 11 channel timeouts on a dead BMC.
-      const why =
-        mcResult.status === "skipped"
-          ? (mcResult.message ?? "skipped")
-          : `BMC did not answer mc info (${mcResult.status}${mcResult.message ? `: ${mcResult.message}` : ""})`;
-      return {
-        value: { bmc: null, fru: [] },
-        reports: [
-          ...reports,
-          skippedReport("ipmitool-lan-print", probes.lanPrint(1), why),
-          skippedReport("ipmitool-fru-print", probes.fruPrint, why),
-        ],
-      };
+    const mcReport = reportParsed("ipmitool-mc-info", mcResult, mcParsed.problem);
+    if (mcText === null && mcResult.status !== "skipped") {
+      // No answer to the simplest command: do not spend a dozen timeouts on a dead BMC.
+      const why = `BMC did not answer mc info (${mcResult.status}${mcResult.message ? `: ${mcResult.message}` : ""})`;
+      return { value: emptyIpmiFacts(), reports: [mcReport, ...skipRest(why)] };
     }
-    const mc = mcParsed.value ?? parseMcInfo("");
 
-    let lan: LanInfo | null = null;
-    let channel: number | null = null;
-    let lanResult: ProbeResult | null = null;
-    for (const candidate of LAN_CHANNELS) {
-      if (signal?.aborted) break;
-      const result = await runner.run(probes.lanPrint(candidate), signal);
-      lanResult = result;
-      const text = usableOutput(result);
-      const parsed = text === null ? null : parseLanPrint(text);
-      if (parsed) {
-        lan = parsed;
-        channel = candidate;
-        break;
+    const lanLane = async () => {
+      const found = await findLanChannel(probes, runner, signal);
+      if (found.channel === null) {
+        const why = "no LAN channel";
+        return {
+          ...found,
+          ipv6: {
+            value: [] as string[],
+            report: skippedReport("ipmitool-lan6-print", probes.lan6Print(1), why),
+          },
+          users: {
+            value: [] as BmcUser[],
+            report: skippedReport("ipmitool-user-list", probes.userList(1), why),
+          },
+        };
       }
-      if (result.status === "timeout") break;
-    }
-    reports.push(
-      lanResult
-        ? reportOf("ipmitool-lan-print", lanResult)
-        : skippedReport("ipmitool-lan-print", probes.lanPrint(1), "overall budget spent"),
-    );
-
-    const fruResult = await runner.run(probes.fruPrint, signal);
-    const fru = parseOutput(usableOutput(fruResult), readFruPrint, []);
-    reports.push(reportParsed("ipmitool-fru-print", fruResult, fru.problem));
-
-    const bmc: Bmc = {
-      macAddress: lan?.macAddress ?? null,
-      ipv4Address: lan?.ipv4Address ?? null,
-      ipv4Source: lan?.ipv4Source ?? null,
-      netmask: lan?.netmask ?? null,
-      gateway: lan?.gateway ?? null,
-      vlanId: lan?.vlanId ?? null,
-      channel,
-      ...mc,
-      ipv6Addresses: [],
-      users: [],
+      const [ipv6, users] = [
+        await parsedProbe(
+          "ipmitool-lan6-print",
+          probes.lan6Print(found.channel),
+          readLan6Print,
+          [],
+          runner,
+          signal,
+        ),
+        await parsedProbe(
+          "ipmitool-user-list",
+          probes.userList(found.channel),
+          readUserList,
+          [],
+          runner,
+          signal,
+        ),
+      ];
+      return { ...found, ipv6, users };
     };
-    return { value: { bmc, fru: fru.value }, reports };
+    const [lan, fru, sensors, power] = await Promise.all([
+      lanLane(),
+      parsedProbe("ipmitool-fru-print", probes.fruPrint, readFruPrint, [], runner, signal),
+      parsedProbe("ipmitool-sdr-elist", probes.sdrElist, readSdrElist, [], runner, signal),
+      parsedProbe(
+        "ipmitool-dcmi-power-reading",
+        probes.dcmiPowerReading,
+        readDcmiPowerReading,
+        null,
+        runner,
+        signal,
+      ),
+    ]);
+
+    // A BMC object needs something the BMC said about itself: mc info or a LAN channel.
+    const mc = mcParsed.value;
+    const bmc: Bmc | null =
+      mc === null && lan.lan === null
+        ? null
+        : {
+            macAddress: lan.lan?.macAddress ?? null,
+            ipv4Address: lan.lan?.ipv4Address ?? null,
+            ipv4Source: lan.lan?.ipv4Source ?? null,
+            netmask: lan.lan?.netmask ?? null,
+            gateway: lan.lan?.gateway ?? null,
+            vlanId: lan.lan?.vlanId ?? null,
+            channel: lan.channel,
+            ...(mc ?? parseMcInfo("")),
+            ipv6Addresses: lan.ipv6.value,
+            users: lan.users.value,
+          };
+    return {
+      value: { bmc, fru: fru.value, sensors: sensors.value, powerReading: power.value },
+      reports: [
+        mcReport,
+        lan.report,
+        lan.ipv6.report,
+        lan.users.report,
+        fru.report,
+        sensors.report,
+        power.report,
+      ],
+    };
   };
 }
 

@@ -80,7 +80,10 @@ test("the ipmi_sim capture yields a BMC with its LAN channel", async () => {
 });
 
 /** Fixtures that are one machine captured twice (see their SOURCE.md): the same id is right. */
-const SAME_MACHINE = [["this-machine-util-linux-2.36.1", "this-machine-util-linux-2.41.5"]];
+const SAME_MACHINE = [
+  ["ipmi-sim-openipmi", "ipmi-sim-openipmi-sensors"],
+  ["this-machine-util-linux-2.36.1", "this-machine-util-linux-2.41.5"],
+];
 
 /** The value nodeIdSource names, read back from the document: it must give the id. */
 function sourceValues(doc: Inventory): string[] {

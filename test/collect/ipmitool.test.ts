@@ -7,6 +7,9 @@ import fc from "fast-check";
 import { z } from "zod";
 import {
   collectIpmi,
+  emptyIpmiFacts,
+  firmwareAnnouncesBmc,
+  IPMI_REPORT_NAMES,
   ipmiCollector,
   ipmiProbes,
   parseFruPrint,
@@ -24,11 +27,18 @@ import {
   replayRunner,
 } from "../../agent/exec.ts";
 import { Bmc, CollectorReport, Fru } from "../../schema/inventory.ts";
-import { DEFAULT_FRU, DEFAULT_LAN, ipmiSimSkip, startIpmiSim } from "../support/ipmi-sim.ts";
+import {
+  DEFAULT_FRU,
+  DEFAULT_LAN,
+  DEFAULT_SENSORS,
+  ipmiSimSkip,
+  startIpmiSim,
+} from "../support/ipmi-sim.ts";
 
 const FIXTURES = new URL("../../fixtures/", import.meta.url).pathname;
 const SIM = join(FIXTURES, "ipmi-sim-openipmi");
 const SIM_BARE = join(FIXTURES, "ipmi-sim-openipmi-unconfigured");
+const SIM_SENSORS = join(FIXTURES, "ipmi-sim-openipmi-sensors");
 const SUPERMICRO_LAN = join(FIXTURES, "../samples/ipmitool-lan-supermicro-rhcip/ipmitool-lan.txt");
 
 const read = (path: string) => readFile(path, "utf8");
@@ -347,8 +357,13 @@ function assertReports(reports: CollectorReport[]) {
   z.array(CollectorReport).parse(reports);
   assert.deepEqual(
     reports.map((r) => r.name),
-    ["ipmitool-mc-info", "ipmitool-lan-print", "ipmitool-fru-print"],
+    [...IPMI_REPORT_NAMES],
   );
+}
+
+/** The report of collectors[] entry `name`. */
+function reportNamed(reports: CollectorReport[], name: string): CollectorReport | undefined {
+  return reports.find((r) => r.name === name);
 }
 
 test("collectIpmi replays the ipmi_sim capture (no device list: mc info means a BMC)", async () => {
@@ -367,9 +382,18 @@ test("collectIpmi replays the ipmi_sim capture (no device list: mc info means a 
   });
   assert.deepEqual(value.fru, SIM_FRU);
   assertReports(reports);
+  // A capture of an older agent: the probes it did not have are "not captured", nothing else.
   assert.deepEqual(
-    reports.map((r) => r.status),
-    ["ok", "ok", "ok"],
+    reports.map((r) => [r.status, r.message]),
+    [
+      ["ok", null],
+      ["ok", null],
+      ["skipped", "not captured"],
+      ["skipped", "not captured"],
+      ["ok", null],
+      ["skipped", "not captured"],
+      ["skipped", "not captured"],
+    ],
   );
 });
 
@@ -380,9 +404,10 @@ test("collectIpmi replays the unconfigured capture: failed fru print is reported
   assert.equal(value.bmc?.firmwareVersion, "9.08");
   assert.deepEqual(value.fru, []);
   assertReports(reports);
-  assert.equal(reports[2]?.status, "failed");
-  assert.equal(reports[2]?.exitCode, 1);
-  assert.match(reports[2]?.message ?? "", /Get SDR/);
+  const fru = reportNamed(reports, "ipmitool-fru-print");
+  assert.equal(fru?.status, "failed");
+  assert.equal(fru?.exitCode, 1);
+  assert.match(fru?.message ?? "", /Get SDR/);
 });
 
 test("collectIpmi: BMC without a LAN channel (QEMU ipmi-bmc-sim) still yields a bmc", async () => {
@@ -428,7 +453,13 @@ test("collectIpmi: BMC without a LAN channel (QEMU ipmi-bmc-sim) still yields a 
     assertReports(reports);
     assert.equal(reports[1]?.status, "failed");
     assert.equal(reports[1]?.command, "replay ipmitool lan print 11");
-    assert.equal(reports[2]?.status, "skipped");
+    for (const name of ["ipmitool-lan6-print", "ipmitool-user-list"]) {
+      assert.deepEqual(
+        [reportNamed(reports, name)?.status, reportNamed(reports, name)?.message],
+        ["skipped", "no LAN channel"],
+      );
+    }
+    assert.equal(reportNamed(reports, "ipmitool-fru-print")?.status, "skipped");
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -445,13 +476,24 @@ test("collectIpmi: stops at the first channel that is a LAN channel", async () =
   const { value, reports } = await collectIpmi(runner);
   assert.equal(value.bmc?.channel, 2);
   assert.equal(value.bmc?.macAddress, "00:30:48:f4:4d:83");
-  assert.deepEqual(files(), [
-    "ipmi-devices.txt",
-    "ipmitool-mc-info.txt",
-    "ipmitool-lan-print-1.txt",
-    "ipmitool-lan-print-2.txt",
+  // The channel scan runs beside fru print, sdr elist and dcmi: order across lanes is free.
+  const asked = files();
+  assert.deepEqual(asked.slice(0, 2), ["ipmi-devices.txt", "ipmitool-mc-info.txt"]);
+  assert.deepEqual(
+    asked.filter((f) => /^ipmitool-(lan6?|user)-/.test(f)),
+    [
+      "ipmitool-lan-print-1.txt",
+      "ipmitool-lan-print-2.txt",
+      "ipmitool-lan6-print-2.txt",
+      "ipmitool-user-list-2.txt",
+    ],
+  );
+  assert.deepEqual(asked.filter((f) => /^ipmitool-(fru|sdr|dcmi)/.test(f)).sort(), [
+    "ipmitool-dcmi-power-reading.txt",
     "ipmitool-fru-print.txt",
+    "ipmitool-sdr-elist.txt",
   ]);
+  assert.equal(asked.length, 9);
   assert.equal(reports[1]?.command, "ipmitool lan print 2");
   assert.equal(reports[1]?.status, "ok");
 });
@@ -464,7 +506,7 @@ test("collectIpmi: no device, modprobe does not help -> no BMC, all skipped", as
     "ipmi-devices-after-modprobe.txt": ok("absent /dev/ipmi0\n"),
   });
   const { value, reports } = await collectIpmi(runner);
-  assert.deepEqual(value, { bmc: null, fru: [] });
+  assert.deepEqual(value, emptyIpmiFacts());
   assertReports(reports);
   for (const report of reports) {
     assert.equal(report.status, "skipped");
@@ -476,6 +518,7 @@ test("collectIpmi: no device, modprobe does not help -> no BMC, all skipped", as
   );
   assert.deepEqual(commands, [
     "ipmi-devices.txt",
+    "ipmi-firmware.txt",
     "modprobe ipmi_devintf",
     "modprobe ipmi_si",
     "ipmi-devices-after-modprobe.txt",
@@ -504,18 +547,21 @@ test("collectIpmi: a BMC that does not answer mc info costs one timeout, not twe
     "ipmitool-mc-info.txt": { status: "timeout", message: "timed out after 10000 ms" },
   });
   const { value, reports } = await collectIpmi(runner);
-  assert.deepEqual(value, { bmc: null, fru: [] });
+  assert.deepEqual(value, emptyIpmiFacts());
   assert.deepEqual(files(), ["ipmi-devices.txt", "ipmitool-mc-info.txt"]);
   assertReports(reports);
   assert.equal(reports[0]?.status, "timeout");
-  assert.match(reports[1]?.message ?? "", /did not answer mc info \(timeout/);
+  for (const report of reports.slice(1)) {
+    assert.equal(report.status, "skipped");
+    assert.match(report.message ?? "", /did not answer mc info \(timeout/);
+  }
 });
 
 test("collectIpmi: empty capture dir -> bmc null, nothing thrown", async () => {
   const dir = await mkdtemp(join(tmpdir(), "recon-ipmi-empty-"));
   try {
     const { value, reports } = await collectIpmi(await replayRunner(dir));
-    assert.deepEqual(value, { bmc: null, fru: [] });
+    assert.deepEqual(value, emptyIpmiFacts());
     assertReports(reports);
     assert.ok(reports.every((r) => r.status === "skipped"));
   } finally {
@@ -526,15 +572,19 @@ test("collectIpmi: empty capture dir -> bmc null, nothing thrown", async () => {
 // --- against a real BMC implementation ---
 
 test("ipmiCollector against ipmi_sim over lanplus", { skip: ipmiSimSkip() }, async (t) => {
-  const sim = await startIpmiSim();
+  const sim = await startIpmiSim({ sensors: DEFAULT_SENSORS });
   t.after(() => sim.stop());
   const collect = ipmiCollector({ ipmiArgs: sim.ipmiArgs });
   const { value, reports } = await collect(realRunner({ allowInTests: true }));
   assertReports(reports);
+  // ipmi_sim implements no DCMI: that one probe fails, with ipmitool's reason.
   assert.deepEqual(
     reports.map((r) => r.status),
-    ["ok", "ok", "ok"],
+    ["ok", "ok", "ok", "ok", "ok", "ok", "failed"],
   );
+  const dcmi = reportNamed(reports, "ipmitool-dcmi-power-reading");
+  assert.equal(dcmi?.exitCode, 1);
+  assert.match(dcmi?.message ?? "", /Invalid command/);
   assert.ok(value.bmc);
   Bmc.parse(value.bmc);
   assert.deepEqual(value.bmc, {
@@ -546,12 +596,286 @@ test("ipmiCollector against ipmi_sim over lanplus", { skip: ipmiSimSkip() }, asy
     vlanId: null,
     channel: 1,
     ...SIM_MC,
+    // ipmi_sim has no IPv6 LAN parameters: lan6 print says nothing.
     ipv6Addresses: [],
-    users: [],
+    // The one user the harness configured (lan.conf `user 2 true ...`), never its password.
+    users: [{ id: 2, name: sim.user, privilege: "ADMINISTRATOR", enabled: null }],
   });
+  assert.ok(!JSON.stringify(value).includes(sim.password));
   assert.deepEqual(
     value.fru.map((f) => [f.id, f.productSerial]),
     DEFAULT_FRU.map((f) => [f.id, f.product?.serial]),
   );
   assert.deepEqual(value.fru, SIM_FRU);
+  // What the harness put into the SDR repository, read back through real ipmitool.
+  assert.deepEqual(
+    value.sensors.map((s) => [s.name, s.status, s.value, s.unit, s.entity, s.state]),
+    [
+      ["Temp", "ok", 40, "degrees C", "3.1", null],
+      ["Fan1", "ok", 5040, "RPM", "29.1", null],
+      ["12V", "ok", 12.12, "Volts", "7.1", null],
+      ["Pwr Consumption", "ok", 250, "Watts", "7.1", null],
+      ["Temp 2", "ns", null, null, "8.10", null],
+      ["PS1 Status", "ok", null, null, "10.1", "Presence detected"],
+      ["PS2 Status", "ok", null, null, "10.2", "Presence detected, Failure detected"],
+    ],
+  );
+  assert.equal(value.sensors.length, DEFAULT_SENSORS.length);
+  assert.equal(value.powerReading, null);
+});
+
+test("collectIpmi replays the ipmi_sim capture with sensors and users", async () => {
+  const { value, reports } = await collectIpmi(await replayRunner(SIM_SENSORS));
+  assertReports(reports);
+  assert.deepEqual(
+    reports.map((r) => r.status),
+    ["ok", "ok", "ok", "ok", "ok", "ok", "failed"],
+  );
+  assert.equal(value.bmc?.channel, 1);
+  assert.equal(value.bmc?.vlanId, null);
+  assert.deepEqual(value.bmc?.ipv6Addresses, []);
+  // FACTS.md: slot 2 holds the harness's user of that run; the other 62 have no name.
+  assert.deepEqual(value.bmc?.users, [
+    { id: 2, name: "reconed8900", privilege: "ADMINISTRATOR", enabled: null },
+  ]);
+  assert.deepEqual(value.fru, SIM_FRU);
+  assert.deepEqual(
+    value.sensors.map((s) => [s.name, s.type, s.value, s.unit]),
+    [
+      ["Temp", "Temperature", 40, "degrees C"],
+      ["Fan1", "Fan", 5040, "RPM"],
+      ["12V", "Voltage", 12.12, "Volts"],
+      ["Pwr Consumption", null, 250, "Watts"],
+      ["Temp 2", null, null, null],
+      ["PS1 Status", null, null, null],
+      ["PS2 Status", null, null, null],
+    ],
+  );
+  assert.equal(value.powerReading, null);
+  assert.match(reportNamed(reports, "ipmitool-dcmi-power-reading")?.message ?? "", /c1/);
+});
+
+// --- replay without mc info (captures of other tools and older agents) ---
+
+test("replay: FRU and LAN facts without ipmitool-mc-info.txt", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "recon-ipmi-nomc-"));
+  try {
+    // HP keeps its LAN channel on 2: channel 1 was not captured at all.
+    await writeFile(join(dir, "ipmitool-lan-print-2.txt"), await read(SUPERMICRO_LAN));
+    await writeFile(
+      join(dir, "ipmitool-fru-print.txt"),
+      await read(join(SIM, "ipmitool-fru-print.txt")),
+    );
+    const { value, reports } = await collectIpmi(await replayRunner(dir));
+    assert.deepEqual(value.fru, SIM_FRU);
+    assert.deepEqual(value.bmc, {
+      macAddress: "00:30:48:f4:4d:83",
+      ipv4Address: "10.151.68.13",
+      ipv4Source: "static",
+      netmask: "255.255.255.0",
+      gateway: "10.151.68.3",
+      vlanId: null,
+      channel: 2,
+      firmwareVersion: null,
+      ipmiVersion: null,
+      manufacturerId: null,
+      manufacturerName: null,
+      productId: null,
+      ipv6Addresses: [],
+      users: [],
+    });
+    assertReports(reports);
+    assert.deepEqual(
+      reports.map((r) => r.status),
+      ["skipped", "ok", "skipped", "skipped", "ok", "skipped", "skipped"],
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("replay: FRU alone gives FRUs and no bmc object (nothing the BMC said about itself)", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "recon-ipmi-fru-only-"));
+  try {
+    await writeFile(
+      join(dir, "ipmitool-fru-print.txt"),
+      await read(join(SIM, "ipmitool-fru-print.txt")),
+    );
+    const { value } = await collectIpmi(await replayRunner(dir));
+    assert.equal(value.bmc, null);
+    assert.deepEqual(value.fru, SIM_FRU);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("collectIpmi: mc info that ran and failed still gates the rest (live dead BMC)", async () => {
+  const { runner, files } = tableRunner({
+    "ipmitool-mc-info.txt": {
+      status: "failed",
+      exitCode: 1,
+      message: "Unable to establish IPMI v2 / RMCP+ session",
+    },
+  });
+  const { value, reports } = await ipmiCollector({ ipmiArgs: ["-I", "lanplus"] })(runner);
+  assert.deepEqual(value, emptyIpmiFacts());
+  assert.deepEqual(files(), ["ipmitool-mc-info.txt"]);
+  assert.match(reports[1]?.message ?? "", /did not answer mc info \(failed: Unable to establish/);
+});
+
+// --- order and concurrency ---
+
+test("collectIpmi: a slow sdr elist does not hold up the LAN scan, fru print or dcmi", async () => {
+  const asked: string[] = [];
+  const sim = await Promise.all([
+    read(join(SIM, "ipmitool-mc-info.txt")),
+    read(join(SIM, "ipmitool-lan-print-1.txt")),
+    read(join(SIM, "ipmitool-fru-print.txt")),
+    read(join(SIM_SENSORS, "ipmitool-sdr-elist.txt")),
+    read(join(SIM_SENSORS, "ipmitool-user-list-1.txt")),
+  ]);
+  const [mc, lan, fru, sdr, users] = sim;
+  const answers: Record<string, string> = {
+    "ipmitool-mc-info.txt": mc,
+    "ipmitool-lan-print-1.txt": lan,
+    "ipmitool-lan6-print-1.txt": "",
+    "ipmitool-user-list-1.txt": users,
+    "ipmitool-fru-print.txt": fru,
+    "ipmitool-dcmi-power-reading.txt": await read(
+      join(FIXTURES, "../samples/ipmitool-dcmi-openpower/ipmitool-dcmi-power-reading.txt"),
+    ),
+  };
+  const others = Object.keys(answers).filter((f) => f !== "ipmitool-mc-info.txt");
+  const runner: Runner = {
+    async run(probe) {
+      asked.push(probe.file);
+      const base = {
+        file: probe.file,
+        exitCode: 0,
+        durationMs: 1,
+        command: probe.file,
+        message: null,
+      };
+      if (probe.file === "ipmitool-sdr-elist.txt") {
+        // Answers only once every other probe was asked: run serially, this would never end.
+        const deadline = Date.now() + 3000;
+        while (!others.every((f) => asked.includes(f)) && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+        const done = others.every((f) => asked.includes(f));
+        return done
+          ? { ...base, status: "ok", output: sdr }
+          : { ...base, status: "timeout", output: "", message: "serialised behind sdr elist" };
+      }
+      return { ...base, status: "ok", output: answers[probe.file] ?? "" };
+    },
+  };
+  const { value, reports } = await ipmiCollector({ ipmiArgs: ["-I", "lanplus"] })(runner);
+  assert.equal(reportNamed(reports, "ipmitool-sdr-elist")?.status, "ok");
+  assert.equal(value.sensors.length, 7);
+  assert.deepEqual(value.powerReading, {
+    currentWatts: 297,
+    minimumWatts: 284,
+    maximumWatts: 317,
+    averageWatts: 297,
+  });
+  assert.equal(value.bmc?.users.length, 1);
+});
+
+test("new probes: capture names, argv, sdr elist's longer timeout", () => {
+  const probes = ipmiProbes();
+  const argv = (p: Probe) => (p.source.kind === "command" ? p.source.argv : null);
+  assert.deepEqual(
+    [probes.sdrElist, probes.dcmiPowerReading, probes.lan6Print(2), probes.userList(2)].map((p) => [
+      p.file,
+      argv(p)?.join(" "),
+      p.needsRoot,
+    ]),
+    [
+      ["ipmitool-sdr-elist.txt", "ipmitool sdr elist", true],
+      ["ipmitool-dcmi-power-reading.txt", "ipmitool dcmi power reading", true],
+      ["ipmitool-lan6-print-2.txt", "ipmitool lan6 print 2", true],
+      ["ipmitool-user-list-2.txt", "ipmitool user list 2", true],
+    ],
+  );
+  assert.equal(probes.sdrElist.timeoutMs, 30_000);
+  assert.equal(probes.dcmiPowerReading.timeoutMs, 10_000);
+  // Nothing that reads or sets a password: no `user test`, no `user set`.
+  const all = [probes.mcInfo, probes.fruPrint, probes.sdrElist, probes.dcmiPowerReading];
+  for (const channel of [1, 2, 11]) {
+    all.push(probes.lanPrint(channel), probes.lan6Print(channel), probes.userList(channel));
+  }
+  for (const p of all) {
+    const words: readonly string[] = argv(p) ?? [];
+    assert.ok(!words.includes("test") && !words.includes("set"), words.join(" "));
+  }
+});
+
+// --- no BMC: no module probing when the firmware announces none ---
+
+test("firmwareAnnouncesBmc: hint present, readable tables without hint, no sysfs DMI", () => {
+  const paths = { smbiosEntries: "/s", hints: ["/s/38-0", "/a/SPMI"] };
+  assert.equal(firmwareAnnouncesBmc("present /s\nabsent /s/38-0\npresent /a/SPMI\n", paths), "yes");
+  assert.equal(firmwareAnnouncesBmc("present /s\nabsent /s/38-0\nabsent /a/SPMI\n", paths), "no");
+  assert.equal(
+    firmwareAnnouncesBmc("absent /s\nabsent /s/38-0\nabsent /a/SPMI\n", paths),
+    "unknown",
+  );
+  assert.equal(firmwareAnnouncesBmc("", paths), "unknown");
+});
+
+test("collectIpmi: firmware announces no BMC -> no modprobe, all skipped", async () => {
+  const { runner, files } = tableRunner({
+    "ipmi-devices.txt": ok("absent /dev/ipmi0\nabsent /dev/ipmi/0\nabsent /dev/ipmidev/0\n"),
+    "ipmi-firmware.txt": ok(
+      [
+        "present /sys/firmware/dmi/entries",
+        "absent /sys/firmware/dmi/entries/38-0",
+        "absent /sys/firmware/acpi/tables/SPMI",
+        "absent /sys/bus/acpi/devices/IPI0001:00",
+        "",
+      ].join("\n"),
+    ),
+  });
+  const { value, reports } = await collectIpmi(runner);
+  assert.deepEqual(value, emptyIpmiFacts());
+  assert.deepEqual(files(), ["ipmi-devices.txt", "ipmi-firmware.txt"]);
+  assert.ok(reports.every((r) => r.status === "skipped" && r.message === "no BMC device"));
+});
+
+test("collectIpmi: SMBIOS type 38 present -> modprobe is tried", async () => {
+  const { runner, files } = tableRunner({
+    "ipmi-devices.txt": ok("absent /dev/ipmi0\n"),
+    "ipmi-firmware.txt": ok(
+      "present /sys/firmware/dmi/entries\npresent /sys/firmware/dmi/entries/38-0\n",
+    ),
+    "modprobe-ipmi_devintf.txt": ok(""),
+    "modprobe-ipmi_si.txt": { status: "failed", exitCode: 1, message: "No such device" },
+  });
+  await collectIpmi(runner);
+  assert.ok(files().includes("modprobe-ipmi_si.txt"));
+});
+
+test("real runner, no device, no firmware hint: skipped without a process", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "recon-ipmi-nobmc-"));
+  try {
+    const real = realRunner({ allowInTests: true });
+    const ran: string[] = [];
+    const recording: Runner = {
+      run(probe, signal) {
+        ran.push(probe.source.kind);
+        return real.run(probe, signal);
+      },
+    };
+    const collect = ipmiCollector({
+      devicePaths: [join(dir, "ipmi0")],
+      firmwarePaths: { smbiosEntries: dir, hints: [join(dir, "38-0"), join(dir, "SPMI")] },
+    });
+    const { value, reports } = await collect(recording);
+    assert.deepEqual(value, emptyIpmiFacts());
+    assert.deepEqual(ran, ["internal", "internal"]);
+    assert.ok(reports.every((r) => r.message === "no BMC device"));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

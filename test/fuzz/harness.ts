@@ -20,6 +20,8 @@ import {
 } from "../../agent/collect/cmdline.ts";
 import { parseDmidecode } from "../../agent/collect/dmidecode.ts";
 import { parseEthtoolLink, parsePermanentMac } from "../../agent/collect/ethtool.ts";
+import { parseLan6Print, parseUserList } from "../../agent/collect/ipmi-access.ts";
+import { parseDcmiPowerReading, parseSdrElist } from "../../agent/collect/ipmi-sensors.ts";
 import { parseFruPrint, parseLanPrint, parseMcInfo } from "../../agent/collect/ipmitool.ts";
 import { parseLldpctl } from "../../agent/collect/lldpctl.ts";
 import { parseLsblk } from "../../agent/collect/lsblk.ts";
@@ -39,6 +41,8 @@ import {
   LldpNeighbor,
   Nic,
   PciDevice,
+  PowerReading,
+  Sensor,
 } from "../../schema/inventory.ts";
 import { DmidecodeFactsSchema, LshwFactsSchema } from "../support/fact-schemas.ts";
 import { listTree, sandbox, startTestServer } from "../support/master.ts";
@@ -248,6 +252,30 @@ const PARSE_TARGETS: ParserTarget[] = [
     schema: z.array(Fru),
   },
   {
+    name: "parseSdrElist",
+    files: starts("ipmitool-sdr"),
+    run: parseSdrElist,
+    schema: z.array(Sensor),
+  },
+  {
+    name: "parseDcmiPowerReading",
+    files: starts("ipmitool-dcmi"),
+    run: parseDcmiPowerReading,
+    schema: PowerReading.nullable(),
+  },
+  {
+    name: "parseLan6Print",
+    files: starts("ipmitool-lan6"),
+    run: parseLan6Print,
+    schema: Bmc.shape.ipv6Addresses,
+  },
+  {
+    name: "parseUserList",
+    files: starts("ipmitool-user"),
+    run: parseUserList,
+    schema: Bmc.shape.users,
+  },
+  {
     name: "parseLldpctl",
     files: starts("lldpctl"),
     run: parseLldpctl,
@@ -294,6 +322,8 @@ const COLLECT_MODULES = [
   "dmidecode",
   "ethtool",
   "ipmitool",
+  "ipmi-access",
+  "ipmi-sensors",
   "lldpctl",
   "lsblk",
   "lscpu",

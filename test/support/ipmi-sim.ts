@@ -72,10 +72,45 @@ export interface FruSpec {
   };
 }
 
+/**
+ * A sensor in the BMC's SDR repository and its current reading (man 5 ipmi_sim_cmd: sensor_add,
+ * sensor_set_value, sensor_set_bit). "threshold": an analog sensor read as `m * raw * 10^rExp`
+ * in `unit` (IPMI base unit code: 1 degrees C, 4 Volts, 5 Amps, 6 Watts, 18 RPM); "discrete": a
+ * sensor-specific sensor (event/reading type 0x6f) with the given state bits asserted.
+ */
+export type SensorSpec =
+  | {
+      kind: "threshold";
+      number: number;
+      name: string;
+      /** IPMI sensor type: 0x01 temperature, 0x02 voltage, 0x03 current, 0x04 fan. */
+      sensorType: number;
+      entityId: number;
+      entityInstance: number;
+      unit: number;
+      m: number;
+      rExp: number;
+      raw: number;
+      /** false: the BMC does not scan it (ipmitool prints "ns" and "Disabled"). */
+      scanning?: boolean;
+    }
+  | {
+      kind: "discrete";
+      number: number;
+      name: string;
+      /** IPMI sensor type, e.g. 0x08 power supply (bit 0 presence, bit 1 failure). */
+      sensorType: number;
+      entityId: number;
+      entityInstance: number;
+      bits: number[];
+    };
+
 export interface IpmiSimOptions {
   /** LAN channel 1 facts set out-of-band after start; null leaves the channel unconfigured. */
   lan?: LanFacts | null;
   fru?: FruSpec[];
+  /** Sensors in the SDR repository; none by default (`sdr elist` then prints nothing). */
+  sensors?: SensorSpec[];
   /**
    * What the simulated OS does with a soft-off request (ACPI shutdown): "ignore" (an OS that
    * hangs or has no ACPI handler) or "honor" (the chassis goes off after softOffDelayMs).
@@ -148,6 +183,89 @@ export const DEFAULT_FRU: FruSpec[] = [
       partNumber: "RP800",
       serial: "PSU0001",
     },
+  },
+];
+
+/** A temperature, a fan, a 12 V rail, a power meter and two PSU status sensors (one failed). */
+export const DEFAULT_SENSORS: SensorSpec[] = [
+  {
+    kind: "threshold",
+    number: 0x01,
+    name: "Temp",
+    sensorType: 0x01,
+    entityId: 3,
+    entityInstance: 1,
+    unit: 1,
+    m: 1,
+    rExp: 0,
+    raw: 40,
+  },
+  {
+    kind: "threshold",
+    number: 0x30,
+    name: "Fan1",
+    sensorType: 0x04,
+    entityId: 29,
+    entityInstance: 1,
+    unit: 18,
+    m: 40,
+    rExp: 0,
+    raw: 126,
+  },
+  {
+    kind: "threshold",
+    number: 0x31,
+    name: "12V",
+    sensorType: 0x02,
+    entityId: 7,
+    entityInstance: 1,
+    unit: 4,
+    m: 6,
+    rExp: -2,
+    raw: 202,
+  },
+  {
+    kind: "threshold",
+    number: 0x32,
+    name: "Pwr Consumption",
+    sensorType: 0x03,
+    entityId: 7,
+    entityInstance: 1,
+    unit: 6,
+    m: 2,
+    rExp: 0,
+    raw: 125,
+  },
+  {
+    kind: "threshold",
+    number: 0x33,
+    name: "Temp 2",
+    sensorType: 0x01,
+    entityId: 8,
+    entityInstance: 10,
+    unit: 1,
+    m: 1,
+    rExp: 0,
+    raw: 0,
+    scanning: false,
+  },
+  {
+    kind: "discrete",
+    number: 0x8a,
+    name: "PS1 Status",
+    sensorType: 0x08,
+    entityId: 10,
+    entityInstance: 1,
+    bits: [0],
+  },
+  {
+    kind: "discrete",
+    number: 0x8b,
+    name: "PS2 Status",
+    sensorType: 0x08,
+    entityId: 10,
+    entityInstance: 2,
+    bits: [0, 1],
   },
 ];
 
@@ -377,9 +495,94 @@ function fruLocatorSdr(recordId: number, fruId: number, name: string): number[] 
   return [recordId & 0xff, recordId >> 8, 0x51, 0x11, body.length, ...body];
 }
 
+const nibble = (value: number) => value & 0x0f;
+
+/** SDR type 0x01 (Full Sensor Record) for a linear analog sensor, or 0x02 (Compact) for a discrete one. */
+function sensorSdr(recordId: number, sensor: SensorSpec): number[] {
+  const key = [0x20, 0x00, sensor.number];
+  const id = field(sensor.name);
+  // Entity, initialisation (scanning and events enabled), capabilities (auto re-arm, no
+  // thresholds or hysteresis readable), sensor type, event/reading type.
+  const common = (readingType: number) => [
+    sensor.entityId,
+    sensor.entityInstance & 0x7f,
+    0x67,
+    0x40,
+    sensor.sensorType,
+    readingType,
+  ];
+  let body: number[];
+  if (sensor.kind === "threshold") {
+    body = [
+      ...key,
+      ...common(0x01),
+      ...[0x00, 0x00, 0x00, 0x00, 0x00, 0x00], // event masks: none
+      0x00, // units 1: unsigned, no rate, no modifier
+      sensor.unit,
+      0x00,
+      0x00, // linear
+      sensor.m & 0xff,
+      (sensor.m >> 2) & 0xc0,
+      0x00, // B = 0
+      0x00,
+      0x00,
+      (nibble(sensor.rExp) << 4) | 0x00, // R exponent, B exponent 0
+      0x00, // analog characteristics
+      ...[0x00, 0xff, 0x00, 0xff, 0x00], // nominal, normal max/min, sensor max/min
+      ...[0x00, 0x00, 0x00, 0x00, 0x00, 0x00], // thresholds (not readable)
+      0x00,
+      0x00, // hysteresis
+      0x00,
+      0x00, // reserved
+      0x00, // OEM
+      ...id,
+    ];
+  } else {
+    body = [
+      ...key,
+      ...common(0x6f),
+      ...[0x00, 0x00, 0x00, 0x00, 0xff, 0x7f], // event masks none; every state readable
+      0x00,
+      0x00,
+      0x00, // no units
+      0x00,
+      0x00, // no record sharing
+      0x00,
+      0x00, // hysteresis
+      0x00,
+      0x00,
+      0x00, // reserved
+      0x00, // OEM
+      ...id,
+    ];
+  }
+  const type = sensor.kind === "threshold" ? 0x01 : 0x02;
+  return [recordId & 0xff, recordId >> 8, 0x51, type, body.length, ...body];
+}
+
+function sensorCommands(recordId: number, sensor: SensorSpec): string[] {
+  const n = `0x${sensor.number.toString(16)}`;
+  const lines = [
+    `main_sdr_add 0x20 ${hex(sensorSdr(recordId, sensor))}`,
+    `sensor_add 0x20 0 ${n} 0x${sensor.sensorType.toString(16)} ${sensor.kind === "threshold" ? "0x01" : "0x6f"}`,
+  ];
+  if (sensor.kind === "discrete") {
+    for (const bit of sensor.bits) lines.push(`sensor_set_bit 0x20 0 ${n} ${bit} 1 0`);
+    return lines;
+  }
+  lines.push(`sensor_set_value 0x20 0 ${n} ${sensor.raw} 0`);
+  if (sensor.scanning === false) {
+    // events-enable, scanning, event support, assert/deassert support, assert/deassert enabled
+    lines.push(
+      `sensor_set_event_support 0x20 0 ${n} disable no-scanning none ${"0".repeat(15)} ${"0".repeat(15)} ${"0".repeat(15)} ${"0".repeat(15)}`,
+    );
+  }
+  return lines;
+}
+
 const hex = (bytes: number[]) => bytes.map((b) => `0x${b.toString(16).padStart(2, "0")}`).join(" ");
 
-function emulatorCommands(fru: FruSpec[]): string {
+function emulatorCommands(fru: FruSpec[], sensors: SensorSpec[] = []): string {
   const lines = [
     "# Generated by test/support/ipmi-sim.ts (see man 5 ipmi_sim_cmd).",
     "mc_setbmc 0x20",
@@ -398,6 +601,7 @@ function emulatorCommands(fru: FruSpec[]): string {
       );
     }
   }
+  for (const sensor of sensors) lines.push(...sensorCommands(recordId++, sensor));
   lines.push("mc_enable 0x20", "");
   return lines.join("\n");
 }
@@ -482,7 +686,7 @@ export async function startIpmiSim(options: IpmiSimOptions = {}): Promise<IpmiSi
         join(dir, "lan.conf"),
         lanConf({ port: 0, user, password, program, guid, vmPort: options.vm ? 0 : null }),
       );
-      await writeFile(join(dir, "bmc.emu"), emulatorCommands(fru));
+      await writeFile(join(dir, "bmc.emu"), emulatorCommands(fru, options.sensors));
       const child = spawn(
         "ipmi_sim",
         ["-c", join(dir, "lan.conf"), "-f", join(dir, "bmc.emu"), "-s", stateDir, "-n"],
