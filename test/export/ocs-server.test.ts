@@ -7,6 +7,7 @@
 // refuses (its record locked, as while another inventory of it is being written) fails alone
 // with the server's answer, the others are still imported.
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -21,6 +22,7 @@ import { ocsServerSkip, type Row, startOcsServer } from "../support/ocs-server.t
 import { replayAll, withNics } from "./fixtures.ts";
 
 const MIB = 2 ** 20;
+const INJECTOR = "/usr/share/ocsinventory-server/binutils/ocsinventory-injector.pl";
 
 /** The documents to import: one per nodeId (two fixture pairs share one), two with NICs. */
 async function documents(): Promise<Inventory[]> {
@@ -255,6 +257,27 @@ test("OCS Inventory NG: every fixture machine imported, read back from MariaDB",
     )[0]?.SSN;
   assert.equal(stored(await serialOf(locked)), expected(locked.system.serialNumber));
   assert.equal(await serialOf(other), "RECON-OTHER-LANDED");
+  // --out files are what the server's own ocsinventory-injector imports.
+  const files = join(work, "ocs-files");
+  await writeDocs(source, [otherChanged]);
+  await exportCommand(["ocs", "--from", source, "--out", files, "--quiet"], {
+    stdout: () => undefined,
+  });
+  const injected = await new Promise<string>((resolve, reject) =>
+    execFile(
+      "perl",
+      [INJECTOR, "-v", "-d", files, "-u", ocs.url],
+      { timeout: 60_000 },
+      (error, stdout, stderr) =>
+        error ? reject(new Error(`${error} ${stderr}`)) : resolve(stdout),
+    ),
+  );
+  assert.match(injected, /\.ocs\.\.\.OK/);
+  const [agent] = await ocs.query(
+    `SELECT USERAGENT FROM hardware WHERE DEVICEID = '${ocsDeviceId(other)}'`,
+  );
+  assert.match(agent?.USERAGENT ?? "", /^OCS-NG_INJECTOR/, "the injector's import landed");
+  assert.equal(await count("hardware"), hardwareRows, "and updated in place");
   t.diagnostic(`whole OCS test ${((Date.now() - testStarted) / 1000).toFixed(1)} s`);
 });
 
