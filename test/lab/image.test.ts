@@ -7,12 +7,13 @@
 // CI (CI=true, test/support/ci.ts), where that is a failure.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { underCI } from "../support/ci.ts";
 import { checkImageMaster, checkPeer, ensureDist, labPrerequisites, REPO, runLab } from "./lab.ts";
 import { cleanEnv } from "./proc.ts";
+import { exportStick } from "./stick-export.ts";
 
 const RECIPE = "debian-12";
 const driver = join(REPO, "kiwi", "make-recipe-target");
@@ -87,7 +88,10 @@ test("image: a master boots the ISO from a USB stick, 3 peers PXE-boot it, repor
     peers: 3,
     phaseTimeoutMs: 15 * 60_000,
     log: progress,
+    // Kept until the stick's data has been exported and re-parsed below.
+    keep: true,
   });
+  t.after(() => rmSync(result.runDir, { recursive: true, force: true }));
   t.diagnostic(`image lab finished in ${(result.durationMs / 1000).toFixed(1)} s`);
   await t.test("master: booted from the stick, kept the inventories on it, powered down", () => {
     assert.ok(result.imageMaster);
@@ -104,4 +108,8 @@ test("image: a master boots the ISO from a USB stick, 3 peers PXE-boot it, repor
       );
     });
   }
+  await t.test("the stick's inventories: every export target, NetBox twice, reparse", async () => {
+    const problems = await exportStick(result.masterRoot, result.peers.length, progress);
+    assert.deepEqual(problems, []);
+  });
 });
