@@ -453,8 +453,10 @@ async function findDevice(
   }
   const loaded = await Promise.all(probes.modprobe.map((probe) => runner.run(probe, signal)));
   // ipmi_si refuses to load (ENODEV) where no BMC interface exists: no device will appear,
-  // so don't wait for one.
-  if (loaded.every((result) => result.status !== "ok")) return "absent";
+  // so don't wait for one, even when ipmi_devintf loaded (it has no interface of its own).
+  if (loaded.find((result) => result.file === "modprobe-ipmi_si.txt")?.status !== "ok") {
+    return "absent";
+  }
   const again = await runner.run(probes.devicesAfterModprobe, signal);
   if (again.status !== "ok") return "absent";
   return presentDevices(again.output).length > 0 ? "present" : "absent";
