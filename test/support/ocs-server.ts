@@ -5,8 +5,8 @@
 // and stopped by their PID. How it was found to work, and its traps:
 // /work/shared/reference/inventory-servers.md (OCS section).
 //
-// The schema comes from `ocsinventory-reports` (what its PHP installer runs), unpacked from the
-// .deb that `apt-get download` fetches into the temporary folder: no PHP is installed.
+// The schema comes from the installed `ocsinventory-reports` (the SQL its PHP installer runs; the
+// test loads it itself, so no PHP runs and no web installer is needed).
 //
 // Usage:
 //   test("...", { skip: ocsServerSkip() }, async (t) => {
@@ -19,7 +19,7 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { accessSync, constants } from "node:fs";
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -31,6 +31,7 @@ export const OCS_PACKAGES = [
   "mariadb-server",
   "apache2",
   "libapache2-mod-perl2",
+  "ocsinventory-reports",
 ] as const;
 const INSTALL_HINT = `apt-get install -y --no-install-recommends ${OCS_PACKAGES.join(" ")}`;
 
@@ -44,9 +45,10 @@ const REQUIRED_FILES = [
   "/usr/lib/apache2/modules/mod_mpm_prefork.so",
   "/usr/share/perl5/Apache/Ocsinventory.pm",
   "/etc/apache2/conf-available/ocsinventory-server.conf",
+  "/usr/share/ocsinventory-reports/files/ocsbase_new.sql",
 ] as const;
 
-/** Where the installed reports package keeps its SQL (used instead of a download if present). */
+/** Where the installed reports package keeps its SQL. */
 const INSTALLED_REPORTS_FILES = "/usr/share/ocsinventory-reports/files";
 /** The last schema update of ocsinventory-reports 2.11.1, written to config.GUI_VERSION. */
 const LAST_UPDATE = 7069;
@@ -137,41 +139,6 @@ function freePort(): Promise<number> {
   });
 }
 
-/**
- * The folder holding ocsbase_new.sql and update/*.sql: the installed ocsinventory-reports, or
- * the .deb fetched with `apt-get download` and unpacked into `dir` (dpkg-deb, no install).
- */
-async function reportsFiles(dir: string): Promise<string> {
-  try {
-    accessSync(join(INSTALLED_REPORTS_FILES, "ocsbase_new.sql"), constants.R_OK);
-    return INSTALLED_REPORTS_FILES;
-  } catch {
-    // not installed: download it below
-  }
-  const debs = join(dir, "deb");
-  await mkdir(debs);
-  // apt runs the download as _apt, which must be able to write there.
-  await chmod(debs, 0o777);
-  const got = await run("apt-get", ["download", "ocsinventory-reports"], { cwd: debs });
-  const deb = (await readdir(debs)).find((n) => n.endsWith(".deb"));
-  if (!deb) {
-    throw new Error(
-      `apt-get download ocsinventory-reports failed (exit ${got.code}): ${got.stderr.trim().slice(-500)}`,
-    );
-  }
-  const root = join(dir, "reports");
-  await mkdir(root);
-  const tar = await run("sh", [
-    "-c",
-    'dpkg-deb --fsys-tarfile "$1" | tar -x -C "$2" ./usr/share/ocsinventory-reports/files',
-    "unpack",
-    join(debs, deb),
-    root,
-  ]);
-  if (tar.code !== 0) throw new Error(`unpacking ${deb} failed: ${tar.stderr.trim()}`);
-  return join(root, "usr/share/ocsinventory-reports/files");
-}
-
 /** The unixusers table as ocsbase_new.sql creates it (7040.sql drops it; the server writes it). */
 function unixusersTable(base: string): string {
   const match = /CREATE TABLE `unixusers` \([\s\S]*?\)[^;]*;/.exec(base);
@@ -234,7 +201,7 @@ export async function startOcsServer(): Promise<OcsServer> {
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    const files = await reportsFiles(dir);
+    const files = INSTALLED_REPORTS_FILES;
     const started = Date.now();
     const data = join(dir, "mysql");
     const socket = join(dir, "mysql.sock");
