@@ -553,7 +553,11 @@ export function ipmiCollector(options: IpmiCollectorOptions = {}): Collect<IpmiF
     const lanLane = async () => {
       const found = await findLanChannel(probes, runner, signal);
       if (found.channel === null) {
-        const why = "no LAN channel";
+        // Skipped for the same reason as the scan (not root, not captured), else no LAN channel.
+        const why =
+          found.report.status === "skipped" && found.report.message
+            ? found.report.message
+            : "no LAN channel";
         return {
           ...found,
           ipv6: {

@@ -878,3 +878,28 @@ test("real runner, no device, no firmware hint: skipped without a process", asyn
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("collectIpmi: not root -> every probe skipped as requiring root, no process", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "recon-ipmi-noroot-"));
+  try {
+    const device = join(dir, "ipmi0");
+    await writeFile(device, "");
+    const real = realRunner({ allowInTests: true, root: false });
+    const kinds: string[] = [];
+    const recording: Runner = {
+      run(probe, signal) {
+        kinds.push(probe.source.kind);
+        return real.run(probe, signal);
+      },
+    };
+    const { value, reports } = await ipmiCollector({ devicePaths: [device] })(recording);
+    assert.deepEqual(value, emptyIpmiFacts());
+    assertReports(reports);
+    assert.ok(reports.every((r) => r.status === "skipped" && r.message === "requires root"));
+    // Refused unrun, each: mc info, the 11 channels, fru print, sdr elist, dcmi (no lan6 or
+    // user list without a channel).
+    assert.deepEqual(kinds, ["internal", ...Array(15).fill("command")]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
