@@ -2,7 +2,9 @@
 // by real ipmitool over RMCP+ (lanplus). Each instance gets its own temp dir (lan.conf, emulator
 // command file, state dir, password file) and a generated chassis-control script that records
 // every power change with a millisecond timestamp, so a test can tell exactly when the chassis
-// was switched off. See /work/shared/reference/bmc-simulation.md and man 5 ipmi_lan.
+// was switched off. FRUs and sensors go into the emulator command file (FRU data, SDR records,
+// sensor readings: `sdr elist` then reads them back). See /work/shared/reference/bmc-simulation.md,
+// man 5 ipmi_lan and man 5 ipmi_sim_cmd.
 //
 // Usage:
 //   test("...", { skip: ipmiSimSkip() }, async (t) => {
