@@ -31,7 +31,7 @@ function uefi(secureBoot: string | null, setupMode: string | null, extra: object
   });
 }
 
-test("this machine (BIOS-booted, real capture): firmware bios, secureBoot null", async () => {
+test("this machine (not EFI-booted, real capture): firmware bios, secureBoot null", async () => {
   const text = await readFile(new URL("sys-firmware-efi.json", SAMPLE), "utf8");
   assert.deepEqual(readSysFirmwareEfi(text), {
     value: { firmware: "bios", secureBoot: null },
