@@ -570,24 +570,24 @@ export function ipmiCollector(options: IpmiCollectorOptions = {}): Collect<IpmiF
           },
         };
       }
-      const [ipv6, users] = [
-        await parsedProbe(
-          "ipmitool-lan6-print",
-          probes.lan6Print(found.channel),
-          readLan6Print,
-          [],
-          runner,
-          signal,
-        ),
-        await parsedProbe(
-          "ipmitool-user-list",
-          probes.userList(found.channel),
-          readUserList,
-          [],
-          runner,
-          signal,
-        ),
-      ];
+      // One after the other: this lane is the fourth ipmitool process, not the fifth and sixth.
+      const channel = found.channel;
+      const ipv6 = await parsedProbe(
+        "ipmitool-lan6-print",
+        probes.lan6Print(channel),
+        readLan6Print,
+        [],
+        runner,
+        signal,
+      );
+      const users = await parsedProbe(
+        "ipmitool-user-list",
+        probes.userList(channel),
+        readUserList,
+        [],
+        runner,
+        signal,
+      );
       return { ...found, ipv6, users };
     };
     const [lan, fru, sensors, power] = await Promise.all([
