@@ -20,10 +20,10 @@ import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { accessSync, constants } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { underCI } from "./ci.ts";
+import { freePort } from "./free-port.ts";
 import { until } from "./poll.ts";
 
 export const OCS_PACKAGES = [
@@ -121,22 +121,6 @@ async function must(what: string, file: string, args: string[], input?: string):
     throw new Error(`${what} failed (exit ${result.code}): ${result.stderr.trim().slice(-2000)}`);
   }
   return result;
-}
-
-/** A free 127.0.0.1 TCP port (bound, read and released: the servers take it right after). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address
-          ? resolve(address.port)
-          : reject(new Error("no port")),
-      );
-    });
-  });
 }
 
 /** The unixusers table as ocsbase_new.sql creates it (7040.sql drops it; the server writes it). */
