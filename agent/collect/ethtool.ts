@@ -3,7 +3,7 @@
 // Both need the interface names, so the collectors are built from the list the nics collector found.
 import type { CollectorReport } from "../../schema/inventory.ts";
 import type { Probe, Runner } from "../exec.ts";
-import { normalizeMac } from "../normalize.ts";
+import { cleanString, normalizeMac } from "../normalize.ts";
 import {
   binaryProblem,
   type Collect,
@@ -119,6 +119,55 @@ export function readEthtoolLink(text: string): Parsed<EthtoolLink> {
   );
 }
 
+export interface EthtoolDriverInfo {
+  driver: string | null;
+  /** null when the driver reports none: empty (virtio_net, hv_netvsc) or `N/A`. */
+  firmwareVersion: string | null;
+  /** The PCI address for PCI NICs; other buses print their own forms (a VMBus GUID, `usb-...`). */
+  busInfo: string | null;
+}
+
+/**
+ * Parses `ethtool -i <ifname>`. Real input (an e1000e, from node_exporter's test fixtures):
+ *
+ *     driver: e1000e
+ *     version: 5.11.0-22-generic
+ *     firmware-version: 0.5-4
+ *     expansion-rom-version:
+ *     bus-info: 0000:00:1f.6
+ *
+ * Firmware strings are kept whole: mlx5 prints `14.27.1016 (MT_2420110034)`, i40e
+ * `5.02 0x80002248 1.33.0`. virtio_net prints `firmware-version: ` (this machine): null.
+ */
+export function parseDriverInfo(text: string): EthtoolDriverInfo {
+  const field = (name: string) => {
+    if (typeof text !== "string") return null;
+    const match = new RegExp(`^${name}:[ \\t]*(.*?)[ \\t\\r]*$`, "m").exec(text);
+    return cleanString(match?.[1]);
+  };
+  return {
+    driver: field("driver"),
+    firmwareVersion: field("firmware-version"),
+    busInfo: field("bus-info"),
+  };
+}
+
+/**
+ * `parseDriverInfo`, and a problem when the text has no "driver:" line (every `ethtool -i` answer
+ * starts with one; a device without driver info makes ethtool fail, not print).
+ */
+export function readDriverInfo(text: string): Parsed<EthtoolDriverInfo> {
+  return readLines(text, parseDriverInfo(text), /^driver:/m, '"driver:"');
+}
+
+export function driverInfoProbe(ifname: string): Probe {
+  return {
+    file: `ethtool-i-${ifname}.txt`,
+    source: { kind: "command", argv: ["ethtool", "-i", ifname], versionArgv: ["--version"] },
+    timeoutMs: ETHTOOL_TIMEOUT_MS,
+  };
+}
+
 export function permanentMacProbe(ifname: string): Probe {
   return {
     file: `ethtool-P-${ifname}.txt`,
@@ -187,6 +236,27 @@ export function permanentMacCollector(names: string[]): Collect<Record<string, s
       signal,
     );
     return { value: entries, reports };
+  };
+}
+
+/**
+ * Firmware versions (`ethtool -i`) of the given interfaces; null when ethtool failed, is missing,
+ * or the driver reports none.
+ */
+export function firmwareVersionCollector(names: string[]): Collect<Record<string, string | null>> {
+  return async (runner, signal) => {
+    const { entries, reports } = await perInterface(
+      names,
+      "ethtool-driver",
+      driverInfoProbe,
+      readDriverInfo,
+      runner,
+      signal,
+    );
+    const value = Object.fromEntries(
+      Object.entries(entries).map(([name, info]) => [name, info?.firmwareVersion ?? null]),
+    );
+    return { value, reports };
   };
 }
 

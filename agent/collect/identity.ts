@@ -5,6 +5,7 @@
 // left, the id is random (`anon-<uuid v4>`): a new node every run, but never somebody else's.
 import { createHash, randomUUID } from "node:crypto";
 import type { Inventory, Nic, NodeIdSource } from "../../schema/inventory.ts";
+import { isBmcUsbNic } from "./net.ts";
 
 /**
  * The hardware part of the document: everything but the id, the run (agent, time, host name)
@@ -54,7 +55,7 @@ const MIN_SERIAL_LENGTH = 4;
 const VIRTUAL_NIC_NAME =
   /^(lo|bond|team|br|virbr|docker|veth|vlan|vnet|tap|tun|macvtap|macvlan|vxlan|geneve|dummy|ifb|wg|cni|flannel|cali|kube|ovs|gre|ipip|sit|ip6tnl|nlmon|podman|lxc|lxd|incusbr)/;
 
-/** Drivers of such links (when sysfs names one), and of USB NICs (the BMC's host interface). */
+/** Drivers of such links (when sysfs names one); USB NICs are net.ts's isBmcUsbNic. */
 const NON_IDENTITY_DRIVERS = new Set([
   "bonding",
   "bridge",
@@ -70,12 +71,6 @@ const NON_IDENTITY_DRIVERS = new Set([
   "team",
   "openvswitch",
   "wireguard",
-  // USB network functions: the BMC's host NIC (iDRAC, iLO, XCC, Supermicro "usb0") and dongles.
-  "cdc_ether",
-  "cdc_eem",
-  "cdc_ncm",
-  "cdc_subset",
-  "rndis_host",
 ]);
 
 /** Turns an identifier into a file-name-safe node id token (see NODE_ID_PATTERN). */
@@ -125,6 +120,8 @@ export function isIdentityNic(nic: Pick<Nic, "name" | "driver">): boolean {
   if (VIRTUAL_NIC_NAME.test(nic.name) || /[.@:]/.test(nic.name)) return false;
   // USB NICs: `usb0` (the BMC host interface), `enx<mac>` (systemd's name for USB adapters).
   if (/^(usb\d|enx|idrac)/.test(nic.name)) return false;
+  // USB network functions (the BMC's host NIC, dongles): net.ts decides, nics[].bmcUsb says so.
+  if (isBmcUsbNic(nic)) return false;
   return !(nic.driver && NON_IDENTITY_DRIVERS.has(nic.driver));
 }
 

@@ -15,8 +15,10 @@ import { cleanString } from "../normalize.ts";
 import { AGENT_NAME, AGENT_VERSION } from "../version.ts";
 import { collectCmdline, emptyBoot } from "./cmdline.ts";
 import { collectDmidecode, type DmidecodeFacts, emptyDmidecodeFacts } from "./dmidecode.ts";
-import { permanentMacCollector } from "./ethtool.ts";
+import { firmwareVersionCollector, permanentMacCollector } from "./ethtool.ts";
+import { buildGpus, hasNvidiaGpu, nvidiaSmiCollector } from "./gpu.ts";
 import { type DeriveOptions, deriveNodeId, type IdentityFacts } from "./identity.ts";
+import { collectInfiniband } from "./infiniband.ts";
 import { collectIpmi, emptyIpmiFacts } from "./ipmitool.ts";
 import { collectLldp } from "./lldpctl.ts";
 import { collectLsblk } from "./lsblk.ts";
@@ -24,7 +26,8 @@ import { collectLscpu, emptyCpu } from "./lscpu.ts";
 import { collectLshw, emptyLshwFacts, type LshwFacts } from "./lshw.ts";
 import { collectLspci } from "./lspci.ts";
 import { collectMeminfo } from "./meminfo.ts";
-import { collectNics } from "./net.ts";
+import { collectNics, isBmcUsbNic } from "./net.ts";
+import { collectPciSysfs, mergePciSysfs, type PciSysfs, pciSysfsAt } from "./pci-sysfs.ts";
 import { collectSmart, type SmartFacts } from "./smartctl.ts";
 import { type Collect, type CollectorOutput, reportOf, usableOutput } from "./types.ts";
 
@@ -72,22 +75,43 @@ async function guarded<T>(
   }
 }
 
-/** NICs from ip/sysfs, gaps filled from lshw; permanent MACs (ethtool) and LLDP neighbours. */
+/** What ethtool -i and sysfs add to the NICs (both optional: older callers and replays lack them). */
+export interface NicExtras {
+  /** ethtool -i firmware-version by interface name. */
+  firmwareVersions?: Record<string, string | null>;
+  /** sys-bus-pci.json: the NUMA node of the NIC's PCI function. */
+  pciSysfs?: PciSysfs;
+}
+
+/** A map's own entry only: an interface called `constructor` must not read Object.prototype. */
+const own = <T>(map: Record<string, T>, key: string): T | undefined =>
+  Object.hasOwn(map, key) ? map[key] : undefined;
+
+/**
+ * NICs from ip/sysfs, gaps filled from lshw; permanent MACs and firmware (ethtool), LLDP
+ * neighbours, the NUMA node of the PCI function; bmcUsb decided again on the merged driver.
+ */
 export function mergeNics(
   nics: Nic[],
   lshw: LshwFacts,
   permanentMacs: Record<string, string | null>,
   lldp: Record<string, LldpNeighbor>,
+  extras: NicExtras = {},
 ): Nic[] {
   return nics.map((nic) => {
     const hw = lshw.nics.find((n) => n.name === nic.name);
+    const driver = nic.driver ?? hw?.driver ?? null;
+    const pciAddress = nic.pciAddress ?? hw?.pciAddress ?? null;
     return {
       ...nic,
-      permanentMacAddress: nic.permanentMacAddress ?? permanentMacs[nic.name] ?? null,
-      driver: nic.driver ?? hw?.driver ?? null,
-      pciAddress: nic.pciAddress ?? hw?.pciAddress ?? null,
+      permanentMacAddress: nic.permanentMacAddress ?? own(permanentMacs, nic.name) ?? null,
+      driver,
+      pciAddress,
       speedMbps: nic.speedMbps ?? hw?.speedMbps ?? null,
-      lldp: nic.lldp ?? lldp[nic.name] ?? null,
+      lldp: nic.lldp ?? own(lldp, nic.name) ?? null,
+      firmwareVersion: nic.firmwareVersion ?? own(extras.firmwareVersions ?? {}, nic.name) ?? null,
+      numaNode: nic.numaNode ?? pciSysfsAt(extras.pciSysfs ?? {}, pciAddress)?.numaNode ?? null,
+      bmcUsb: nic.bmcUsb || isBmcUsbNic({ name: nic.name, driver }),
     };
   });
 }
@@ -135,7 +159,32 @@ export async function collectInventory(options: CollectOptions): Promise<Invento
   const { runner } = options;
   const signal = AbortSignal.timeout(options.budgetMs ?? DEFAULT_BUDGET_MS);
   // ethtool needs the NIC names; it starts as soon as they are known, beside the rest.
-  const nicsThenPermanent = guarded("nics", collectNics, [], runner, signal).then(async (nics) => ({
+  const nicsRun = guarded("nics", collectNics, [], runner, signal);
+  const firmwareRun = nicsRun.then((nics) =>
+    guarded(
+      "ethtool-driver",
+      firmwareVersionCollector(nics.value.map((n) => n.name)),
+      {},
+      runner,
+      signal,
+    ),
+  );
+  // nvidia-smi only when sysfs shows an NVIDIA GPU, or when sysfs could not say (old captures).
+  const pciSysfsThenNvidia = guarded("sysfs-pci", collectPciSysfs, {}, runner, signal).then(
+    async (sysfs) => {
+      const known = sysfs.reports.every((r) => r.status === "ok");
+      const wanted = !known || hasNvidiaGpu([], sysfs.value);
+      return {
+        sysfs,
+        nvidia: await guarded("nvidia-smi", nvidiaSmiCollector(wanted), [], runner, signal),
+      };
+    },
+  );
+  const infinibandRun = guarded("sysfs-infiniband", collectInfiniband, [], runner, signal);
+  const extrasRun = Promise.all([firmwareRun, pciSysfsThenNvidia, infinibandRun]);
+  // Awaited below; a refused exec that rejects the Promise.all first must not leave this one unhandled.
+  extrasRun.catch(() => {});
+  const nicsThenPermanent = nicsRun.then(async (nics) => ({
     nics,
     permanent: await guarded(
       "ethtool-permaddr",
@@ -160,6 +209,8 @@ export async function collectInventory(options: CollectOptions): Promise<Invento
       guarded("smartctl", collectSmart, [], runner, signal),
       guarded("lldpctl", collectLldp, {}, runner, signal),
     ]);
+  const [firmware, { sysfs: pciSysfs, nvidia }, infiniband] = await extrasRun;
+  const pciDevices = mergePciSysfs(pci.value, pciSysfs.value);
   const facts: DmidecodeFacts = dmi.value;
   const lshwSystem = lshw.value.system;
   const system = {
@@ -174,7 +225,10 @@ export async function collectInventory(options: CollectOptions): Promise<Invento
   const sum = (dimms: typeof facts.dimms) =>
     dimms.length === 0 ? null : dimms.reduce((total, d) => total + (d.sizeBytes ?? 0), 0);
   const diskList = mergeDisks(disks.value, lshw.value, smart.value);
-  const nicList = mergeNics(nics.value, lshw.value, permanent.value, lldp.value);
+  const nicList = mergeNics(nics.value, lshw.value, permanent.value, lldp.value, {
+    firmwareVersions: firmware.value,
+    pciSysfs: pciSysfs.value,
+  });
   // In document order: the inventory spreads it between hostname and collectors.
   const hardware: IdentityFacts = {
     boot: boot.value,
@@ -195,7 +249,7 @@ export async function collectInventory(options: CollectOptions): Promise<Invento
     powerSupplies: facts.powerSupplies,
     disks: diskList,
     nics: nicList,
-    pciDevices: pci.value,
+    pciDevices,
     bmc: ipmi.value.bmc,
     fru: ipmi.value.fru,
   };
@@ -211,8 +265,8 @@ export async function collectInventory(options: CollectOptions): Promise<Invento
     nvmeControllers: [],
     numaNodes: [],
     slots: [],
-    gpus: [],
-    infiniband: [],
+    gpus: buildGpus(pciDevices, pciSysfs.value, nvidia.value),
+    infiniband: infiniband.value,
     sensors: ipmi.value.sensors,
     powerReading: ipmi.value.powerReading,
     redfishHostInterface: null,
@@ -231,6 +285,10 @@ export async function collectInventory(options: CollectOptions): Promise<Invento
       ipmi,
       smart,
       lldp,
+      firmware,
+      pciSysfs,
+      nvidia,
+      infiniband,
     ].flatMap((c) => c.reports),
   };
 }

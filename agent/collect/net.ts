@@ -157,6 +157,30 @@ export function parseSysNet(text: string): SysNet {
 }
 
 /**
+ * Drivers of USB network functions (CDC Ethernet, EEM, NCM, RNDIS). The BMC's host interface
+ * (iDRAC `idrac`, iLO's virtual NIC, XCC and Supermicro `usb0`, the Redfish host interface)
+ * is one of these; PCI NICs never use them.
+ */
+export const USB_NET_DRIVERS: ReadonlySet<string> = new Set([
+  "cdc_ether",
+  "cdc_eem",
+  "cdc_ncm",
+  "cdc_subset",
+  "rndis_host",
+]);
+
+/**
+ * The BMC's USB NIC: bound to a USB network-function driver; without a known driver, named as
+ * BMCs name it (`usb0`, `idrac`). Such a NIC is neither a data NIC nor a boot NIC (see
+ * identity.ts isIdentityNic). A USB dongle on cdc_ether is marked too: no sysfs fact tells the
+ * two apart, and neither is a NIC the machine boots or serves from.
+ */
+export function isBmcUsbNic(nic: Pick<Nic, "name" | "driver">): boolean {
+  if (nic.driver) return USB_NET_DRIVERS.has(nic.driver);
+  return /^(usb\d|idrac)/.test(nic.name);
+}
+
+/**
  * Physical NICs: interfaces backed by a device (sysfs `device` link) when sysfs was captured;
  * otherwise every non-loopback Ethernet link `ip` reports. Bridges, bonds, VLANs and veths have
  * no device and are left out: they are configuration, not hardware.
@@ -169,13 +193,14 @@ export function buildNics(links: IpLink[], sys: SysNet | null): Nic[] {
   return names.sort().map((name) => {
     const link = byName.get(name);
     const hw = sys?.[name];
+    const driver = hw?.driver ?? null;
     const speed = hw?.speed ? Number.parseInt(hw.speed, 10) : Number.NaN;
     const carrier = hw?.carrier?.trim();
     return {
       name,
       macAddress: link?.macAddress ?? normalizeMac(hw?.address),
       permanentMacAddress: null,
-      driver: hw?.driver ?? null,
+      driver,
       pciAddress: pciAddressFromDevicePath(hw?.devicePath),
       // sysfs reports -1 (or fails to read) when the speed is unknown, e.g. link down.
       speedMbps: Number.isSafeInteger(speed) && speed > 0 ? speed : null,
@@ -185,8 +210,8 @@ export function buildNics(links: IpLink[], sys: SysNet | null): Nic[] {
       ipv6: link?.ipv6 ?? [],
       lldp: null, // filled from lldpctl by collect/index.ts
       firmwareVersion: null, // ethtool -i, merged by collect/index.ts
-      numaNode: null,
-      bmcUsb: false,
+      numaNode: null, // sys-bus-pci.json by PCI address, merged by collect/index.ts
+      bmcUsb: isBmcUsbNic({ name, driver }),
     };
   });
 }
