@@ -1,5 +1,6 @@
-// dmidecode: system, board, chassis, BIOS, processors, memory modules, power supplies and the
-// presence of an IPMI interface, from the SMBIOS table as `dmidecode` prints it (2.x to 3.6).
+// dmidecode: system, board, chassis, BIOS, processors, memory modules, power supplies, system
+// slots, the Redfish host interface and the presence of an IPMI interface, from the SMBIOS table
+// as `dmidecode` prints it (2.x to 3.6).
 import type {
   Baseboard,
   Bios,
@@ -7,6 +8,8 @@ import type {
   Dimm,
   PowerSupply,
   Processor,
+  RedfishHostInterface,
+  Slot,
   System,
 } from "../../schema/inventory.ts";
 import type { Probe } from "../exec.ts";
@@ -36,6 +39,10 @@ export interface DmidecodeFacts {
   powerSupplies: PowerSupply[];
   /** An IPMI Device Information (type 38) record exists. */
   ipmiDevicePresent: boolean;
+  /** System Slot (type 9) records, in table order (the document's slots[]). */
+  systemSlots: Slot[];
+  /** The first type 42 record that carries a Redfish over IP protocol record; null when none. */
+  redfishHostInterface: RedfishHostInterface | null;
 }
 
 export const dmidecodeProbe: Probe = {
@@ -324,6 +331,106 @@ function powerSupplyOf(r: DmiRecord): PowerSupply | null {
   };
 }
 
+// dmidecode prints a slot's address as `%04x:%02x:%02x.%x` (segment, bus, device, function).
+const BUS_ADDRESS = /^([0-9a-f]{4}):([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$/i;
+
+/**
+ * A slot's "Bus Address" in the lowercase dddd:bb:dd.f form of pciDevices[].address. SMBIOS
+ * (DSP0134, 7.10.8) fills bus and device/function with 0xFF when they do not apply, which
+ * dmidecode prints as `0000:ff:1f.7` or `00ff:ff:1f.7` (the lenovo-thinksystem-sr645 fixture
+ * has 12 of them, all on empty slots): that is no address, so null. dmidecode itself leaves the
+ * line out for segment 0xffff (the Dell R740's empty slots).
+ */
+export function slotBusAddress(value: string | null): string | null {
+  const match = BUS_ADDRESS.exec(value?.trim() ?? "");
+  if (!match) return null;
+  const [, segment, bus, device, fn] = match as unknown as [string, string, string, string, string];
+  if (bus.toLowerCase() === "ff" && device.toLowerCase() === "1f" && fn === "7") return null;
+  return `${segment}:${bus}:${device}.${fn}`.toLowerCase();
+}
+
+function systemSlotOf(r: DmiRecord): Slot {
+  return {
+    designation: text(r, "Designation"),
+    type: text(r, "Type"),
+    currentUsage: text(r, "Current Usage"),
+    busAddress: slotBusAddress(raw(r, "Bus Address")),
+  };
+}
+
+/**
+ * Every `Key: Value` of a record in print order, nested lines included, keys lower-cased.
+ * Type 42 nests differently across dmidecode versions: 3.2 prints idVendor and the protocol
+ * records under "Device Type", 3.4 next to it (the gigabyte-e252-p30 and dell-poweredge-r7525
+ * fixtures), so the fields are read flat.
+ */
+function pairsOf(r: DmiRecord): [string, string][] {
+  const pairs: [string, string][] = [];
+  const split = (line: string): [string, string] => {
+    const colon = line.indexOf(":");
+    return colon < 0
+      ? [line.trim().toLowerCase(), ""]
+      : [line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim()];
+  };
+  for (const [key, field] of r.fields) {
+    pairs.push([key, field.value]);
+    for (const item of field.items) pairs.push(split(item));
+  }
+  return pairs;
+}
+
+function hexId4(value: string | undefined): string | null {
+  const match = /^0x([0-9a-f]{4})$/i.exec(value?.trim() ?? "");
+  return match?.[1]?.toLowerCase() ?? null;
+}
+
+/**
+ * The Redfish host interface (DSP0270) from the type 42 records: the first one with a
+ * `Protocol ID: 04 (Redfish over IP)` record. KCS/OEM interfaces and network interfaces whose
+ * protocol record is Reserved (lenovo-thinksystem-sr645) or undecoded (fujitsu-primergy-rx2540-m4,
+ * dmidecode 3.0 prints only "Interface Type: Network") are not Redfish host interfaces: null.
+ * Real input (dell-poweredge-r7525-linuxhw fixture, dmidecode 3.4):
+ *
+ * ```
+ * Management Controller Host Interface
+ * 	Host Interface Type: Network
+ * 	Device Type: USB
+ * 	idVendor: 0x413c
+ * 	idProduct: 0xa102
+ * 	Protocol ID: 04 (Redfish over IP)
+ * 		Service UUID: --
+ * 		Host IP Assignment Type: DHCP
+ * 		...
+ * 		IPv4 Redfish Service Address: 169.254.1.1
+ * 		Redfish Service Hostname: idrac.local
+ * ```
+ */
+function redfishHostInterfaceOf(records: DmiRecord[]): RedfishHostInterface | null {
+  for (const r of records) {
+    const pairs = pairsOf(r);
+    const at = pairs.findIndex(([k, v]) => k === "protocol id" && /\(redfish over ip\)/i.test(v));
+    if (at < 0) continue;
+    const before = pairs.slice(0, at);
+    const after = pairs.slice(at + 1);
+    // The protocol's own fields end where the next protocol record starts.
+    const next = after.findIndex(([k]) => k === "protocol id");
+    const own = next < 0 ? after : after.slice(0, next);
+    const first = (list: [string, string][], ...keys: string[]) =>
+      list.find(([k]) => keys.includes(k))?.[1];
+    return {
+      interfaceType: cleanString(first(before, "host interface type", "interface type")),
+      protocol: "Redfish over IP",
+      serviceAddress: cleanString(
+        first(own, "ipv4 redfish service address", "ipv6 redfish service address"),
+      ),
+      serviceHostname: cleanString(first(own, "redfish service hostname")),
+      deviceVendorId: hexId4(first(before, "idvendor", "vendorid")),
+      deviceProductId: hexId4(first(before, "idproduct", "deviceid")),
+    };
+  }
+  return null;
+}
+
 /**
  * Memory arrays (type 16) whose devices are main-memory slots. Arrays that say "Video Memory",
  * "Flash Memory", "Cache Memory" or "Non-volatile RAM" describe firmware flash, graphics or cache
@@ -350,6 +457,8 @@ export function emptyDmidecodeFacts(): DmidecodeFacts {
     slots: null,
     powerSupplies: [],
     ipmiDevicePresent: false,
+    systemSlots: [],
+    redfishHostInterface: null,
   };
 }
 
@@ -451,6 +560,8 @@ function factsOf(records: DmiRecord[]): DmidecodeFacts {
     slots: memoryDevices > 0 ? memoryDevices : null,
     powerSupplies,
     ipmiDevicePresent: records.some((r) => r.type === 38),
+    systemSlots: records.filter((r) => r.type === 9).map(systemSlotOf),
+    redfishHostInterface: redfishHostInterfaceOf(records.filter((r) => r.type === 42)),
   };
 }
 

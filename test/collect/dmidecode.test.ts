@@ -13,6 +13,7 @@ import {
   dmidecodeProbe,
   emptyDmidecodeFacts,
   parseDmidecode,
+  slotBusAddress,
 } from "../../agent/collect/dmidecode.ts";
 import type { ProbeResult } from "../../agent/exec.ts";
 import { CollectorReport, type Dimm } from "../../schema/inventory.ts";
@@ -1140,6 +1141,132 @@ describe("parseDmidecode: properties", () => {
       assertWellFormed(facts);
       assert.ok(facts.processors.length <= full.processors.length);
       assert.ok((facts.slots ?? 0) <= (full.slots ?? 0));
+    }
+  });
+});
+
+// System slots (type 9) and the Redfish host interface (type 42): expected values read by hand
+// from the fixtures' raw text (awk over the DMI type 9 / 42 records).
+describe("dmidecode: system slots and the Redfish host interface", () => {
+  const fixture = (name: string) =>
+    parseDmidecode(
+      readFileSync(join(import.meta.dirname, "../../fixtures", name, "dmidecode.txt"), "utf8"),
+    );
+
+  test("supermicro-ssg-6028r: 7 slots, empty ones all print 0000:ff:00.0", () => {
+    const slot = (
+      designation: string,
+      width: string,
+      currentUsage: string,
+      busAddress: string,
+    ) => ({
+      designation,
+      type: `${width} PCI Express 3 ${width}`,
+      currentUsage,
+      busAddress,
+    });
+    const slots = fixture("supermicro-ssg-6028r-osd072p-netbox").systemSlots;
+    assert.equal(slots.length, 7);
+    assert.deepEqual(slots.slice(0, 4), [
+      slot("CPU1 SLOT1", "x8", "In Use", "0000:02:00.0"),
+      slot("CPU1 SLOT2", "x16", "In Use", "0000:03:00.0"),
+      slot("CPU1 SLOT3", "x8", "In Use", "0000:04:00.0"),
+      slot("CPU2 SLOT4", "x16", "Available", "0000:ff:00.0"),
+    ]);
+    assert.deepEqual(slots.map((s) => s.busAddress).filter((a) => a === "0000:ff:00.0").length, 4);
+  });
+
+  test("lenovo-thinksystem-sr645: 0000:ff:1f.7 (bus and devfn 0xFF: not applicable) is null", () => {
+    const slots = fixture("lenovo-thinksystem-sr645-linuxhw").systemSlots;
+    assert.equal(slots.length, 14);
+    assert.deepEqual(slots[0], {
+      designation: "Slot 2",
+      type: "x16 PCI Express 4",
+      currentUsage: "In Use",
+      busAddress: "0000:41:00.0",
+    });
+    assert.equal(slots[1]?.busAddress, "0000:01:00.0");
+    assert.deepEqual(
+      slots.slice(2).map((s) => s.busAddress),
+      Array(12).fill(null),
+    );
+  });
+
+  test("dell-poweredge-r740: slots without a Bus Address line have none", () => {
+    const slots = fixture("dell-poweredge-r740-linuxhw").systemSlots;
+    assert.equal(slots.length, 8);
+    assert.deepEqual(slots[0], {
+      designation: "PCIe Slot 1",
+      type: "x8 PCI Express 3 x16",
+      currentUsage: "In Use",
+      busAddress: "0000:3b:00.0",
+    });
+    assert.deepEqual(slots[1], {
+      designation: "PCIe Slot 2",
+      type: "x8 PCI Express 3 x16",
+      currentUsage: "Available",
+      busAddress: null,
+    });
+  });
+
+  test("bus addresses: lowercase dddd:bb:dd.f or null", () => {
+    assert.equal(slotBusAddress("000D:0A:1F.3"), "000d:0a:1f.3");
+    assert.equal(slotBusAddress(" 0000:00:1c.6 "), "0000:00:1c.6");
+    assert.equal(slotBusAddress("00ff:ff:1f.7"), null);
+    assert.equal(slotBusAddress("0000:ff:00.0"), "0000:ff:00.0");
+    assert.equal(slotBusAddress("00:1c.6"), null);
+    assert.equal(slotBusAddress("0000:00:1c.8"), null);
+    assert.equal(slotBusAddress(null), null);
+  });
+
+  test("Redfish over IP, flat layout (dell-poweredge-r7525, dmidecode 3.4)", () => {
+    assert.deepEqual(fixture("dell-poweredge-r7525-linuxhw").redfishHostInterface, {
+      interfaceType: "Network",
+      protocol: "Redfish over IP",
+      serviceAddress: "169.254.1.1",
+      serviceHostname: "idrac.local",
+      deviceVendorId: "413c",
+      deviceProductId: "a102",
+    });
+  });
+
+  test("Redfish over IP, nested layout and empty hostname (gigabyte-e252-p30, after an OEM record)", () => {
+    assert.deepEqual(fixture("gigabyte-e252-p30-ampere-altra-linuxhw").redfishHostInterface, {
+      interfaceType: "Network",
+      protocol: "Redfish over IP",
+      serviceAddress: "169.254.0.17",
+      serviceHostname: null,
+      deviceVendorId: "046b",
+      deviceProductId: "ffb0",
+    });
+  });
+
+  test("two Redfish records: the first (lenovo-thinksystem-sr650-v2, IPv4 before IPv6)", () => {
+    assert.deepEqual(fixture("lenovo-thinksystem-sr650-v2-linuxhw").redfishHostInterface, {
+      interfaceType: "Network",
+      protocol: "Redfish over IP",
+      serviceAddress: "169.254.95.118",
+      serviceHostname: "spb99-new1-ip",
+      deviceVendorId: "04b3",
+      deviceProductId: "4010",
+    });
+  });
+
+  test("hostname with a leading space (supermicro-as-4124gs)", () => {
+    const hi = fixture("supermicro-as-4124gs-tnr-linuxhw").redfishHostInterface;
+    assert.equal(hi?.serviceHostname, "169.254.3.254");
+    assert.equal(hi?.serviceAddress, "169.254.3.254");
+    assert.equal(hi?.deviceVendorId, "0b1f");
+  });
+
+  test("no Redfish protocol record: null (KCS only, Reserved protocol, undecoded network)", () => {
+    for (const name of [
+      "asrockrack-genoad12m3-2q-h-linuxhw",
+      "lenovo-thinksystem-sr645-linuxhw",
+      "fujitsu-primergy-rx2540-m4-linuxhw",
+      "dell-poweredge-r740-linuxhw",
+    ]) {
+      assert.equal(fixture(name).redfishHostInterface, null, name);
     }
   });
 });

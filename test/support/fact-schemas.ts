@@ -10,6 +10,8 @@ import {
   Nic,
   PowerSupply,
   Processor,
+  RedfishHostInterface,
+  Slot,
   System,
 } from "../../schema/inventory.ts";
 
@@ -24,6 +26,8 @@ export const DmidecodeFactsSchema = z.strictObject({
   slots: z.number().int().positive().nullable(),
   powerSupplies: z.array(PowerSupply),
   ipmiDevicePresent: z.boolean(),
+  systemSlots: z.array(Slot),
+  redfishHostInterface: RedfishHostInterface.nullable(),
 });
 
 /** LshwFacts (agent/collect/lshw.ts), checked with the schema's own field rules. */
