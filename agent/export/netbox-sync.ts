@@ -4,7 +4,7 @@
 // deleted. Related objects are written in the dictionary form the OpenAPI document (4.2.2)
 // describes ({"slug": ...}, {"name": ...}), with "id" where it is known, never as a bare id.
 import { ERROR_CODES, ReconError } from "../errors.ts";
-import type { NetboxObjects } from "./netbox.ts";
+import type { NetboxMode, NetboxModule, NetboxObjects } from "./netbox.ts";
 import { errorText, type Fetch, readBodyLimited } from "./source.ts";
 export const RECON_TAG = { name: "recon", slug: "recon" } as const;
 /** The custom field on dcim.device that holds the SMBIOS system UUID (matching key 1). */
@@ -61,6 +61,11 @@ export class NetboxClient {
   readonly headers: Record<string, string>;
   readonly fetcher: Fetch;
   requests = 0;
+  /** Shared objects found or created during this session (manufacturers, module types), so
+   * that 1,000 nodes with the same DIMM ask for its module type once. */
+  readonly known = new Map<string, Row>();
+  /** NetBox's module type profiles by name (4.3+; read by prepare in modules mode). */
+  profiles = new Map<string, Row>();
   constructor(url: string, token: string | null, fetcher: Fetch) {
     this.base = url.replace(/\/+$/, "").replace(/\/api$/, "");
     this.headers = { Accept: "application/json", "Content-Type": "application/json" };
@@ -113,6 +118,10 @@ export interface NodePlan {
   create: string[];
   update: string[];
   unchanged: number;
+  /** What was left alone and why (a conflicting cable, a switch not in NetBox...). */
+  notes: string[];
+  /** Shared objects this node's dry run already plans to create (planned once per node). */
+  pending: Set<string>;
 }
 
 /** One step of the sync: plan it, and unless dry-run, do it. Returns the row (or null when
@@ -142,6 +151,154 @@ async function ensure(
 function one(rows: Row[], what: string): Row | null {
   if (rows.length > 1) throw new Error(`${rows.length} ${what}: matched none of them`);
   return rows[0] ?? null;
+}
+
+/** The manufacturer by slug (found, created, or in a dry run planned), as a brief reference
+ * under the name NetBox holds. */
+async function ensureManufacturer(
+  client: NetboxClient,
+  plan: NodePlan,
+  dryRun: boolean,
+  wanted: Body,
+): Promise<{ name: string; slug: string }> {
+  const key = `manufacturer ${wanted.slug}`;
+  const brief = (row: Row) => ({ name: String(row.name), slug: String(row.slug) });
+  const known = client.known.get(key);
+  if (known) {
+    plan.unchanged++;
+    return brief(known);
+  }
+  if (plan.pending.has(key)) return { name: String(wanted.name), slug: String(wanted.slug) };
+  const current = one(
+    await client.list("dcim/manufacturers", { slug: wanted.slug as string }),
+    "manufacturers",
+  );
+  if (current) {
+    client.known.set(key, current);
+    plan.unchanged++;
+    return brief(current);
+  }
+  const row = await ensure(
+    client,
+    plan,
+    dryRun,
+    `manufacturer ${wanted.name}`,
+    "dcim/manufacturers",
+    null,
+    { ...wanted, tags: [{ ...RECON_TAG }] },
+  );
+  if (row) client.known.set(key, row);
+  else plan.pending.add(key);
+  return { name: String(wanted.name), slug: String(wanted.slug) };
+}
+
+/** The module type by manufacturer and model. One that exists is used as it is (module types
+ * are shared by every device; a person may have set its profile or attributes); a new one gets
+ * the profile when NetBox has it. */
+async function ensureModuleType(
+  client: NetboxClient,
+  plan: NodePlan,
+  dryRun: boolean,
+  module: NetboxModule,
+): Promise<Row | null> {
+  const maker = await ensureManufacturer(
+    client,
+    plan,
+    dryRun,
+    module.moduleType.manufacturer as Body,
+  );
+  const model = module.moduleType.model as string;
+  const key = `module type ${maker.slug} ${model}`;
+  const known = client.known.get(key);
+  if (known) {
+    plan.unchanged++;
+    return known;
+  }
+  if (plan.pending.has(key)) return null;
+  const current = plan.pending.has(`manufacturer ${maker.slug}`)
+    ? null
+    : one(
+        await client.list("dcim/module-types", { manufacturer: maker.slug, model }),
+        `module types ${model}`,
+      );
+  if (current) {
+    client.known.set(key, current);
+    plan.unchanged++;
+    return current;
+  }
+  const body: Body = { ...module.moduleType, manufacturer: maker };
+  if (module.profile !== null) {
+    const profile = client.profiles.get(module.profile);
+    if (profile) body.profile = { id: profile.id, name: String(profile.name) };
+    else {
+      delete body.profile;
+      delete body.attribute_data;
+      plan.notes.push(`no module type profile "${module.profile}" in NetBox: ${model} has none`);
+    }
+  }
+  const row = await ensure(
+    client,
+    plan,
+    dryRun,
+    `module type ${model}`,
+    "dcim/module-types",
+    null,
+    body,
+  );
+  if (row) client.known.set(key, row);
+  else plan.pending.add(key);
+  return row;
+}
+
+/** Module bays (by name) and the module in each (one per bay, as NetBox allows). */
+async function syncModules(
+  client: NetboxClient,
+  plan: NodePlan,
+  dryRun: boolean,
+  modules: NetboxModule[],
+  device: Row | null,
+  found: boolean,
+  ref: Body,
+): Promise<void> {
+  if (modules.length === 0) return;
+  const bays =
+    device && found ? await client.list("dcim/module-bays", { device_id: device.id }) : [];
+  const held = device && found ? await client.list("dcim/modules", { device_id: device.id }) : [];
+  for (const m of modules) {
+    const name = m.bay.name as string;
+    const type = await ensureModuleType(client, plan, dryRun, m);
+    const bay = await ensure(
+      client,
+      plan,
+      dryRun,
+      `module bay ${name}`,
+      "dcim/module-bays",
+      bays.find((b) => b.name === name) ?? null,
+      { ...m.bay, device: ref },
+    );
+    const current = bay
+      ? (held.find((x) => (x.module_bay as Row | null | undefined)?.id === bay.id) ?? null)
+      : null;
+    if (bay === null || type === null) {
+      // Dry run only: the bay or the module type does not exist yet.
+      if (current) plan.update.push(`module ${name} (module_type)`);
+      else plan.create.push(`module ${name}`);
+      continue;
+    }
+    const manufacturer = type.manufacturer as Row;
+    const wanted: Body = {
+      ...m.module,
+      device: ref,
+      module_type: {
+        id: type.id,
+        manufacturer: { name: String(manufacturer.name), slug: String(manufacturer.slug) },
+        model: String(type.model),
+      },
+    };
+    // Matched on its bay: the bay is only sent when the module is created.
+    if (current === null) wanted.module_bay = bay.id;
+    await ensure(client, plan, dryRun, `module ${name}`, "dcim/modules", current, wanted);
+  }
 }
 
 /** Finds the device: by the UUID custom field, then by serial (exactly one), then by the name
@@ -184,32 +341,16 @@ export async function syncNode(
   siteSlug: string,
   dryRun: boolean,
 ): Promise<NodePlan> {
-  const plan: NodePlan = { create: [], update: [], unchanged: 0 };
+  const plan: NodePlan = { create: [], update: [], unchanged: 0, notes: [], pending: new Set() };
   if (objects.deviceType === null) {
     // NetBox requires a device type, and a placeholder model is never exported.
     throw new Error("no device type: system.manufacturer or system.productName is unknown");
   }
   if (objects.manufacturer) {
-    const current = one(
-      await client.list("dcim/manufacturers", { slug: objects.manufacturer.slug as string }),
-      "manufacturers",
-    );
     // A manufacturer a person made is used as it is, under its own name ("LENOVO" for "Lenovo").
-    if (current) {
-      plan.unchanged++;
-      const brief = { name: String(current.name), slug: String(current.slug) };
-      objects.deviceType.manufacturer = brief;
-      (objects.device.device_type as Body).manufacturer = brief;
-    } else
-      await ensure(
-        client,
-        plan,
-        dryRun,
-        `manufacturer ${objects.manufacturer.name}`,
-        "dcim/manufacturers",
-        null,
-        objects.manufacturer,
-      );
+    const brief = await ensureManufacturer(client, plan, dryRun, objects.manufacturer);
+    objects.deviceType.manufacturer = brief;
+    (objects.device.device_type as Body).manufacturer = brief;
   }
   if (objects.deviceType) {
     const current = one(
@@ -327,6 +468,7 @@ export async function syncNode(
       });
     else plan.create.push("device oob_ip");
   }
+  await syncModules(client, plan, dryRun, objects.modules, device, found !== null, ref);
   const components: [string, string, Body[]][] = [
     ["inventory item", "dcim/inventory-items", objects.inventoryItems],
     ["power port", "dcim/power-ports", objects.powerPorts],
@@ -353,11 +495,20 @@ export function planText(plan: NodePlan, dryRun: boolean): string {
   if (plan.update.length > 0)
     parts.push(`${verb}update ${plan.update.length}: ${plan.update.join(", ")}`);
   parts.push(`${plan.unchanged} unchanged`);
+  if (plan.notes.length > 0) parts.push(`left alone: ${plan.notes.join("; ")}`);
   return parts.join("; ");
 }
 
 /** The tag and the custom field must exist before devices carry them: made if missing. */
-export async function prepare(client: NetboxClient, dryRun: boolean): Promise<void> {
+export async function prepare(
+  client: NetboxClient,
+  dryRun: boolean,
+  mode: NetboxMode,
+): Promise<void> {
+  if (mode === "modules") {
+    for (const row of await client.list("dcim/module-type-profiles", {}))
+      client.profiles.set(String(row.name), row);
+  }
   if ((await client.list("extras/tags", { slug: RECON_TAG.slug })).length === 0 && !dryRun) {
     await client.create("extras/tags", {
       ...RECON_TAG,
@@ -374,6 +525,27 @@ export async function prepare(client: NetboxClient, dryRun: boolean): Promise<vo
       description: "SMBIOS system UUID (recon-agent export matches devices on it)",
     });
   }
+}
+
+/** NetBox's version as GET /api/status/ tells it ("4.3.2", "4.6.0-Docker-3.2.1"). */
+export async function netboxVersion(client: NetboxClient): Promise<string> {
+  const status = (await client.call("GET", `${client.base}/api/status/`)) as Record<
+    string,
+    unknown
+  > | null;
+  const version = status?.["netbox-version"];
+  if (typeof version !== "string") throw new Error("GET /api/status/ holds no netbox-version");
+  return version;
+}
+
+/** Modules from 4.3 (module type profiles are new there, inventory items deprecated), inventory
+ * items on 4.2. Null for what is not a NetBox 4.2+ version. */
+export function modeForVersion(version: string): NetboxMode | null {
+  const m = /^v?(\d+)\.(\d+)/.exec(version.trim());
+  if (!m) return null;
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  if (major < 4 || (major === 4 && minor < 2)) return null;
+  return major === 4 && minor < 3 ? "inventory-items" : "modules";
 }
 
 export async function lookup(

@@ -2,14 +2,19 @@
 // (manufacturer, device type, device, interfaces, MAC address objects, the BMC's interface and
 // IP address, inventory items), and the target; the sync (client, plan, apply) is beside it in
 // netbox-sync.ts.
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { Inventory } from "../../schema/inventory.ts";
 import { ERROR_CODES, ReconError } from "../errors.ts";
+import { makeDirectory } from "../fs.ts";
 import { cleanString } from "../normalize.ts";
 import {
   type Body,
   type Json,
   lookup,
+  modeForVersion,
   NetboxClient,
+  netboxVersion,
   planText,
   prepare,
   RECON_TAG,
@@ -30,8 +35,53 @@ export interface NetboxInterface {
   oobAddress: string | null;
 }
 
+/** Modules in module bays with profiled module types (NetBox 4.3+), or inventory items. */
+export type NetboxMode = "modules" | "inventory-items";
+
+export type ModuleKind = "cpu" | "memory" | "disk" | "psu" | "gpu";
+
+/** NetBox's built-in module type profiles (4.3+, by name) and the attributes their JSON schemas
+ * require (../shared/reference/netbox/module_type_profiles/). */
+export const PROFILES: Record<ModuleKind, { name: string; required: string[] }> = {
+  cpu: { name: "CPU", required: [] },
+  memory: { name: "Memory", required: ["class", "size"] },
+  disk: { name: "Hard disk", required: ["size"] },
+  psu: { name: "Power supply", required: ["input_current", "input_voltage"] },
+  gpu: { name: "GPU", required: ["memory"] },
+};
+
+/** One hardware part: the facts its module type, module or inventory item carry. */
+export interface NetboxComponent {
+  kind: ModuleKind;
+  /** Unique per device: the name of its module bay or inventory item. */
+  name: string;
+  manufacturer: string | null;
+  model: string | null;
+  partNumber: string | null;
+  serial: string | null;
+  /** Of the module type (shared by every part of that model). */
+  description: string | null;
+  /** Of the inventory item. */
+  itemDescription: string | null;
+  watts: number | null;
+  /** The profile's attribute data: only what is known. */
+  attributes: Body;
+}
+
+/** A module in its own bay; module_bay and module_type are set by the sync once they exist. */
+export interface NetboxModule {
+  kind: ModuleKind;
+  bay: Body;
+  /** Keyed in NetBox by manufacturer and model; profile and attribute_data only on 4.3+. */
+  moduleType: Body;
+  module: Body;
+  /** The profile's name when the attributes it requires are known. */
+  profile: string | null;
+}
+
 /** Everything one document becomes in NetBox, before any id is known. */
 export interface NetboxObjects {
+  mode: NetboxMode;
   manufacturer: Body | null;
   deviceType: Body | null;
   device: Body;
@@ -39,14 +89,17 @@ export interface NetboxObjects {
   uuid: string | null;
   serial: string | null;
   interfaces: NetboxInterface[];
+  /** All parts in inventory-items mode; in modules mode those without a maker or model. */
   inventoryItems: Body[];
-  /** One per PSU, named as its inventory item, with maximum_draw (W) when known. */
+  modules: NetboxModule[];
+  /** One per PSU, named as its module bay or inventory item, with maximum_draw (W) if known. */
   powerPorts: Body[];
 }
 
+/** The site and role as NetBox holds them ({name, slug}); --out knows only their slugs. */
 export interface NetboxScope {
-  site: { name: string; slug: string };
-  role: { name: string; slug: string };
+  site: { name?: string; slug: string };
+  role: { name?: string; slug: string };
 }
 
 export function slugify(text: string): string {
@@ -106,7 +159,11 @@ function put(body: Body, key: string, value: string | number | boolean | null, m
 }
 
 /** The pure mapping: one valid document to the NetBox objects it describes. */
-export function toNetbox(doc: Inventory, scope: NetboxScope): NetboxObjects {
+export function toNetbox(
+  doc: Inventory,
+  scope: NetboxScope,
+  mode: NetboxMode = "modules",
+): NetboxObjects {
   const tags: Json = [{ ...RECON_TAG }];
   const maker = cleanString(doc.system.manufacturer);
   const model = cleanString(doc.system.productName);
@@ -176,57 +233,54 @@ export function toNetbox(doc: Inventory, scope: NetboxScope): NetboxObjects {
         : null,
     });
   }
+  const components = componentsOf(doc);
   const items: Body[] = [];
-  const item = (name: string, fields: Record<string, string | null>) => {
-    const body: Body = { device: deviceRef, name: name.slice(0, 64), discovered: true, tags };
-    put(body, "part_id", fields.part ?? null, 50);
-    put(body, "serial", fields.serial ?? null, 50);
-    put(body, "description", fields.description ?? null, 200);
+  const modules: NetboxModule[] = [];
+  for (const c of components) {
+    const partMaker = c.manufacturer === null ? null : c.manufacturer.slice(0, 100);
+    if (mode === "modules" && partMaker !== null && c.model !== null) {
+      const required = PROFILES[c.kind].required;
+      // A profile only with every attribute it requires known (never a default in its place).
+      const profiled = required.every((key) => c.attributes[key] !== undefined);
+      const moduleType: Body = {
+        manufacturer: { name: partMaker, slug: slugify(partMaker) },
+        model: c.model.slice(0, 100),
+        tags,
+      };
+      put(moduleType, "part_number", c.partNumber, 50);
+      put(moduleType, "description", c.description, 200);
+      if (profiled) {
+        moduleType.profile = { name: PROFILES[c.kind].name };
+        moduleType.attribute_data = c.attributes;
+      }
+      const module: Body = { device: deviceRef, status: "active", tags };
+      put(module, "serial", c.serial, 50);
+      modules.push({
+        kind: c.kind,
+        bay: { device: deviceRef, name: c.name, tags },
+        moduleType,
+        module,
+        profile: profiled ? PROFILES[c.kind].name : null,
+      });
+      continue;
+    }
+    // Inventory items (NetBox 4.2, --inventory-items, or a part whose maker or model is unknown:
+    // NetBox requires both of a module type).
+    const body: Body = { device: deviceRef, name: c.name, discovered: true, tags };
+    put(body, "part_id", c.partNumber, 50);
+    put(body, "serial", c.serial, 50);
+    put(body, "description", c.itemDescription, 200);
     items.push(body);
-  };
-  for (const [i, p] of doc.processors.entries()) {
-    item(`CPU ${cleanString(p.socket) ?? i}`, { part: p.model, description: p.model });
   }
-  for (const [i, m] of doc.memory.dimms.entries()) {
-    const size = m.sizeBytes === null ? null : `${m.sizeBytes / 2 ** 30} GiB`;
-    item(`DIMM ${cleanString(m.locator) ?? i}`, {
-      part: m.partNumber,
-      serial: m.serialNumber,
-      description:
-        [size, cleanString(m.type), cleanString(m.manufacturer)].filter(Boolean).join(" ") || null,
-    });
-  }
-  for (const k of doc.disks) {
-    const size = k.sizeBytes === null ? null : `${Math.round(k.sizeBytes / 1e9)} GB`;
-    item(`Disk ${k.name}`, {
-      part: k.model,
-      serial: k.serialNumber,
-      description: [size, cleanString(k.vendor), k.transport].filter(Boolean).join(" ") || null,
-    });
-  }
-  for (const [i, p] of doc.powerSupplies.entries()) {
-    item(`PSU ${cleanString(p.name) ?? cleanString(p.location) ?? i}`, {
-      part: p.modelPartNumber,
-      serial: p.serialNumber,
-      description: p.maxPowerWatts === null ? null : `${p.maxPowerWatts} W`,
-    });
-  }
-  // NetBox keeps inventory item names unique per device (and parent).
-  const seen = new Map<string, number>();
-  for (const body of items) {
-    const n = (seen.get(body.name as string) ?? 0) + 1;
-    seen.set(body.name as string, n);
-    if (n > 1) body.name = `${body.name} #${n}`;
-  }
-  const powerPorts = items
-    .filter((body) => String(body.name).startsWith("PSU "))
-    .map((body, i) => {
-      const port: Body = { device: deviceRef, name: body.name as string, tags };
-      const watts = doc.powerSupplies[i]?.maxPowerWatts ?? null;
-      if (watts !== null && watts >= 1) port.maximum_draw = watts;
+  const powerPorts = components
+    .filter((c) => c.kind === "psu")
+    .map((c) => {
+      const port: Body = { device: deviceRef, name: c.name, tags };
+      if (c.watts !== null && c.watts >= 1) port.maximum_draw = c.watts;
       return port;
     });
   return {
+    mode,
     manufacturer: manufacturer && { ...manufacturer, tags },
     deviceType,
     device,
@@ -234,52 +288,242 @@ export function toNetbox(doc: Inventory, scope: NetboxScope): NetboxObjects {
     serial,
     interfaces,
     inventoryItems: items,
+    modules,
     powerPorts,
   };
 }
 
+/** The hardware parts of a document, named uniquely per device (the names of their inventory
+ * items or module bays), with what each profile's attributes hold when known. */
+export function componentsOf(doc: Inventory): NetboxComponent[] {
+  const out: NetboxComponent[] = [];
+  const add = (
+    kind: ModuleKind,
+    name: string,
+    fields: Partial<Omit<NetboxComponent, "kind" | "name" | "attributes">>,
+    attributes: Record<string, Json | null>,
+  ) => {
+    const known: Body = {};
+    for (const [k, v] of Object.entries(attributes)) if (v !== null) known[k] = v;
+    const manufacturer = cleanString(fields.manufacturer);
+    out.push({
+      kind,
+      name: name.slice(0, 64),
+      manufacturer,
+      model: cleanString(fields.model),
+      partNumber: cleanString(fields.partNumber),
+      serial: cleanString(fields.serial),
+      description: cleanString(fields.description),
+      itemDescription: cleanString(fields.itemDescription ?? fields.description),
+      watts: fields.watts ?? null,
+      attributes: known,
+    });
+  };
+  for (const [i, p] of doc.processors.entries()) {
+    add(
+      "cpu",
+      `CPU ${cleanString(p.socket) ?? i}`,
+      { manufacturer: p.manufacturer, model: p.model, partNumber: p.model, description: p.model },
+      {
+        architecture: cleanString(doc.cpu?.architecture),
+        // SMBIOS "Current Speed" is the clock the CPU runs at; "Max Speed" is often the board's
+        // ceiling (4000 MHz on most Xeon boards).
+        speed: p.currentSpeedMhz === null ? null : p.currentSpeedMhz / 1000,
+        cores: p.cores,
+      },
+    );
+  }
+  for (const [i, m] of doc.memory.dimms.entries()) {
+    const gib = m.sizeBytes === null ? null : Math.round(m.sizeBytes / 2 ** 30);
+    const type = cleanString(m.type);
+    const size = m.sizeBytes === null ? null : `${m.sizeBytes / 2 ** 30} GiB`;
+    add(
+      "memory",
+      `DIMM ${cleanString(m.locator) ?? i}`,
+      {
+        manufacturer: m.manufacturer,
+        model: m.partNumber,
+        partNumber: m.partNumber,
+        serial: m.serialNumber,
+        description: [size, type].filter(Boolean).join(" ") || null,
+        itemDescription:
+          [size, type, cleanString(m.manufacturer)].filter(Boolean).join(" ") || null,
+      },
+      {
+        class: type !== null && MEMORY_CLASSES.has(type) ? type : null,
+        size: gib,
+        data_rate: m.speedMts,
+      },
+    );
+  }
+  for (const k of doc.disks) {
+    const gb = k.sizeBytes === null ? null : Math.round(k.sizeBytes / 1e9);
+    add(
+      "disk",
+      `Disk ${k.name}`,
+      {
+        manufacturer: k.vendor,
+        model: k.model,
+        partNumber: k.model,
+        serial: k.serialNumber,
+        description: gb === null ? null : `${gb} GB`,
+        itemDescription:
+          [gb === null ? null : `${gb} GB`, cleanString(k.vendor), k.transport]
+            .filter(Boolean)
+            .join(" ") || null,
+      },
+      { type: diskType(k), size: gb },
+    );
+  }
+  for (const [i, p] of doc.powerSupplies.entries()) {
+    add(
+      "psu",
+      `PSU ${cleanString(p.name) ?? cleanString(p.location) ?? i}`,
+      {
+        manufacturer: p.manufacturer,
+        model: cleanString(p.modelPartNumber) ?? p.name,
+        partNumber: p.modelPartNumber,
+        serial: p.serialNumber,
+        description: p.maxPowerWatts === null ? null : `${p.maxPowerWatts} W`,
+        watts: p.maxPowerWatts,
+      },
+      // input_current and input_voltage (required by the profile) are not in the document.
+      { wattage: p.maxPowerWatts },
+    );
+  }
+  for (const g of gpusOf(doc)) add("gpu", g.name, g.fields, g.attributes);
+  // NetBox keeps inventory item and module bay names unique per device.
+  const seen = new Map<string, number>();
+  for (const c of out) {
+    const n = (seen.get(c.name) ?? 0) + 1;
+    seen.set(c.name, n);
+    if (n > 1) c.name = `${c.name} #${n}`;
+  }
+  return out;
+}
+
+const MEMORY_CLASSES = new Set(["DDR3", "DDR4", "DDR5"]);
+
+/** The Hard disk profile's type: NVMe by transport, else HD or SSD by rotation; else unknown. */
+function diskType(disk: Inventory["disks"][number]): string | null {
+  if (disk.transport === "nvme") return "NVME";
+  if (disk.rotational === null) return null;
+  return disk.rotational ? "HD" : "SSD";
+}
+
+/** GPUs: PCI display controllers (class 03) and processing accelerators (class 12), except the
+ * VGA a BMC brings on the board (ASPEED, Matrox), which is no card in a slot. */
+function gpusOf(doc: Inventory): {
+  name: string;
+  fields: Partial<NetboxComponent>;
+  attributes: Record<string, Json | null>;
+}[] {
+  return doc.pciDevices
+    .filter(
+      (p) =>
+        /^(03|12)/.test(p.classId ?? "") &&
+        (p.vendorId === null || !BMC_VGA_VENDORS.has(p.vendorId)),
+    )
+    .map((p) => ({
+      name: `GPU ${p.address}`,
+      fields: { manufacturer: p.vendorName, model: p.deviceName, description: p.className },
+      attributes: { gpu: cleanString(p.deviceName) },
+    }));
+}
+const BMC_VGA_VENDORS = new Set(["1a03", "102b"]);
+
 export const netboxTarget: ExportTarget = {
   name: "netbox",
-  summary: "NetBox 4.2+ devices, interfaces, MACs, BMC, inventory items (plan or apply)",
+  summary:
+    "NetBox 4.2+ devices, interfaces, MACs, BMC, modules or inventory items, cables (plan or apply)",
   help: `Creates or updates, per node, in NetBox (4.2 and later): the manufacturer, the device type
 (model from system.productName, part number from sku), the device (named by its nodeId, never the
 live image's hostname; custom field ${UUID_FIELD} holds the system UUID), its interfaces (type
 from speed, speed in kbps, mtu, enabled) with MAC address objects and primary_mac_address, the
-BMC as a mgmt_only interface with its IP address as device.oob_ip, and CPUs, DIMMs, disks and PSUs
-as inventory items, and a power port per PSU with maximum_draw. Everything it creates carries the tag "recon"; it never deletes anything.
+BMC as a mgmt_only interface with its IP address as device.oob_ip, a power port per PSU with
+maximum_draw, and CPUs, DIMMs, disks, PSUs and GPUs:
+  - NetBox 4.3+: modules in module bays; module types (by manufacturer and model) carry the
+    built-in profile (CPU, Memory, Hard disk, Power supply, GPU) and its attribute data when
+    every attribute the profile requires is known; a part without maker or model stays an
+    inventory item;
+  - NetBox 4.2, or --inventory-items: inventory items.
+The version is read from GET /api/status/. Cables from LLDP (nics[].lldp): only between an
+interface and a switch port both already in NetBox (switch device by name, port by name); a
+port cabled to something else is reported, never re-cabled; a switch is never created.
+Everything it creates carries the tag "recon"; it never deletes anything.
 A device is matched on ${UUID_FIELD}, then on serial (exactly one match), then on its recon name.
-  --site SLUG       the site of new devices (required; must exist)
-  --role SLUG       the device role of new devices (required; must exist)
-  --url URL         the NetBox (https://netbox.example); required
-  --token-file F    its API token: "nbt_..." is sent as Bearer (v2, NetBox 4.5+), else as Token
-  --dry-run         reads NetBox and prints the plan per node; changes nothing
-There is no --out: what is sent depends on what NetBox already holds.`,
-  options: { site: { type: "string" }, role: { type: "string" } },
+  --site SLUG          the site of new devices (required; must exist)
+  --role SLUG          the device role of new devices (required; must exist)
+  --url URL            the NetBox (https://netbox.example)
+  --token-file F       its API token: "nbt_..." is sent as Bearer (v2, NetBox 4.5+), else Token
+  --dry-run            reads NetBox and prints the plan per node; changes nothing
+  --inventory-items    inventory items instead of modules, on any version
+  --out DIR            without --url: writes <nodeId>.json per node, the objects the mapping
+                       makes (related objects by name, no ids: what a first run into an empty
+                       NetBox creates; a run against a NetBox also depends on what it holds)
+  --netbox-version V   with --out: the NetBox the files are for (4.2: inventory items;
+                       default: modules, as on 4.3+)`,
+  options: {
+    site: { type: "string" },
+    role: { type: "string" },
+    "inventory-items": { type: "boolean", default: false },
+    "netbox-version": { type: "string" },
+  },
   async start(context): Promise<ExportSession> {
     const site = context.values.site;
     const role = context.values.role;
     if (typeof site !== "string" || typeof role !== "string") {
       throw new ReconError(ERROR_CODES.USAGE, "netbox needs --site SLUG and --role SLUG");
     }
-    if (context.url === null) throw new ReconError(ERROR_CODES.USAGE, "netbox needs --url URL");
+    const forced = context.values["inventory-items"] === true ? "inventory-items" : null;
+    const given = context.values["netbox-version"];
     if (context.out !== null) {
-      // What is sent depends on what NetBox already holds: there is no file of it to write.
-      throw new ReconError(ERROR_CODES.USAGE, "netbox has no --out: use --dry-run for the plan");
+      if (context.url !== null)
+        throw new ReconError(
+          ERROR_CODES.USAGE,
+          "netbox: --out writes the mapping without NetBox; --url sends it (one or the other)",
+        );
+      const mode = typeof given === "string" ? modeForVersion(given) : "modules";
+      if (mode === null)
+        throw new ReconError(ERROR_CODES.USAGE, `--netbox-version ${given}: NetBox 4.2 or later`);
+      return outSession(
+        context.out,
+        context.dryRun,
+        { site: { slug: site }, role: { slug: role } },
+        forced ?? mode,
+      );
     }
+    if (context.url === null)
+      throw new ReconError(ERROR_CODES.USAGE, "netbox needs --url URL (or --out DIR)");
+    if (given !== undefined)
+      throw new ReconError(
+        ERROR_CODES.USAGE,
+        "--netbox-version is for --out; with --url the version is read from NetBox",
+      );
     const client = new NetboxClient(context.url, context.token, context.fetch);
+    let version: string;
+    try {
+      version = await netboxVersion(client);
+    } catch (error) {
+      throw new ReconError(ERROR_CODES.IO, `cannot read NetBox's version: ${errorText(error)}`);
+    }
+    const detected = modeForVersion(version);
+    if (detected === null)
+      throw new ReconError(ERROR_CODES.USAGE, `NetBox ${version}: the export needs 4.2 or later`);
+    const mode = forced ?? detected;
     const scope = {
       site: await lookup(client, "dcim/sites", site, "--site"),
       role: await lookup(client, "dcim/device-roles", role, "--role"),
     };
     try {
-      await prepare(client, context.dryRun);
+      await prepare(client, context.dryRun, mode);
     } catch (error) {
       throw new ReconError(ERROR_CODES.IO, `cannot prepare NetBox: ${errorText(error)}`);
     }
     return {
       async node(doc) {
         try {
-          const plan = await syncNode(client, toNetbox(doc, scope), site, context.dryRun);
+          const plan = await syncNode(client, toNetbox(doc, scope, mode), site, context.dryRun);
           const outcome = context.dryRun
             ? "planned"
             : plan.create.some((c) => c.startsWith("device "))
@@ -296,3 +540,34 @@ There is no --out: what is sent depends on what NetBox already holds.`,
     };
   },
 };
+
+/** --out: the mapping per node as a file, NetBox not asked. */
+async function outSession(
+  out: string,
+  dryRun: boolean,
+  scope: NetboxScope,
+  mode: NetboxMode,
+): Promise<ExportSession> {
+  if (!dryRun) {
+    try {
+      await makeDirectory(out);
+    } catch (error) {
+      throw new ReconError(ERROR_CODES.IO, `cannot create ${out}: ${errorText(error)}`);
+    }
+  }
+  return {
+    async node(doc) {
+      const objects = toNetbox(doc, scope, mode);
+      const what = `${mode}: ${objects.interfaces.length} interfaces, ${objects.modules.length} modules, ${objects.inventoryItems.length} inventory items, ${objects.powerPorts.length} power ports`;
+      const file = join(out, `${doc.nodeId}.json`);
+      if (dryRun) return { outcome: "planned", detail: `would write ${file}: ${what}` };
+      try {
+        await writeFile(file, `${JSON.stringify(objects, null, 2)}\n`);
+      } catch (error) {
+        return { outcome: "failed", detail: `cannot write ${file}: ${errorText(error)}` };
+      }
+      return { outcome: "written", detail: `${file}: ${what}` };
+    },
+    async finish() {},
+  };
+}

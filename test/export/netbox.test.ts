@@ -2,7 +2,7 @@
 // NetBox and refuses what NetBox refuses (OpenAPI request schemas with unknown keys refused,
 // uniqueness rules, unknown custom fields). Every fixture machine is applied, then applied again.
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -11,18 +11,24 @@ import {
   authorization,
   interfaceType,
   NetboxClient,
+  PROFILES,
   syncNode,
   toNetbox,
   UUID_FIELD,
 } from "../../agent/export/netbox.ts";
 import { type Inventory, Inventory as InventorySchema } from "../../schema/inventory.ts";
-import { requestValidator, startNetboxServer } from "../support/netbox-server.ts";
+import {
+  builtinProfiles,
+  profileValidator,
+  requestValidator,
+  startNetboxServer,
+} from "../support/netbox-server.ts";
 import { replay, replayAll, withNics } from "./fixtures.ts";
 
 const SCOPE = { site: { name: "DC 1", slug: "dc1" }, role: { name: "Server", slug: "server" } };
 
-async function netbox(token = "0123456789abcdef") {
-  const server = await startNetboxServer({ token });
+async function netbox(token = "0123456789abcdef", version?: string) {
+  const server = await startNetboxServer({ token, version });
   server.seed("dcim/sites", { ...SCOPE.site });
   server.seed("dcim/device-roles", { ...SCOPE.role });
   return { server, client: new NetboxClient(server.url, token, fetch) };
@@ -120,6 +126,38 @@ test("every fixture: every request body validates, nothing is refused; a second 
         .rows("dcim/devices")
         .every((d) => (d.tags as { slug: string }[]).some((t) => t.slug === "recon")),
     );
+    // NetBox 4.6: CPUs, DIMMs and PSUs as modules in bays of their own, with profiled types.
+    const mine = (rows: Record<string, unknown>[]) =>
+      rows.filter((r) => (r.device as { id: number }).id === device.id);
+    const bays = mine(server.rows("dcim/module-bays"));
+    const modules = mine(server.rows("dcim/modules"));
+    assert.equal(
+      bays.length,
+      full.processors.length + full.memory.dimms.length + full.powerSupplies.length,
+    );
+    assert.equal(modules.length, bays.length, "one module in every bay");
+    assert.equal(mine(server.rows("dcim/inventory-items")).length, 0);
+    const dimm = full.memory.dimms[0];
+    const dimmModule = modules.find(
+      (m) => (m.module_bay as { name: string }).name === `DIMM ${dimm?.locator}`,
+    );
+    const dimmType = dimmModule?.module_type as Record<string, unknown>;
+    assert.equal(dimmType.model, dimm?.partNumber);
+    assert.deepEqual(dimmType.profile, {
+      id: (dimmType.profile as { id: number }).id,
+      name: "Memory",
+    });
+    assert.deepEqual(dimmType.attribute_data, {
+      class: dimm?.type,
+      size: (dimm?.sizeBytes ?? 0) / 2 ** 30,
+      data_rate: dimm?.speedMts,
+    });
+    // One module type per manufacturer and model, shared by every node.
+    const types = server.rows("dcim/module-types");
+    assert.equal(
+      new Set(types.map((t) => `${(t.manufacturer as { id: number }).id} ${t.model}`)).size,
+      types.length,
+    );
   } finally {
     await server.close();
   }
@@ -163,8 +201,76 @@ test("mapping: type values, kbps, the BMC, names never from the hostname, no pla
   assert.equal(interfaceType({ ...nic, speedMbps: null }), "other");
   assert.equal(interfaceType({ ...nic, pciAddress: null }), "virtual");
   assert.equal(interfaceType({ ...nic, name: "bond0", pciAddress: null }), "lag");
-  assert.ok(o.inventoryItems.some((i) => String(i.name).startsWith("DIMM ")));
-  assert.equal(new Set(o.inventoryItems.map((i) => i.name)).size, o.inventoryItems.length);
+  const items = toNetbox(doc, SCOPE, "inventory-items");
+  assert.ok(items.inventoryItems.some((i) => String(i.name).startsWith("DIMM ")));
+  assert.equal(items.modules.length, 0);
+  assert.equal(new Set(items.inventoryItems.map((i) => i.name)).size, items.inventoryItems.length);
+  // Modules mode: the same parts, as modules in bays of the same names.
+  assert.deepEqual(
+    [...o.modules.map((m) => m.bay.name), ...o.inventoryItems.map((i) => i.name)].sort(),
+    items.inventoryItems.map((i) => i.name).sort(),
+  );
+  assert.ok(o.modules.some((m) => String(m.bay.name).startsWith("DIMM ")));
+});
+
+test("modules: every fixture's module type attribute data validates against its profile's JSON schema; a profile only with its required attributes", async () => {
+  const profiles = new Map(builtinProfiles().map((p) => [p.name, p.schema]));
+  const docs = [...(await replayAll()).values(), await fullMachine()];
+  const typeBody = requestValidator("WritableModuleTypeRequest");
+  const bayBody = requestValidator("ModuleBayRequest");
+  const seen = new Set<string>();
+  for (const doc of docs) {
+    const o = toNetbox(doc, SCOPE);
+    for (const m of o.modules) {
+      const { profile, attribute_data, ...rest } = m.moduleType;
+      assert.ok(typeBody(rest), `${doc.nodeId} ${m.bay.name}: ${JSON.stringify(typeBody.errors)}`);
+      assert.ok(bayBody(m.bay), `${doc.nodeId} ${m.bay.name}`);
+      if (m.profile === null) {
+        assert.equal(profile, undefined);
+        assert.equal(attribute_data, undefined);
+        continue;
+      }
+      seen.add(m.profile);
+      assert.deepEqual(profile, { name: m.profile });
+      assert.equal(m.profile, PROFILES[m.kind].name);
+      const schema = profiles.get(m.profile);
+      assert.ok(schema, m.profile);
+      const validate = profileValidator(schema);
+      assert.ok(
+        validate(attribute_data),
+        `${doc.nodeId} ${m.bay.name}: ${JSON.stringify(validate.errors)}`,
+      );
+      // The required list the mapping keeps is the schema's own.
+      assert.deepEqual(PROFILES[m.kind].required, (schema.required as string[] | undefined) ?? []);
+    }
+  }
+  assert.ok(seen.has("CPU") && seen.has("Memory"), [...seen].join(", "));
+  // The profiles' validators can fail: a DIMM without its class, a disk size as text.
+  const memory = profileValidator(profiles.get("Memory") as Record<string, unknown>);
+  assert.equal(memory({ size: 16 }), false);
+  assert.equal(memory({ class: "DDR4", size: 16, data_rate: 3200 }), true);
+  assert.equal(memory({ class: "LPDDR5", size: 16 }), false);
+  const disk = profileValidator(profiles.get("Hard disk") as Record<string, unknown>);
+  assert.equal(disk({ size: "480" }), false);
+  // What is unknown stays out: a DIMM of type "RAM" has no class, so no profile (never DDR5,
+  // the profile's default); a PSU never has one (input current and voltage are not known).
+  const doc = await fullMachine();
+  doc.memory.dimms = doc.memory.dimms.map((d) => ({ ...d, type: "RAM" }));
+  const o = toNetbox(doc, SCOPE);
+  const dimm = o.modules.find((m) => m.kind === "memory");
+  assert.equal(dimm?.profile, null);
+  assert.ok(o.modules.some((m) => m.kind === "psu"));
+  assert.ok(o.modules.filter((m) => m.kind === "psu").every((m) => m.profile === null));
+  const cpu = o.modules.find((m) => m.kind === "cpu");
+  assert.deepEqual(cpu?.moduleType.attribute_data, {
+    speed: (doc.processors[0]?.currentSpeedMhz ?? 0) / 1000,
+    cores: doc.processors[0]?.cores,
+  });
+  // A part whose maker is unknown cannot have a module type: it stays an inventory item.
+  doc.memory.dimms = doc.memory.dimms.map((d) => ({ ...d, manufacturer: null }));
+  const without = toNetbox(doc, SCOPE);
+  assert.ok(without.inventoryItems.some((i) => String(i.name).startsWith("DIMM ")));
+  assert.ok(!without.modules.some((m) => m.kind === "memory"));
 });
 
 test("matching: on the UUID custom field (name a person gave kept), then on exactly one serial", async () => {
@@ -297,7 +403,7 @@ test("lists follow NetBox's pagination (results / next / count) to the last page
   }
 });
 
-test("netbox --help tells its flags; --site/--role/--url required, --out refused", async () => {
+test("netbox --help tells its flags; --site/--role and --url or --out required", async () => {
   let help = "";
   await exportCommand(["netbox", "--help"], { ...quiet, stdout: (t) => (help += t) });
   for (const flag of [
@@ -336,6 +442,187 @@ test("netbox --help tells its flags; --site/--role/--url required, --out refused
       ],
       quiet,
     ),
-    /no --out/,
+    /one or the other/,
+  );
+  await assert.rejects(
+    exportCommand(
+      [
+        "netbox",
+        "--from",
+        dir,
+        "--site",
+        "a",
+        "--role",
+        "b",
+        "--url",
+        "http://127.0.0.1:9/",
+      ].concat(["--netbox-version", "4.2"]),
+      quiet,
+    ),
+    /--netbox-version is for --out/,
+  );
+  for (const flag of ["--inventory-items", "--netbox-version V", "--out DIR", "/api/status/"])
+    assert.ok(help.includes(flag), flag);
+});
+
+test("NetBox 4.2 (from /api/status/) and --inventory-items: inventory items, no module objects; 4.2 refuses a module type profile", async () => {
+  const doc = await fullMachine();
+  const dir = mkdtempSync(join(tmpdir(), "h9-netbox-"));
+  writeFileSync(join(dir, "a.json"), JSON.stringify(doc));
+  writeFileSync(join(dir, "token"), "0123456789abcdef\n");
+  for (const [version, flags] of [
+    ["4.2.9", []],
+    ["4.6.8", ["--inventory-items"]],
+  ] as const) {
+    const { server, client } = await netbox("0123456789abcdef", version);
+    try {
+      let text = "";
+      await exportCommand(
+        ["netbox", "--from", join(dir, "a.json"), "--url", server.url, "--token-file"].concat([
+          join(dir, "token"),
+          "--site",
+          "dc1",
+          "--role",
+          "server",
+          ...flags,
+        ]),
+        { ...quiet, stdout: (t) => (text += t) },
+      );
+      assert.match(text, /created/);
+      assert.deepEqual(
+        server.writes.filter((w) => w.refused !== null),
+        [],
+      );
+      const items = server.rows("dcim/inventory-items");
+      assert.equal(
+        items.length,
+        doc.processors.length + doc.memory.dimms.length + doc.powerSupplies.length,
+      );
+      for (const path of ["dcim/module-types", "dcim/module-bays", "dcim/modules"])
+        assert.equal(server.rows(path).length, 0, `${version}: ${path}`);
+      if (version === "4.2.9") {
+        // 4.2 has no profiles: the endpoint is missing and the field is refused as unknown.
+        await assert.rejects(client.list("dcim/module-type-profiles", {}), /HTTP 404/);
+        server.seed("dcim/manufacturers", { name: "Acme", slug: "acme" });
+        await assert.rejects(
+          client.create("dcim/module-types", {
+            manufacturer: { name: "Acme", slug: "acme" },
+            model: "X1",
+            profile: { name: "CPU" },
+          }),
+          /HTTP 400.*profile/,
+        );
+      }
+    } finally {
+      await server.close();
+    }
+  }
+});
+
+test("the test server refuses what NetBox refuses for modules: attribute data against the profile, two modules in a bay, a bay name twice", async () => {
+  const { server, client } = await netbox();
+  try {
+    const site = server.rows("dcim/sites")[0];
+    const device = server.seed("dcim/devices", { name: "d1", site, tags: [] });
+    server.seed("dcim/manufacturers", { name: "Acme", slug: "acme" });
+    const acme = { name: "Acme", slug: "acme" };
+    const memory = server.rows("dcim/module-type-profiles").find((p) => p.name === "Memory");
+    assert.ok(memory, "the built-in profiles are there on 4.6");
+    const profile = { id: memory.id, name: "Memory" };
+    await assert.rejects(
+      client.create("dcim/module-types", {
+        manufacturer: acme,
+        model: "M1",
+        profile,
+        attribute_data: { size: 16 },
+      }),
+      /HTTP 400 .*Invalid schema.*class/,
+    );
+    const type = await client.create("dcim/module-types", {
+      manufacturer: acme,
+      model: "M1",
+      profile,
+      attribute_data: { class: "DDR4", size: 16 },
+    });
+    await assert.rejects(
+      client.create("dcim/module-types", { manufacturer: acme, model: "M1" }),
+      /exists for this manufacturer/,
+    );
+    const ref = { id: device.id, name: "d1" };
+    const bay = await client.create("dcim/module-bays", { device: ref, name: "DIMM A1" });
+    await assert.rejects(
+      client.create("dcim/module-bays", { device: ref, name: "DIMM A1" }),
+      /name DIMM A1 exists on this device/,
+    );
+    const module = {
+      device: ref,
+      module_bay: bay.id,
+      module_type: { id: type.id, manufacturer: acme, model: "M1" },
+    };
+    await client.create("dcim/modules", module);
+    await assert.rejects(client.create("dcim/modules", module), /Module bay already exists/);
+    await assert.rejects(
+      client.create("dcim/modules", { ...module, module_bay: String(bay.id) }),
+      /HTTP 400 .*schema.*module_bay.*must be integer/,
+    );
+  } finally {
+    await server.close();
+  }
+});
+
+test("--out writes the mapping per node without asking NetBox: modules by default, inventory items for --netbox-version 4.2", async () => {
+  const doc = await fullMachine();
+  const dir = mkdtempSync(join(tmpdir(), "h9-netbox-"));
+  writeFileSync(join(dir, "a.json"), JSON.stringify(doc));
+  for (const [flags, mode] of [
+    [[], "modules"],
+    [["--netbox-version", "4.2.2"], "inventory-items"],
+    [["--netbox-version", "4.6.8", "--inventory-items"], "inventory-items"],
+  ] as const) {
+    const out = mkdtempSync(join(tmpdir(), "h9-netbox-out-"));
+    let text = "";
+    await exportCommand(
+      [
+        "netbox",
+        "--from",
+        join(dir, "a.json"),
+        "--out",
+        out,
+        "--site",
+        "dc1",
+        "--role",
+        "srv",
+      ].concat(flags),
+      { ...quiet, stdout: (t) => (text += t) },
+    );
+    assert.match(text, /written/);
+    const written = JSON.parse(readFileSync(join(out, `${doc.nodeId}.json`), "utf8"));
+    assert.equal(written.mode, mode);
+    assert.deepEqual(
+      written,
+      JSON.parse(
+        JSON.stringify(toNetbox(doc, { site: { slug: "dc1" }, role: { slug: "srv" } }, mode)),
+      ),
+    );
+    assert.equal(written.modules.length > 0, mode === "modules");
+  }
+  await assert.rejects(
+    exportCommand(
+      [
+        "netbox",
+        "--from",
+        dir,
+        "--out",
+        dir,
+        "--site",
+        "a",
+        "--role",
+        "b",
+        "--netbox-version",
+        "3.7",
+      ],
+      quiet,
+    ),
+    /--netbox-version 3.7: NetBox 4.2 or later/,
   );
 });

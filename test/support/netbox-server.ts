@@ -3,12 +3,16 @@
 // not matching the OpenAPI document's request schema (validated with ajv against its
 // components, with additionalProperties: false added, since NetBox drops unknown fields
 // silently), unknown custom fields, unresolvable related objects, and NetBox's uniqueness rules
-// (device name per site, asset tag across NetBox, interface, inventory item and power port name
-// per device, one MAC object per interface assignment). No real NetBox can be installed on these machines; this is how the
-// export is tested.
-import { readFileSync } from "node:fs";
+// (device name per site, asset tag across NetBox, interface, inventory item, power port and
+// module bay name per device, one MAC object per interface assignment, module type model per
+// manufacturer, one module per bay, one cable per interface). GET /api/status/ tells a
+// configurable version; from 4.3 it holds NetBox's built-in module type profiles and validates a
+// module type's attribute_data against its profile's JSON schema, as NetBox does. No real NetBox
+// can be installed on these machines; this is how the export is tested.
+import { readdirSync, readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
 import { Ajv, type ValidateFunction } from "ajv";
 import { parse } from "yaml";
 
@@ -29,10 +33,42 @@ export const REQUEST_SCHEMAS: Record<string, [string, string]> = {
   "ipam/ip-addresses": ["WritableIPAddressRequest", "PatchedWritableIPAddressRequest"],
   "dcim/inventory-items": ["WritableInventoryItemRequest", "PatchedWritableInventoryItemRequest"],
   "dcim/power-ports": ["WritablePowerPortRequest", "PatchedWritablePowerPortRequest"],
+  "dcim/module-types": ["WritableModuleTypeRequest", "PatchedWritableModuleTypeRequest"],
+  "dcim/module-bays": ["ModuleBayRequest", "PatchedModuleBayRequest"],
+  "dcim/modules": ["WritableModuleRequest", "PatchedWritableModuleRequest"],
+  "dcim/cables": ["WritableCableRequest", "PatchedWritableCableRequest"],
   "extras/tags": ["TagRequest", "PatchedTagRequest"],
   "extras/custom-fields": ["WritableCustomFieldRequest", "PatchedWritableCustomFieldRequest"],
 };
 const COLLECTIONS = [...Object.keys(REQUEST_SCHEMAS), "dcim/sites", "dcim/device-roles"];
+export const PROFILES_DIR = "/work/shared/reference/netbox/module_type_profiles";
+
+/** NetBox's built-in module type profiles (what its 4.3 migration creates), from the files. */
+export function builtinProfiles(): { name: string; schema: Record<string, unknown> }[] {
+  return readdirSync(PROFILES_DIR)
+    .filter((f) => f.endsWith(".json"))
+    .sort()
+    .map((f) => JSON.parse(readFileSync(join(PROFILES_DIR, f), "utf8")));
+}
+
+const profileValidators = new Map<string, ValidateFunction>();
+/** A validator of a profile's JSON schema (as NetBox's ModuleType.clean runs jsonschema). */
+export function profileValidator(schema: Record<string, unknown>): ValidateFunction {
+  const key = JSON.stringify(schema);
+  let v = profileValidators.get(key);
+  if (!v) {
+    v = new Ajv({ strict: false, allErrors: true }).compile(schema);
+    profileValidators.set(key, v);
+  }
+  return v;
+}
+
+/** [major, minor] of "4.3.2" (what /api/status/ says). */
+function versionOf(text: string): [number, number] {
+  const m = /^(\d+)\.(\d+)/.exec(text);
+  if (!m) throw new Error(`bad NetBox version ${text}`);
+  return [Number(m[1]), Number(m[2])];
+}
 
 /** OpenAPI 3.0 to what ajv checks: nullable without a type becomes anyOf null; every request
  * object with properties refuses keys it does not name. */
@@ -125,11 +161,23 @@ export interface NetboxServer {
 export interface NetboxServerOptions {
   /** The token key; requests must carry "Token <key>" or, for nbt_ keys, "Bearer <key>". */
   token: string;
+  /** What GET /api/status/ says (default 4.6.8). From 4.3 the server has module type profiles
+   * (the built-in ones) and module types take profile and attribute_data, which 4.2 refuses. */
+  version?: string;
 }
 
 export async function startNetboxServer(options: NetboxServerOptions): Promise<NetboxServer> {
+  const version = options.version ?? "4.6.8";
+  const [major, minor] = versionOf(version);
+  const profiled = major > 4 || (major === 4 && minor >= 3);
   const data = new Map<string, Row[]>(COLLECTIONS.map((c) => [c, []]));
   let nextId = 1;
+  if (profiled) {
+    data.set(
+      "dcim/module-type-profiles",
+      builtinProfiles().map((p) => ({ id: nextId++, ...p })),
+    );
+  }
   const writes: NetboxServer["writes"] = [];
   const table = (c: string) => data.get(c) as Row[];
   const byId = (c: string, id: unknown) => table(c).find((r) => r.id === id);
@@ -159,6 +207,7 @@ export async function startNetboxServer(options: NetboxServerOptions): Promise<N
       device_type: "dcim/device-types",
       manufacturer: "dcim/manufacturers",
       device: "dcim/devices",
+      module_type: "dcim/module-types",
     };
     for (const [field, target] of Object.entries(fk)) {
       if (body[field] !== undefined && body[field] !== null)
@@ -202,6 +251,33 @@ export async function startNetboxServer(options: NetboxServerOptions): Promise<N
         throw new Refused(400, "oob_ip: the IP address is not assigned to this device");
       out.oob_ip = { id: ip.id, address: ip.address };
     }
+    if (collection === "dcim/modules" && body.module_bay !== undefined) {
+      // NetBox takes the bay's primary key here and answers with the nested bay.
+      const bay = byId("dcim/module-bays", body.module_bay);
+      if (!bay) throw new Refused(400, "module_bay: no such module bay");
+      out.module_bay = { id: bay.id, name: bay.name };
+    }
+    if (collection === "dcim/modules") {
+      const bay = byId("dcim/module-bays", (out.module_bay as Row | undefined)?.id);
+      if (bay && (bay.device as Row).id !== (out.device as Row | undefined)?.id)
+        throw new Refused(400, "module_bay: the bay belongs to another device");
+    }
+    if (collection === "dcim/cables") {
+      for (const side of ["a_terminations", "b_terminations"]) {
+        const ends = (body[side] as { object_type: string; object_id: number }[] | undefined) ?? [];
+        for (const end of ends) {
+          const iface = byId("dcim/interfaces", end.object_id);
+          if (end.object_type !== "dcim.interface" || !iface)
+            throw new Refused(400, `${side}: no such interface ${end.object_id}`);
+          // NetBox: an interface has at most one cable.
+          if (iface.cable && (iface.cable as Row).id !== self?.id)
+            throw new Refused(
+              400,
+              `Duplicate termination found for dcim.interface:${iface.id}: cable ${(iface.cable as Row).id}`,
+            );
+        }
+      }
+    }
     if (collection === "dcim/mac-addresses" && out.mac_address)
       out.mac_address = String(out.mac_address).toUpperCase();
     return out;
@@ -221,10 +297,24 @@ export async function startNetboxServer(options: NetboxServerOptions): Promise<N
       if (row.asset_tag)
         clash(`asset tag ${row.asset_tag} exists`, (r) => r.asset_tag === row.asset_tag);
     }
-    if (["dcim/interfaces", "dcim/inventory-items", "dcim/power-ports"].includes(collection))
+    if (
+      ["dcim/interfaces", "dcim/inventory-items", "dcim/power-ports", "dcim/module-bays"].includes(
+        collection,
+      )
+    )
       clash(
         `name ${row.name} exists on this device`,
         (r) => dev(r) === dev(row) && r.name === row.name,
+      );
+    if (collection === "dcim/module-types")
+      clash(
+        `module type ${row.model} exists for this manufacturer`,
+        (r) => r.model === row.model && (r.manufacturer as Row).id === (row.manufacturer as Row).id,
+      );
+    if (collection === "dcim/modules")
+      clash(
+        "Module with this Module bay already exists.",
+        (r) => (r.module_bay as Row).id === (row.module_bay as Row).id,
       );
     if (collection === "dcim/mac-addresses")
       clash(
@@ -237,6 +327,30 @@ export async function startNetboxServer(options: NetboxServerOptions): Promise<N
       clash(`custom field ${row.name} exists`, (r) => r.name === row.name);
   }
 
+  /** A new cable: each end's interface shows it and its peers, as NetBox answers. */
+  function connect(cable: Row) {
+    const ends = (side: string) =>
+      ((cable[side] as { object_id: number }[]) ?? []).map(
+        (t) => byId("dcim/interfaces", t.object_id) as Row,
+      );
+    const brief = (i: Row) => ({
+      id: i.id,
+      name: i.name,
+      device: { id: (i.device as Row).id, name: (i.device as Row).name },
+    });
+    const [a, b] = [ends("a_terminations"), ends("b_terminations")];
+    for (const [mine, theirs] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      for (const i of mine) {
+        i.cable = { id: cable.id };
+        i.link_peers = theirs.map(brief);
+        i.link_peers_type = "dcim.interface";
+      }
+    }
+  }
+
   function filter(collection: string, row: Row, key: string, value: string): boolean {
     if (key.startsWith("cf_"))
       return (
@@ -244,6 +358,7 @@ export async function startNetboxServer(options: NetboxServerOptions): Promise<N
       );
     if (key === "tag") return ((row.tags as Row[] | undefined) ?? []).some((t) => t.slug === value);
     if (key === "site") return (row.site as Row | undefined)?.slug === value;
+    if (key === "manufacturer") return (row.manufacturer as Row | undefined)?.slug === value;
     if (key === "interface_id") return String(row.assigned_object_id) === value;
     if (key === "device_id") {
       if (collection === "dcim/mac-addresses")
@@ -264,6 +379,8 @@ export async function startNetboxServer(options: NetboxServerOptions): Promise<N
       : `Token ${options.token}`;
     if (auth !== expected) throw new Refused(403, "Invalid token");
     const url = new URL(req.url ?? "/", base);
+    if (req.method === "GET" && url.pathname === "/api/status/")
+      return { "netbox-version": version, "django-version": "5.2", plugins: {} };
     const m = /^\/api\/([a-z]+\/[a-z-]+)\/(?:(\d+)\/)?$/.exec(url.pathname);
     const collection = m?.[1] ?? "";
     if (!m || !data.has(collection)) throw new Refused(404, "Not found");
@@ -284,7 +401,7 @@ export async function startNetboxServer(options: NetboxServerOptions): Promise<N
         results: all.slice(offset, offset + limit),
       };
     }
-    if (req.method !== "POST" && req.method !== "PATCH")
+    if ((req.method !== "POST" && req.method !== "PATCH") || !REQUEST_SCHEMAS[collection])
       throw new Refused(405, "Method not allowed");
     const chunks: Buffer[] = [];
     let size = 0;
@@ -304,19 +421,48 @@ export async function startNetboxServer(options: NetboxServerOptions): Promise<N
     try {
       const [post, patch] = REQUEST_SCHEMAS[collection] as [string, string];
       const validate = requestValidator(req.method === "POST" ? post : patch);
-      if (!validate(body))
+      // 4.3+ fields the 4.2.2 document does not have; on 4.2 they stay and are refused as unknown.
+      const { profile, attribute_data, ...rest } = body;
+      const later = profiled && collection === "dcim/module-types";
+      if (!validate(later ? rest : body))
         throw new Refused(400, `schema: ${JSON.stringify(validate.errors?.slice(0, 3))}`);
+      const extra: Record<string, unknown> = {};
+      if (later) {
+        const held = profile ? resolve("dcim/module-type-profiles", profile, "profile") : null;
+        if (held) {
+          // ModuleType.clean(): jsonschema.validate(attribute_data, profile.schema).
+          const check = profileValidator(held.schema as Record<string, unknown>);
+          if (!check(attribute_data ?? null))
+            throw new Refused(400, `Invalid schema: ${JSON.stringify(check.errors?.slice(0, 3))}`);
+          extra.profile = { id: held.id, name: held.name };
+          extra.attribute_data = attribute_data ?? null;
+        } else if (profile === null || (profile === undefined && req.method === "POST")) {
+          // Without a profile NetBox clears the attribute data.
+          extra.profile = null;
+          extra.attribute_data = null;
+        }
+      }
       if (req.method === "POST" && id === null) {
-        const row = { id: nextId, ...resolveRefs(collection, body, null) } as Row;
+        const row = {
+          id: nextId,
+          ...(collection === "dcim/interfaces" ? { cable: null, link_peers: [] } : {}),
+          ...resolveRefs(collection, later ? rest : body, null),
+          ...extra,
+        } as Row;
         unique(collection, row);
         nextId++;
         table(collection).push(row);
+        if (collection === "dcim/cables") connect(row);
         res.statusCode = 201;
         return row;
       }
       const current = id === null ? undefined : byId(collection, id);
       if (req.method !== "PATCH" || !current) throw new Refused(404, "Not found");
-      const row = { ...current, ...resolveRefs(collection, body, current) } as Row;
+      const row = {
+        ...current,
+        ...resolveRefs(collection, later ? rest : body, current),
+        ...extra,
+      } as Row;
       unique(collection, row);
       Object.assign(current, row);
       return current;
