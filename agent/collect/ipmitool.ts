@@ -509,6 +509,18 @@ async function parsedProbe<T>(
 }
 
 /**
+ * DCMI is an optional extension: a BMC without it answers the command with completion code c1
+ * ("Invalid command"), which ipmitool prints as "DCMI request failed because: Invalid command
+ * (c1)". That is the BMC's honest "not here" (as on ipmi_sim), not a failure to read it.
+ */
+const DCMI_ABSENT = /Invalid command \(c1\)|Invalid command$/m;
+
+function dcmiReport(report: CollectorReport): CollectorReport {
+  if (report.status !== "failed" || !DCMI_ABSENT.test(report.message ?? "")) return report;
+  return { ...report, status: "skipped", message: `the BMC has no DCMI: ${report.message}` };
+}
+
+/**
  * Builds the ipmitool collector; `collectIpmi` is the in-band default.
  *
  * Order: mc info first (one timeout, not a dozen, on a BMC that does not answer). Then four
@@ -630,7 +642,7 @@ export function ipmiCollector(options: IpmiCollectorOptions = {}): Collect<IpmiF
         lan.users.report,
         fru.report,
         sensors.report,
-        power.report,
+        dcmiReport(power.report),
       ],
     };
   };
