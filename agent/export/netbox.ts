@@ -63,6 +63,8 @@ export interface NetboxComponent {
   description: string | null;
   /** Of the inventory item. */
   itemDescription: string | null;
+  /** Of the module (what tells this part from others of its model: a GPU's UUID, VBIOS). */
+  moduleDescription: string | null;
   watts: number | null;
   /** The profile's attribute data: only what is known. */
   attributes: Body;
@@ -255,6 +257,7 @@ export function toNetbox(
       }
       const module: Body = { device: deviceRef, status: "active", tags };
       put(module, "serial", c.serial, 50);
+      put(module, "description", c.moduleDescription, 200);
       modules.push({
         kind: c.kind,
         bay: { device: deviceRef, name: c.name, tags },
@@ -315,6 +318,7 @@ export function componentsOf(doc: Inventory): NetboxComponent[] {
       serial: cleanString(fields.serial),
       description: cleanString(fields.description),
       itemDescription: cleanString(fields.itemDescription ?? fields.description),
+      moduleDescription: cleanString(fields.moduleDescription),
       watts: fields.watts ?? null,
       attributes: known,
     });
@@ -411,25 +415,48 @@ function diskType(disk: Inventory["disks"][number]): string | null {
   return disk.rotational ? "HD" : "SSD";
 }
 
-/** GPUs: PCI display controllers (class 03) and processing accelerators (class 12), except the
- * VGA a BMC brings on the board (ASPEED, Matrox), which is no card in a slot. */
+/** GPUs: gpus[] (PCI display controllers and processing accelerators, with nvidia-smi's facts),
+ * except the VGA a BMC brings on the board (ASPEED, Matrox), which is no card in a slot. */
 function gpusOf(doc: Inventory): {
   name: string;
   fields: Partial<NetboxComponent>;
   attributes: Record<string, Json | null>;
 }[] {
-  return doc.pciDevices
-    .filter(
-      (p) =>
-        /^(03|12)/.test(p.classId ?? "") &&
-        (p.vendorId === null || !BMC_VGA_VENDORS.has(p.vendorId)),
-    )
-    .map((p) => ({
-      name: `GPU ${p.address}`,
-      fields: { manufacturer: p.vendorName, model: p.deviceName, description: p.className },
-      attributes: { gpu: cleanString(p.deviceName) },
-    }));
+  const pci = new Map(doc.pciDevices.map((p) => [p.address, p]));
+  return doc.gpus.flatMap((g, i) => {
+    const device = g.pciAddress === null ? undefined : pci.get(g.pciAddress);
+    const vendorId = device?.vendorId ?? (HEX_ID.test(g.vendor ?? "") ? g.vendor : null);
+    if (vendorId !== null && BMC_VGA_VENDORS.has(vendorId)) return [];
+    // A bare PCI vendor id is no manufacturer's name: the name lspci gave that id, else none.
+    const vendor = HEX_ID.test(g.vendor ?? "")
+      ? (doc.pciDevices.find((p) => p.vendorId === g.vendor && p.vendorName)?.vendorName ?? null)
+      : g.vendor;
+    const identity = [
+      g.uuid === null ? null : `UUID ${g.uuid}`,
+      g.vbiosVersion === null ? null : `VBIOS ${g.vbiosVersion}`,
+    ]
+      .filter(Boolean)
+      .join(", ");
+    const gib = g.memoryBytes === null ? null : Math.round(g.memoryBytes / 2 ** 30);
+    return [
+      {
+        name: `GPU ${g.pciAddress ?? i}`,
+        fields: {
+          manufacturer: vendor,
+          model: g.model,
+          serial: g.serialNumber,
+          description: gib === null ? null : `${gib} GB`,
+          itemDescription:
+            [gib === null ? null : `${gib} GB`, identity || null].filter(Boolean).join(", ") ||
+            null,
+          moduleDescription: identity || null,
+        },
+        attributes: { gpu: cleanString(g.model), memory: gib },
+      },
+    ];
+  });
 }
+const HEX_ID = /^[0-9a-f]{4}$/;
 const BMC_VGA_VENDORS = new Set(["1a03", "102b"]);
 
 export const netboxTarget: ExportTarget = {

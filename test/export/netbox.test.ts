@@ -626,3 +626,64 @@ test("--out writes the mapping per node without asking NetBox: modules by defaul
     /--netbox-version 3.7: NetBox 4.2 or later/,
   );
 });
+
+test("GPUs from gpus[]: a module with the GPU profile when its memory is known; the BMC's on-board VGA is none", async () => {
+  const doc = await fullMachine();
+  const vga = (await replay("vmware-vm-ubuntu2010-lspci-jc")).pciDevices.find((p) =>
+    p.classId?.startsWith("03"),
+  );
+  assert.ok(vga);
+  const gpu = {
+    pciAddress: "0000:17:00.0",
+    vendor: "NVIDIA Corporation",
+    model: "NVIDIA A100-SXM4-40GB",
+    uuid: "GPU-6f1c2a3b-0000-4000-8000-000000000001",
+    serialNumber: "1563220012345",
+    vbiosVersion: "92.00.45.00.03",
+    memoryBytes: 40 * 2 ** 30,
+    driver: "nvidia",
+    numaNode: 0,
+  };
+  doc.pciDevices = [
+    ...doc.pciDevices,
+    { ...vga, address: "0000:03:00.0", vendorId: "1a03", vendorName: "ASPEED Technology, Inc." },
+  ];
+  doc.gpus = [
+    gpu,
+    { ...gpu, pciAddress: "0000:03:00.0", vendor: "ASPEED Technology, Inc.", model: "ASPEED" },
+    { ...gpu, pciAddress: "0000:31:00.0", vendor: "10de", memoryBytes: null, serialNumber: null },
+  ];
+  const o = toNetbox(InventorySchema.parse(doc), SCOPE);
+  const gpus = o.modules.filter((m) => m.kind === "gpu");
+  assert.deepEqual(
+    gpus.map((m) => m.bay.name),
+    ["GPU 0000:17:00.0"],
+    "the ASPEED VGA is no GPU; a bare vendor id with no lspci name is no maker",
+  );
+  assert.ok(o.inventoryItems.some((i) => i.name === "GPU 0000:31:00.0"));
+  const [a100] = gpus;
+  assert.equal(a100?.profile, "GPU");
+  assert.deepEqual(a100?.moduleType.attribute_data, { gpu: gpu.model, memory: 40 });
+  const schema = builtinProfiles().find((p) => p.name === "GPU")?.schema;
+  assert.ok(schema && profileValidator(schema)(a100?.moduleType.attribute_data));
+  assert.equal(a100?.module.serial, gpu.serialNumber);
+  assert.match(String(a100?.module.description), /UUID GPU-6f1c.*VBIOS 92\.00/);
+  // Applied: NetBox takes it (the server checks the attribute data against the profile too).
+  const { server, client } = await netbox();
+  try {
+    server.seed("extras/tags", { name: "recon", slug: "recon" });
+    server.seed("extras/custom-fields", { name: UUID_FIELD });
+    client.profiles = new Map(
+      server.rows("dcim/module-type-profiles").map((p) => [String(p.name), p]),
+    );
+    await syncNode(client, o, "dc1", false);
+    assert.deepEqual(
+      server.writes.filter((w) => w.refused !== null),
+      [],
+    );
+    const type = server.rows("dcim/module-types").find((t) => t.model === gpu.model);
+    assert.equal((type?.profile as { name: string } | undefined)?.name, "GPU");
+  } finally {
+    await server.close();
+  }
+});
