@@ -8,7 +8,13 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { collectCmdline } from "../agent/collect/cmdline.ts";
 import { collectDmidecode } from "../agent/collect/dmidecode.ts";
-import { ethtoolLinkCollector, permanentMacCollector } from "../agent/collect/ethtool.ts";
+import {
+  ethtoolLinkCollector,
+  firmwareVersionCollector,
+  permanentMacCollector,
+} from "../agent/collect/ethtool.ts";
+import { nvidiaSmiCollector } from "../agent/collect/gpu.ts";
+import { collectInfiniband } from "../agent/collect/infiniband.ts";
 import { collectIpmi } from "../agent/collect/ipmitool.ts";
 import { collectLldp } from "../agent/collect/lldpctl.ts";
 import { collectLsblk } from "../agent/collect/lsblk.ts";
@@ -17,6 +23,7 @@ import { collectLshw } from "../agent/collect/lshw.ts";
 import { collectLspci } from "../agent/collect/lspci.ts";
 import { collectMeminfo } from "../agent/collect/meminfo.ts";
 import { collectNics } from "../agent/collect/net.ts";
+import { collectPciSysfs } from "../agent/collect/pci-sysfs.ts";
 import { collectSmart } from "../agent/collect/smartctl.ts";
 import type { Collect } from "../agent/collect/types.ts";
 import { type Runner, replayRunner } from "../agent/exec.ts";
@@ -56,6 +63,10 @@ function collectorsFor(dir: string): Record<string, Collect<unknown>> {
     nics: collectNics,
     "ethtool-permaddr": permanentMacCollector(names),
     "ethtool-link": ethtoolLinkCollector(names),
+    "ethtool-driver": firmwareVersionCollector(names),
+    "sysfs-pci": collectPciSysfs,
+    "nvidia-smi": nvidiaSmiCollector(true),
+    "sysfs-infiniband": collectInfiniband,
     ipmitool: collectIpmi,
     smartctl: collectSmart,
     lldpctl: collectLldp,

@@ -4,9 +4,8 @@
 // what the agent saw; merged into pciDevices[], nics[] and gpus[] by PCI address.
 //
 // Real input, sys-bus-pci.json (written by this module; this machine, a Firecracker-style VM):
-//   {"0000:00:03.0":{"class":"0x020000","vendor":"0x1af4","device":"0x1000",
-//     "driver":"virtio-pci","numa_node":"-1","sriov_totalvfs":null,"sriov_numvfs":null,
-//     "mem_info_vram_total":null}}
+//   {"0000:00:03.0":{"class":"0x020000","vendor":"0x1af4","device":"0x1041","numa_node":"-1",
+//     "sriov_totalvfs":null,"sriov_numvfs":null,"driver":"virtio-pci","mem_info_vram_total":null}}
 // Values are the attribute files' text, trimmed; null when the file is absent (sriov_* exist only
 // on SR-IOV capable functions, mem_info_vram_total only under amdgpu).
 import { readdir, readFile, readlink } from "node:fs/promises";

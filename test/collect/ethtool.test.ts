@@ -4,20 +4,25 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import fc from "fast-check";
+import { z } from "zod";
 import {
+  driverInfoProbe,
   emptyEthtoolLink,
   ethtoolLinkCollector,
   ethtoolLinkProbe,
+  firmwareVersionCollector,
   isSafeIfname,
+  parseDriverInfo,
   parseEthtoolLink,
   parsePermanentMac,
   permanentMacCollector,
   permanentMacProbe,
+  readDriverInfo,
 } from "../../agent/collect/ethtool.ts";
 import type { Probe, ProbeResult, Runner } from "../../agent/exec.ts";
 import { replayRunner } from "../../agent/exec.ts";
 import { Nic } from "../../schema/inventory.ts";
-import { assertSurvivesMutations } from "../support/properties.ts";
+import { assertHonestParser, assertSurvivesMutations } from "../support/properties.ts";
 
 const FIXTURES = new URL("../../fixtures/", import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, FIXTURES), "utf8");
@@ -320,4 +325,101 @@ test("ethtoolLinkCollector: replay of the QEMU guest and of this machine", async
       ["ethtool-link", "failed", 75],
     ],
   );
+});
+
+// --- driver info (ethtool -i): firmware version -------------------------------------------------
+
+const ETHTOOL_I = new URL("../../samples/ethtool-i/", import.meta.url);
+const readI = (name: string) => readFileSync(new URL(name, ETHTOOL_I), "utf8");
+const DRIVER_INFO_SAMPLES = [
+  "ethtool-i-node-exporter-e1000e.txt",
+  "ethtool-i-this-machine-eth0.txt",
+  "ethtool-i-this-machine-ifb0.txt",
+];
+
+test("ethtool -i: real outputs (e1000e with firmware, virtio_net and ifb without)", () => {
+  assert.deepEqual(parseDriverInfo(readI("ethtool-i-node-exporter-e1000e.txt")), {
+    driver: "e1000e",
+    firmwareVersion: "0.5-4",
+    busInfo: "0000:00:1f.6",
+  });
+  assert.deepEqual(parseDriverInfo(readI("ethtool-i-this-machine-eth0.txt")), {
+    driver: "virtio_net",
+    firmwareVersion: null,
+    busInfo: "0000:00:03.0",
+  });
+  assert.deepEqual(parseDriverInfo(readI("ethtool-i-this-machine-ifb0.txt")), {
+    driver: "ifb",
+    firmwareVersion: null,
+    busInfo: null,
+  });
+  for (const name of DRIVER_INFO_SAMPLES) assert.equal(readDriverInfo(readI(name)).problem, null);
+});
+
+test("ethtool -i: vendor firmware strings are kept whole; N/A and blanks are null", () => {
+  const info = (fw: string) => `driver: x\nversion: 1\nfirmware-version: ${fw}\nbus-info: \n`;
+  // As mlx5_core, i40e and ixgbe print them (values from public bug reports on netdev).
+  for (const fw of [
+    "14.27.1016 (MT_2420110034)",
+    "5.02 0x80002248 1.33.0",
+    "0x80000887, 1.2688.0",
+  ]) {
+    assert.equal(parseDriverInfo(info(fw)).firmwareVersion, fw);
+  }
+  assert.equal(parseDriverInfo(info("N/A")).firmwareVersion, null);
+  assert.equal(parseDriverInfo(info("   ")).firmwareVersion, null);
+  assert.equal(parseDriverInfo(info("1.2\r")).firmwareVersion, "1.2", "CRLF");
+  // An indented line is not ethtool -i's (keys start at column 0).
+  assert.equal(parseDriverInfo("  firmware-version: 9\n").firmwareVersion, null);
+});
+
+test("readDriverInfo: not ethtool -i text is a problem; empty output is not", () => {
+  assert.equal(readDriverInfo("").problem, null);
+  assert.match(readDriverInfo("Settings for eth0:\n\tSpeed: 1000Mb/s\n").problem ?? "", /driver:/);
+  assert.match(readDriverInfo("driver: e1000e\n\u0000\u0001").problem ?? "", /binary/);
+});
+
+test("property: readDriverInfo is honest over the real outputs, truncated and overwritten", () => {
+  assertHonestParser(
+    DRIVER_INFO_SAMPLES.map((n) => readI(n)),
+    readDriverInfo,
+  );
+  const DriverInfo = z.strictObject({
+    driver: z.string().nullable(),
+    firmwareVersion: z.string().nullable(),
+    busInfo: z.string().nullable(),
+  });
+  assertSurvivesMutations(
+    DRIVER_INFO_SAMPLES.map((n) => readI(n)),
+    (text) => {
+      DriverInfo.parse(parseDriverInfo(text));
+      Nic.shape.firmwareVersion.parse(parseDriverInfo(text).firmwareVersion);
+    },
+  );
+});
+
+test("firmwareVersionCollector: a capture dir with ethtool-i files; a missing one is skipped", async () => {
+  const temp = mkdtempSync(join(tmpdir(), "recon-ethtool-i-"));
+  try {
+    writeFileSync(join(temp, "ethtool-i-eno1.txt"), readI("ethtool-i-node-exporter-e1000e.txt"));
+    writeFileSync(join(temp, "ethtool-i-eth0.txt"), readI("ethtool-i-this-machine-eth0.txt"));
+    const out = await firmwareVersionCollector(["eno1", "eth0", "eth9", "-x"])(
+      await replayRunner(temp),
+    );
+    assert.deepEqual(out.value, { eno1: "0.5-4", eth0: null, eth9: null });
+    const status = out.reports.map((r) => `${r.name}:${r.status}`);
+    assert.deepEqual(status.sort(), [
+      "ethtool-driver:ok",
+      "ethtool-driver:ok",
+      "ethtool-driver:skipped",
+      "ethtool-driver:skipped",
+    ]);
+    assert.deepEqual(driverInfoProbe("eno1").source, {
+      kind: "command",
+      argv: ["ethtool", "-i", "eno1"],
+      versionArgv: ["--version"],
+    });
+  } finally {
+    rmSync(temp, { recursive: true, force: true });
+  }
 });

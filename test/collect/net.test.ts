@@ -4,6 +4,7 @@ import fc from "fast-check";
 import { z } from "zod";
 import {
   buildNics,
+  isBmcUsbNic,
   parseIpAddr,
   parseSysNet,
   pciAddressFromDevicePath,
@@ -144,4 +145,33 @@ test("parsers never throw; output is schema-valid", () => {
       );
     }),
   );
+});
+
+test("bmcUsb: a NIC on a USB network-function driver is the BMC's, not a data NIC", () => {
+  // sysfs as it is for the BMC host interface on cdc_ether (USB device path) and a PCI NIC.
+  const nics = buildNics([], {
+    usb0: {
+      driver: "cdc_ether",
+      devicePath: "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-3/1-3:1.0",
+    },
+    enp0s20f0u3: {
+      driver: "rndis_host",
+      devicePath: "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-3/1-3:1.0",
+    },
+    eno1: { driver: "igb", devicePath: "/sys/devices/pci0000:00/0000:00:1c.0/0000:02:00.0" },
+  });
+  assert.deepEqual(
+    nics.map((n) => [n.name, n.bmcUsb]),
+    [
+      ["eno1", false],
+      ["enp0s20f0u3", true],
+      ["usb0", true],
+    ],
+  );
+  // Without a driver (no sysfs): the names BMCs give it.
+  assert.equal(isBmcUsbNic({ name: "usb0", driver: null }), true);
+  assert.equal(isBmcUsbNic({ name: "idrac", driver: null }), true);
+  assert.equal(isBmcUsbNic({ name: "eth0", driver: null }), false);
+  // A known PCI driver wins over a BMC-like name.
+  assert.equal(isBmcUsbNic({ name: "usb0", driver: "e1000e" }), false);
 });

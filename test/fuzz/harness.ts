@@ -19,7 +19,13 @@ import {
   splitCmdline,
 } from "../../agent/collect/cmdline.ts";
 import { parseDmidecode } from "../../agent/collect/dmidecode.ts";
-import { parseEthtoolLink, parsePermanentMac } from "../../agent/collect/ethtool.ts";
+import {
+  parseDriverInfo,
+  parseEthtoolLink,
+  parsePermanentMac,
+} from "../../agent/collect/ethtool.ts";
+import { parseNvidiaSmi } from "../../agent/collect/gpu.ts";
+import { parseSysInfiniband } from "../../agent/collect/infiniband.ts";
 import { parseLan6Print, parseUserList } from "../../agent/collect/ipmi-access.ts";
 import { parseDcmiPowerReading, parseSdrElist } from "../../agent/collect/ipmi-sensors.ts";
 import { parseFruPrint, parseLanPrint, parseMcInfo } from "../../agent/collect/ipmitool.ts";
@@ -30,6 +36,7 @@ import { parseLshw } from "../../agent/collect/lshw.ts";
 import { parseLspci } from "../../agent/collect/lspci.ts";
 import { parseMeminfo } from "../../agent/collect/meminfo.ts";
 import { buildNics, parseIpAddr, parseSysNet } from "../../agent/collect/net.ts";
+import { parseSysBusPci } from "../../agent/collect/pci-sysfs.ts";
 import { parseSmartctl, parseSmartctlScan } from "../../agent/collect/smartctl.ts";
 import {
   Bmc,
@@ -37,6 +44,8 @@ import {
   Cpu,
   Disk,
   Fru,
+  Gpu,
+  InfinibandDevice,
   Inventory,
   LldpNeighbor,
   Nic,
@@ -233,6 +242,55 @@ const PARSE_TARGETS: ParserTarget[] = [
   },
   { name: "parsePermanentMac", files: starts("ethtool-P"), run: parsePermanentMac, schema: Mac },
   {
+    name: "parseDriverInfo",
+    files: starts("ethtool-i-"),
+    run: parseDriverInfo,
+    schema: z.strictObject({
+      driver: z.string().nullable(),
+      firmwareVersion: Nic.shape.firmwareVersion,
+      busInfo: z.string().nullable(),
+    }),
+  },
+  {
+    name: "parseSysBusPci",
+    files: starts("sys-bus-pci"),
+    run: parseSysBusPci,
+    schema: z.record(
+      z.string().regex(/^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/),
+      z.strictObject({
+        classId: PciDevice.shape.classId,
+        vendorId: PciDevice.shape.vendorId,
+        deviceId: PciDevice.shape.deviceId,
+        driver: z.string().nullable(),
+        numaNode: PciDevice.shape.numaNode,
+        sriovTotalVfs: PciDevice.shape.sriovTotalVfs,
+        sriovEnabledVfs: PciDevice.shape.sriovEnabledVfs,
+        vramBytes: z.number().int().nonnegative().nullable(),
+      }),
+    ),
+  },
+  {
+    name: "parseNvidiaSmi",
+    files: starts("nvidia-smi"),
+    run: parseNvidiaSmi,
+    schema: z.array(
+      Gpu.pick({
+        pciAddress: true,
+        model: true,
+        uuid: true,
+        serialNumber: true,
+        vbiosVersion: true,
+        memoryBytes: true,
+      }),
+    ),
+  },
+  {
+    name: "parseSysInfiniband",
+    files: starts("sys-class-infiniband"),
+    run: parseSysInfiniband,
+    schema: z.array(InfinibandDevice),
+  },
+  {
     name: "parseEthtoolLink",
     files: starts("ethtool"),
     run: parseEthtoolLink,
@@ -321,6 +379,8 @@ const COLLECT_MODULES = [
   "cmdline",
   "dmidecode",
   "ethtool",
+  "gpu",
+  "infiniband",
   "ipmitool",
   "ipmi-access",
   "ipmi-sensors",
@@ -331,6 +391,7 @@ const COLLECT_MODULES = [
   "lspci",
   "meminfo",
   "net",
+  "pci-sysfs",
   "smartctl",
 ];
 const collectExports: Record<string, unknown>[] = await Promise.all(

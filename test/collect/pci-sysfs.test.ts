@@ -1,0 +1,202 @@
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { z } from "zod";
+import { mergeNics } from "../../agent/collect/index.ts";
+import { emptyLshwFacts } from "../../agent/collect/lshw.ts";
+import { parseLspci } from "../../agent/collect/lspci.ts";
+import { buildNics } from "../../agent/collect/net.ts";
+import {
+  collectPciSysfs,
+  mergePciSysfs,
+  parseSysBusPci,
+  readSysBusPci,
+  readSysBusPciCapture,
+} from "../../agent/collect/pci-sysfs.ts";
+import { replayRunner } from "../../agent/exec.ts";
+import { Nic, PciDevice } from "../../schema/inventory.ts";
+import { assertHonestParser, assertSurvivesMutations } from "../support/properties.ts";
+import { unpackTtar } from "../support/ttar.ts";
+
+const SAMPLES = new URL("../../samples/", import.meta.url);
+const THIS_MACHINE = new URL("sys-bus-pci-this-machine/sys-bus-pci.json", SAMPLES);
+const AMDGPU_TTAR = new URL("sysfs-procfs/class-drm-card0-amdgpu.ttar", SAMPLES).pathname;
+const thisMachine = () => readFileSync(THIS_MACHINE, "utf8");
+
+const Facts = z.record(
+  z.string(),
+  z.strictObject({
+    classId: PciDevice.shape.classId,
+    vendorId: PciDevice.shape.vendorId,
+    deviceId: PciDevice.shape.deviceId,
+    driver: z.string().nullable(),
+    numaNode: PciDevice.shape.numaNode,
+    sriovTotalVfs: PciDevice.shape.sriovTotalVfs,
+    sriovEnabledVfs: PciDevice.shape.sriovEnabledVfs,
+    vramBytes: z.number().int().nonnegative().nullable(),
+  }),
+);
+
+test("sys-bus-pci.json of this machine: six functions, numa_node -1 is null, no SR-IOV", () => {
+  const facts = parseSysBusPci(thisMachine());
+  assert.deepEqual(Object.keys(facts), [
+    "0000:00:00.0",
+    "0000:00:01.0",
+    "0000:00:02.0",
+    "0000:00:03.0",
+    "0000:00:04.0",
+    "0000:00:05.0",
+  ]);
+  assert.deepEqual(facts["0000:00:03.0"], {
+    classId: "0200",
+    vendorId: "1af4",
+    deviceId: "1041",
+    driver: "virtio-pci",
+    numaNode: null,
+    sriovTotalVfs: null,
+    sriovEnabledVfs: null,
+    vramBytes: null,
+  });
+  assert.equal(facts["0000:00:00.0"]?.driver, null, "the host bridge has no driver");
+  assert.equal(facts["0000:00:00.0"]?.classId, "0600");
+  assert.equal(readSysBusPciCapture(thisMachine()).problem, null);
+});
+
+test("the amdgpu card of procfs's fixtures: VRAM from mem_info_vram_total, read by the real reader", async () => {
+  const temp = mkdtempSync(join(tmpdir(), "recon-pci-"));
+  try {
+    unpackTtar(AMDGPU_TTAR, temp);
+    // In sysfs, /sys/class/drm/card0/device is /sys/bus/pci/devices/0000:09:00.0 (its uevent says so).
+    const devices = join(temp, "bus");
+    mkdirSync(devices);
+    symlinkSync(join(temp, "class/drm/card0/device"), join(devices, "0000:09:00.0"));
+    const facts = parseSysBusPci(await readSysBusPci(devices));
+    assert.deepEqual(facts, {
+      "0000:09:00.0": {
+        classId: "0300",
+        vendorId: "1002",
+        deviceId: "687f",
+        driver: "amdgpu",
+        numaNode: null,
+        sriovTotalVfs: null,
+        sriovEnabledVfs: null,
+        vramBytes: 8573157376,
+      },
+    });
+  } finally {
+    rmSync(temp, { recursive: true, force: true });
+  }
+});
+
+test("readSysBusPci: SR-IOV counts of a physical function, NUMA node 1, VRAM only for amdgpu", async () => {
+  // A tree laid out as sysfs lays out an SR-IOV PF (no public capture of one was found).
+  const temp = mkdtempSync(join(tmpdir(), "recon-pci-"));
+  try {
+    const pf = join(temp, "0000:81:00.0");
+    mkdirSync(pf);
+    for (const [name, value] of Object.entries({
+      class: "0x020000\n",
+      vendor: "0x8086\n",
+      device: "0x1572\n",
+      numa_node: "1\n",
+      sriov_totalvfs: "64\n",
+      sriov_numvfs: "8\n",
+      mem_info_vram_total: "123\n",
+    }))
+      writeFileSync(join(pf, name), value);
+    symlinkSync("../../../bus/pci/drivers/i40e", join(pf, "driver"));
+    const facts = parseSysBusPci(await readSysBusPci(temp))["0000:81:00.0"];
+    assert.equal(facts?.numaNode, 1);
+    assert.equal(facts?.sriovTotalVfs, 64);
+    assert.equal(facts?.sriovEnabledVfs, 8);
+    assert.equal(facts?.driver, "i40e");
+    assert.equal(facts?.vramBytes, null, "mem_info_vram_total is read for amdgpu only");
+  } finally {
+    rmSync(temp, { recursive: true, force: true });
+  }
+});
+
+test("mergePciSysfs and mergeNics: NUMA node and SR-IOV join by PCI address", () => {
+  const lspci = parseLspci(
+    "Slot:\t0000:81:00.0\nClass:\tEthernet controller [0200]\nVendor:\tIntel Corporation [8086]\nDevice:\tEthernet Controller X710 for 10GbE SFP+ [1572]\nDriver:\ti40e\n",
+  );
+  const sysfs = parseSysBusPci(
+    JSON.stringify({
+      "0000:81:00.0": { numa_node: "1", sriov_totalvfs: "64", sriov_numvfs: "8" },
+      "0000:00:03.0": { numa_node: "-1" },
+    }),
+  );
+  const [device] = mergePciSysfs(lspci, sysfs);
+  assert.equal(device?.numaNode, 1);
+  assert.equal(device?.sriovTotalVfs, 64);
+  assert.equal(device?.sriovEnabledVfs, 8);
+  PciDevice.parse(device);
+  const nics = buildNics([], {
+    ens1f0: { driver: "i40e", devicePath: "/sys/devices/pci0000:80/0000:80:02.0/0000:81:00.0" },
+    eth0: { driver: "virtio_net", devicePath: "/sys/devices/pci0000:00/0000:00:03.0/virtio0" },
+  });
+  const merged = mergeNics(
+    nics,
+    emptyLshwFacts(),
+    {},
+    {},
+    {
+      firmwareVersions: { ens1f0: "5.02 0x80002248 1.33.0", constructor: "not a NIC" },
+      pciSysfs: sysfs,
+    },
+  );
+  assert.deepEqual(
+    merged.map((n) => [n.name, n.numaNode, n.firmwareVersion, n.bmcUsb]),
+    [
+      ["ens1f0", 1, "5.02 0x80002248 1.33.0", false],
+      ["eth0", null, null, false],
+    ],
+  );
+  for (const nic of merged) Nic.parse(nic);
+});
+
+test("mergeNics: an interface named like an Object.prototype key reads no inherited value", () => {
+  const [nic] = mergeNics(
+    buildNics([], {
+      constructor: { driver: "e1000e", devicePath: "/sys/devices/pci0000:00/0000:00:19.0" },
+    }),
+    emptyLshwFacts(),
+    {},
+    {},
+  );
+  assert.equal(nic?.permanentMacAddress, null);
+  assert.equal(nic?.lldp, null);
+  assert.equal(nic?.firmwareVersion, null);
+});
+
+test("readSysBusPciCapture: what is not the capture is a problem; {} and empty are not", () => {
+  assert.equal(readSysBusPciCapture("").problem, null);
+  assert.equal(readSysBusPciCapture("{}\n").problem, null);
+  assert.match(readSysBusPciCapture("[1,2]").problem ?? "", /not an object/);
+  assert.match(readSysBusPciCapture('{"eth0":{}}').problem ?? "", /PCI address/);
+  assert.match(readSysBusPciCapture(thisMachine().slice(0, 200)).problem ?? "", /not JSON/);
+});
+
+test("collectPciSysfs: replay of a capture dir; a missing capture is skipped", async () => {
+  const temp = mkdtempSync(join(tmpdir(), "recon-pci-"));
+  try {
+    const none = await collectPciSysfs(await replayRunner(temp));
+    assert.deepEqual(none.value, {});
+    assert.equal(none.reports[0]?.status, "skipped");
+    writeFileSync(join(temp, "sys-bus-pci.json"), thisMachine());
+    const out = await collectPciSysfs(await replayRunner(temp));
+    assert.equal(out.reports[0]?.status, "ok");
+    assert.equal(Object.keys(out.value).length, 6);
+  } finally {
+    rmSync(temp, { recursive: true, force: true });
+  }
+});
+
+test("property: the sys-bus-pci.json reader is honest and its values schema-valid", () => {
+  assertHonestParser([thisMachine()], readSysBusPciCapture, { json: true });
+  assertSurvivesMutations([thisMachine()], (text) => {
+    Facts.parse(parseSysBusPci(text));
+  });
+});
