@@ -35,6 +35,11 @@ export interface DmidecodeFacts {
   dimms: Dimm[];
   /** Memory Device (type 17) records in main-memory arrays, installed or not; null when none. */
   slots: number | null;
+  /**
+   * The slot count the main-memory arrays (type 16) declare ("Number Of Devices"), summed; null
+   * when no such array states one. What populated modules are checked against (warnings.ts).
+   */
+  memoryArrayDevices: number | null;
   /** Power supplies that are present (records saying "Not Present" are empty bays). */
   powerSupplies: PowerSupply[];
   /** An IPMI Device Information (type 38) record exists. */
@@ -455,6 +460,7 @@ export function emptyDmidecodeFacts(): DmidecodeFacts {
     processors: [],
     dimms: [],
     slots: null,
+    memoryArrayDevices: null,
     powerSupplies: [],
     ipmiDevicePresent: false,
     systemSlots: [],
@@ -522,8 +528,14 @@ function factsOf(records: DmiRecord[]): DmidecodeFacts {
   const first = (type: number) => records.find((r) => r.type === type);
 
   const arrayUse = new Map<number, string | null>();
+  let arrayDevices: number | null = null;
   for (const r of records) {
-    if (r.type === 16 && r.handle !== null) arrayUse.set(r.handle, text(r, "Use"));
+    if (r.type !== 16) continue;
+    if (r.handle !== null) arrayUse.set(r.handle, text(r, "Use"));
+    const devices = parseCount(raw(r, "Number Of Devices"));
+    if (devices !== null && isMainMemoryArray(text(r, "Use"))) {
+      arrayDevices = (arrayDevices ?? 0) + devices;
+    }
   }
 
   let memoryDevices = 0;
@@ -558,6 +570,7 @@ function factsOf(records: DmiRecord[]): DmidecodeFacts {
     processors,
     dimms,
     slots: memoryDevices > 0 ? memoryDevices : null,
+    memoryArrayDevices: arrayDevices,
     powerSupplies,
     ipmiDevicePresent: records.some((r) => r.type === 38),
     systemSlots: records.filter((r) => r.type === 9).map(systemSlotOf),

@@ -15,6 +15,7 @@ import { cleanString } from "../normalize.ts";
 import { AGENT_NAME, AGENT_VERSION } from "../version.ts";
 import { collectCmdline, emptyBoot } from "./cmdline.ts";
 import { collectDmidecode, type DmidecodeFacts, emptyDmidecodeFacts } from "./dmidecode.ts";
+import { collectBootFirmware, emptyBootFirmware } from "./efi.ts";
 import { firmwareVersionCollector, permanentMacCollector } from "./ethtool.ts";
 import { buildGpus, hasNvidiaGpu, nvidiaSmiCollector } from "./gpu.ts";
 import { type DeriveOptions, deriveNodeId, type IdentityFacts } from "./identity.ts";
@@ -27,9 +28,12 @@ import { collectLshw, emptyLshwFacts, type LshwFacts } from "./lshw.ts";
 import { collectLspci } from "./lspci.ts";
 import { collectMeminfo } from "./meminfo.ts";
 import { collectNics, isBmcUsbNic } from "./net.ts";
+import { collectNuma } from "./numa.ts";
 import { collectPciSysfs, mergePciSysfs, type PciSysfs, pciSysfsAt } from "./pci-sysfs.ts";
 import { collectSmart, type SmartFacts } from "./smartctl.ts";
+import { collectTpm } from "./tpm.ts";
 import { type Collect, type CollectorOutput, reportOf, usableOutput } from "./types.ts";
+import { inventoryWarnings } from "./warnings.ts";
 
 /** Overall budget for one inventory run; lshw alone may take minutes on big machines. */
 export const DEFAULT_BUDGET_MS = 300_000;
@@ -184,6 +188,12 @@ export async function collectInventory(options: CollectOptions): Promise<Invento
   const extrasRun = Promise.all([firmwareRun, pciSysfsThenNvidia, infinibandRun]);
   // Awaited below; a refused exec that rejects the Promise.all first must not leave this one unhandled.
   extrasRun.catch(() => {});
+  const platformRun = Promise.all([
+    guarded("efi", collectBootFirmware, emptyBootFirmware(), runner, signal),
+    guarded("tpm", collectTpm, null, runner, signal),
+    guarded("numa", collectNuma, [], runner, signal),
+  ]);
+  platformRun.catch(() => {});
   const nicsThenPermanent = nicsRun.then(async (nics) => ({
     nics,
     permanent: await guarded(
@@ -210,6 +220,7 @@ export async function collectInventory(options: CollectOptions): Promise<Invento
       guarded("lldpctl", collectLldp, {}, runner, signal),
     ]);
   const [firmware, { sysfs: pciSysfs, nvidia }, infiniband] = await extrasRun;
+  const [bootFirmware, tpm, numa] = await platformRun;
   const pciDevices = mergePciSysfs(pci.value, pciSysfs.value);
   const facts: DmidecodeFacts = dmi.value;
   const lshwSystem = lshw.value.system;
@@ -231,7 +242,11 @@ export async function collectInventory(options: CollectOptions): Promise<Invento
   });
   // In document order: the inventory spreads it between hostname and collectors.
   const hardware: IdentityFacts = {
-    boot: boot.value,
+    boot: {
+      ...boot.value,
+      firmware: bootFirmware.value.firmware ?? boot.value.firmware,
+      secureBoot: bootFirmware.value.secureBoot ?? boot.value.secureBoot,
+    },
     system,
     baseboard: facts.baseboard,
     chassis: facts.chassis,
@@ -253,23 +268,23 @@ export async function collectInventory(options: CollectOptions): Promise<Invento
     bmc: ipmi.value.bmc,
     fru: ipmi.value.fru,
   };
-  return {
+  const inventory: Inventory = {
     schemaVersion: SCHEMA_VERSION,
     agent: { name: AGENT_NAME, version: AGENT_VERSION },
     collectedAt: (options.now?.() ?? new Date()).toISOString(),
     ...deriveNodeId(hardware, { randomUuid: options.randomUuid }),
     hostname: host.value,
     ...hardware,
-    tpm: null,
+    tpm: tpm.value,
     storageControllers: [],
     nvmeControllers: [],
-    numaNodes: [],
-    slots: [],
+    numaNodes: numa.value,
+    slots: facts.systemSlots,
     gpus: buildGpus(pciDevices, pciSysfs.value, nvidia.value),
     infiniband: infiniband.value,
     sensors: ipmi.value.sensors,
     powerReading: ipmi.value.powerReading,
-    redfishHostInterface: null,
+    redfishHostInterface: facts.redfishHostInterface,
     warnings: [],
     collectors: [
       boot,
@@ -285,10 +300,21 @@ export async function collectInventory(options: CollectOptions): Promise<Invento
       ipmi,
       smart,
       lldp,
+      bootFirmware,
+      tpm,
+      numa,
       firmware,
       pciSysfs,
       nvidia,
       infiniband,
     ].flatMap((c) => c.reports),
   };
+  // Last: the cross-checks read the assembled document.
+  inventory.warnings = inventoryWarnings(inventory, {
+    // smartctl's drives are checked against lsblk's only when lsblk's listing is complete.
+    smart: disks.reports.every((r) => r.status === "ok") ? smart.value : undefined,
+    lshwMemoryBytes: lshw.value.memoryBytes,
+    memoryArrayDevices: facts.memoryArrayDevices,
+  });
+  return inventory;
 }

@@ -24,6 +24,7 @@ export const DmidecodeFactsSchema = z.strictObject({
   processors: z.array(Processor),
   dimms: z.array(Dimm),
   slots: z.number().int().positive().nullable(),
+  memoryArrayDevices: z.number().int().nonnegative().nullable(),
   powerSupplies: z.array(PowerSupply),
   ipmiDevicePresent: z.boolean(),
   systemSlots: z.array(Slot),
