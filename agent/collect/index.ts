@@ -31,6 +31,14 @@ import { collectNics, isBmcUsbNic } from "./net.ts";
 import { collectNuma } from "./numa.ts";
 import { collectPciSysfs, mergePciSysfs, type PciSysfs, pciSysfsAt } from "./pci-sysfs.ts";
 import { collectSmart, type SmartFacts } from "./smartctl.ts";
+import {
+  applyStorage,
+  buildNvmeControllers,
+  buildStorageControllers,
+  collectStorage,
+  emptyStorageFacts,
+  type StorageFacts,
+} from "./storage.ts";
 import { collectTpm } from "./tpm.ts";
 import { type Collect, type CollectorOutput, reportOf, usableOutput } from "./types.ts";
 import { inventoryWarnings } from "./warnings.ts";
@@ -122,10 +130,18 @@ export function mergeNics(
 
 /**
  * Disks from lsblk, gaps filled from lshw, health from smartctl. A SMART entry matches by serial
- * first; by kernel name only when the serials do not contradict each other.
+ * first; by kernel name only when the serials do not contradict each other. smartctl's firmware
+ * string wins over lsblk's REV (which the kernel cuts to 4 characters). Then the storage tools
+ * (collect/storage.ts) add NUMA nodes, NVMe controllers, RAID facts and the drives the kernel
+ * does not expose.
  */
-export function mergeDisks(disks: Disk[], lshw: LshwFacts, smart: SmartFacts[]): Disk[] {
-  return disks.map((disk) => {
+export function mergeDisks(
+  disks: Disk[],
+  lshw: LshwFacts,
+  smart: SmartFacts[],
+  storage: StorageFacts = emptyStorageFacts(),
+): Disk[] {
+  const merged = disks.map((disk) => {
     const hw = lshw.disks.find((d) => d.name === disk.name);
     const serial = disk.serialNumber ?? hw?.serialNumber ?? null;
     const health =
@@ -141,12 +157,13 @@ export function mergeDisks(disks: Disk[], lshw: LshwFacts, smart: SmartFacts[]):
       model: disk.model ?? hw?.model ?? health?.model ?? null,
       vendor: disk.vendor ?? hw?.vendor ?? null,
       firmwareVersion:
-        disk.firmwareVersion ?? hw?.firmwareVersion ?? health?.firmwareVersion ?? null,
+        health?.firmwareVersion ?? disk.firmwareVersion ?? hw?.firmwareVersion ?? null,
       smartPassed: health?.smartPassed ?? null,
       powerOnHours: health?.powerOnHours ?? null,
       temperatureCelsius: health?.temperatureCelsius ?? null,
     };
   });
+  return applyStorage(merged, smart, storage);
 }
 
 export interface CollectOptions {
@@ -186,6 +203,8 @@ export async function collectInventory(options: CollectOptions): Promise<Invento
   );
   const infinibandRun = guarded("sysfs-infiniband", collectInfiniband, [], runner, signal);
   const extrasRun = Promise.all([firmwareRun, pciSysfsThenNvidia, infinibandRun]);
+  const storageRun = guarded("storage", collectStorage, emptyStorageFacts(), runner, signal);
+  storageRun.catch(() => {});
   // Awaited below; a refused exec that rejects the Promise.all first must not leave this one unhandled.
   extrasRun.catch(() => {});
   const platformRun = Promise.all([
@@ -221,6 +240,7 @@ export async function collectInventory(options: CollectOptions): Promise<Invento
     ]);
   const [firmware, { sysfs: pciSysfs, nvidia }, infiniband] = await extrasRun;
   const [bootFirmware, tpm, numa] = await platformRun;
+  const storage = await storageRun;
   const pciDevices = mergePciSysfs(pci.value, pciSysfs.value);
   const facts: DmidecodeFacts = dmi.value;
   const lshwSystem = lshw.value.system;
@@ -235,7 +255,8 @@ export async function collectInventory(options: CollectOptions): Promise<Invento
   const persistent = facts.dimms.filter((d) => d.persistent);
   const sum = (dimms: typeof facts.dimms) =>
     dimms.length === 0 ? null : dimms.reduce((total, d) => total + (d.sizeBytes ?? 0), 0);
-  const diskList = mergeDisks(disks.value, lshw.value, smart.value);
+  const diskList = mergeDisks(disks.value, lshw.value, smart.value, storage.value);
+  const nvmeControllers = buildNvmeControllers(storage.value);
   const nicList = mergeNics(nics.value, lshw.value, permanent.value, lldp.value, {
     firmwareVersions: firmware.value,
     pciSysfs: pciSysfs.value,
@@ -276,8 +297,8 @@ export async function collectInventory(options: CollectOptions): Promise<Invento
     hostname: host.value,
     ...hardware,
     tpm: tpm.value,
-    storageControllers: [],
-    nvmeControllers: [],
+    storageControllers: buildStorageControllers(pciDevices, storage.value, nvmeControllers),
+    nvmeControllers,
     numaNodes: numa.value,
     slots: facts.systemSlots,
     gpus: buildGpus(pciDevices, pciSysfs.value, nvidia.value),
@@ -307,6 +328,7 @@ export async function collectInventory(options: CollectOptions): Promise<Invento
       pciSysfs,
       nvidia,
       infiniband,
+      storage,
     ].flatMap((c) => c.reports),
   };
   // Last: the cross-checks read the assembled document.

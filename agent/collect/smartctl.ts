@@ -27,6 +27,20 @@ export interface SmartFacts {
   smartPassed: boolean | null;
   powerOnHours: number | null;
   temperatureCelsius: number | null;
+  /** Capacity in bytes (user_capacity.bytes). */
+  sizeBytes: number | null;
+  /** World wide name as lsblk prints it (0x5000c500a1b2c3d0). */
+  wwn: string | null;
+  /** false for SSDs (rotation_rate 0), true for spinning disks; null when not reported. */
+  rotational: boolean | null;
+  /** sata, sas or nvme, from the protocol smartctl spoke. */
+  transport: string | null;
+  vendor: string | null;
+  /**
+   * For a drive behind a RAID controller: the controller part of its device type
+   * (megaraid,4, cciss,0, aacraid,0,0,1), which is how smartctl reached it.
+   */
+  controllerType: string | null;
 }
 
 export interface SmartDevice {
@@ -46,6 +60,12 @@ export function emptySmartFacts(): SmartFacts {
     smartPassed: null,
     powerOnHours: null,
     temperatureCelsius: null,
+    sizeBytes: null,
+    wwn: null,
+    rotational: null,
+    transport: null,
+    vendor: null,
+    controllerType: null,
   };
 }
 
@@ -70,6 +90,9 @@ const DEVICE_NAME =
 const DEVICE_TYPE = /^[a-z][a-z0-9]{0,31}([+,][a-z0-9][a-z0-9,/+]{0,63})?$/;
 /** Types that address a physical disk behind a controller: no kernel block device of its own. */
 const CONTROLLER_TYPE = /(^|\+)(megaraid|cciss|areca|3ware|hpt|aacraid|sssraid|jmb39x)\b/;
+/** The controller part of a device type: "megaraid,0" out of "sat+megaraid,0". */
+const CONTROLLER_PART =
+  /(?:^|\+)((?:megaraid|cciss|areca|3ware|hpt|aacraid|sssraid|jmb39x)(?:,[0-9/,]+)?)$/;
 
 export function isSafeDeviceName(name: string): boolean {
   return DEVICE_NAME.test(name);
@@ -218,6 +241,26 @@ function kernelNameOf(deviceName: string | null, type: string | null, document: 
   return name;
 }
 
+/** smartctl's wwn object ({naa: 5, oui: 5358, id: 10217451239}) as lsblk prints it. */
+function wwnOf(value: unknown): string | null {
+  const naa = count(child(value, "naa"));
+  const oui = count(child(value, "oui"));
+  const id = count(child(value, "id"));
+  if (naa === null || oui === null || id === null || naa > 0xf || oui > 0xffffff) return null;
+  if (id > 0xfffffffff) return null;
+  const hex = (n: number, digits: number) => n.toString(16).padStart(digits, "0");
+  return `0x${hex(naa, 1)}${hex(oui, 6)}${hex(id, 9)}`;
+}
+
+/** ATA is SATA here (PATA disks are gone from servers); SCSI says SAS only when it says so. */
+function transportOf(document: Json): string | null {
+  const protocol = str(child(document.device, "protocol"))?.toLowerCase();
+  if (protocol === "ata") return "sata";
+  if (protocol === "nvme") return "nvme";
+  const scsi = str(child(document.scsi_transport_protocol, "name"));
+  return scsi !== null && /^SAS\b/.test(scsi) ? "sas" : null;
+}
+
 function joined(...parts: unknown[]): string | null {
   const words = parts.map(str).filter((p): p is string => p !== null);
   return words.length === 0 ? null : words.join(" ");
@@ -268,6 +311,7 @@ export function parseSmartctl(text: string): SmartFacts {
     temperature = typeof nvme === "number" && Number.isFinite(nvme) ? nvme : null;
   }
   if (temperature !== null && (temperature < -100 || temperature > 300)) temperature = null;
+  const rotation = document.rotation_rate;
   return {
     deviceName,
     kernelName: kernelNameOf(deviceName, type, document),
@@ -283,6 +327,12 @@ export function parseSmartctl(text: string): SmartFacts {
     powerOnHours:
       count(child(document.power_on_time, "hours")) ?? count(child(nvmeLog, "power_on_hours")),
     temperatureCelsius: temperature,
+    sizeBytes: count(child(document.user_capacity, "bytes")) ?? count(document.nvme_total_capacity),
+    wwn: wwnOf(document.wwn),
+    rotational: typeof rotation === "number" && rotation >= 0 ? rotation > 0 : null,
+    transport: transportOf(document),
+    vendor: str(document.scsi_vendor) ?? str(document.vendor),
+    controllerType: (type === null ? null : CONTROLLER_PART.exec(type)?.[1]) ?? null,
   };
 }
 

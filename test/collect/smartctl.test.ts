@@ -39,6 +39,10 @@ test("scrutiny samples: SATA, MegaRAID pass-through, NVMe, SAS", () => {
       deviceName: "/dev/sda",
       kernelName: "sda",
       serialNumber: "S3YZNB0KB00864E",
+      sizeBytes: 500107862016,
+      wwn: "0x5002538e40a22954",
+      rotational: false,
+      transport: "sata",
       model: "Samsung SSD 860 EVO 500GB",
       firmwareVersion: "RVT02B6Q",
       smartPassed: true,
@@ -59,6 +63,13 @@ test("scrutiny samples: SATA, MegaRAID pass-through, NVMe, SAS", () => {
       smartPassed: true,
       powerOnHours: 37787,
       temperatureCelsius: 36,
+      // wwn {naa 5, oui 5358 = 0x0014ee, id 10217451239 = 0x26101eee7}; the controller part of
+      // the type "sat+megaraid,0" is how the drive was reached.
+      sizeBytes: 4000787030016,
+      wwn: "0x50014ee26101eee7",
+      rotational: true,
+      transport: "sata",
+      controllerType: "megaraid,0",
     }),
   );
   // The device path was edited by the scrutiny authors; the single namespace is listed.
@@ -68,6 +79,8 @@ test("scrutiny samples: SATA, MegaRAID pass-through, NVMe, SAS", () => {
       deviceName: "/dev/testfoobarpass",
       kernelName: "testfoobarpass",
       serialNumber: "BTNH93710FS91P0B",
+      sizeBytes: 1024209543168,
+      transport: "nvme",
       model: "INTEL SSDPEKNW010T8",
       firmwareVersion: "002C",
       smartPassed: true,
@@ -82,6 +95,9 @@ test("scrutiny samples: SATA, MegaRAID pass-through, NVMe, SAS", () => {
       deviceName: "/dev/sdg",
       kernelName: "sdg",
       serialNumber: "Z1Z5DWJK0000XXXXXXXX",
+      sizeBytes: 4000787030016,
+      rotational: true,
+      vendor: "SEAGATE",
       model: "SEAGATE ST4000NM0043",
       firmwareVersion: "MS03",
       smartPassed: true,
@@ -114,6 +130,8 @@ test("QEMU guest: ATA, SCSI (7.3 scsi_* names, no SMART) and an NVMe controller"
       deviceName: "/dev/sda",
       kernelName: "sda",
       serialNumber: "RECONA0001",
+      sizeBytes: 1073741824,
+      transport: "sata",
       model: "RECON LAB SSD",
       firmwareVersion: "2.5+",
       smartPassed: true,
@@ -128,6 +146,9 @@ test("QEMU guest: ATA, SCSI (7.3 scsi_* names, no SMART) and an NVMe controller"
       deviceName: "/dev/sdb",
       kernelName: "sdb",
       serialNumber: "RECONS0001",
+      sizeBytes: 2147483648,
+      rotational: false,
+      vendor: "RECON",
       model: "RECON LABSAS",
       firmwareVersion: "2.5+",
     }),
@@ -139,6 +160,7 @@ test("QEMU guest: ATA, SCSI (7.3 scsi_* names, no SMART) and an NVMe controller"
       deviceName: "/dev/nvme0",
       kernelName: null,
       serialNumber: "RECONN0001",
+      transport: "nvme",
       model: "QEMU NVMe Ctrl",
       firmwareVersion: "7.2.22",
       smartPassed: true,
@@ -170,6 +192,10 @@ test("QEMU MegaRAID: pass-through disks have no kernel name; exit 2 still carrie
     facts({
       deviceName: "/dev/bus/6",
       serialNumber: "RECONM0000",
+      sizeBytes: 1073741824,
+      rotational: false,
+      vendor: "RECON",
+      controllerType: "megaraid,0",
       model: "RECON RAIDDISK0",
       firmwareVersion: "2.5+",
     }),
@@ -180,6 +206,9 @@ test("QEMU MegaRAID: pass-through disks have no kernel name; exit 2 still carrie
       deviceName: "/dev/sda",
       kernelName: "sda",
       serialNumber: "RECONM0001",
+      sizeBytes: 1073741824,
+      rotational: false,
+      vendor: "RECON",
       model: "RECON RAIDDISK1",
       firmwareVersion: "2.5+",
     }),
@@ -339,11 +368,18 @@ const SmartSchema = Disk.pick({
   smartPassed: true,
   powerOnHours: true,
   temperatureCelsius: true,
+  sizeBytes: true,
+  wwn: true,
+  rotational: true,
+  transport: true,
+  vendor: true,
 });
 
 function checkFacts(f: SmartFacts) {
-  const { deviceName, kernelName, ...diskPart } = f;
+  const { deviceName, kernelName, controllerType, ...diskPart } = f;
   SmartSchema.parse(diskPart);
+  assert.ok(controllerType === null || /^[a-z0-9]+(,[0-9/,]+)?$/.test(controllerType));
+  assert.ok(f.wwn === null || /^0x[0-9a-f]{16}$/.test(f.wwn), String(f.wwn));
   assert.ok(deviceName === null || typeof deviceName === "string");
   assert.ok(kernelName === null || /^[A-Za-z0-9_-]{1,64}$/.test(kernelName), String(kernelName));
   assert.ok(f.temperatureCelsius === null || Number.isFinite(f.temperatureCelsius));
