@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { collectCmdline } from "../agent/collect/cmdline.ts";
 import { collectDmidecode } from "../agent/collect/dmidecode.ts";
+import { collectBootFirmware } from "../agent/collect/efi.ts";
 import {
   ethtoolLinkCollector,
   firmwareVersionCollector,
@@ -23,8 +24,10 @@ import { collectLshw } from "../agent/collect/lshw.ts";
 import { collectLspci } from "../agent/collect/lspci.ts";
 import { collectMeminfo } from "../agent/collect/meminfo.ts";
 import { collectNics } from "../agent/collect/net.ts";
+import { collectNuma } from "../agent/collect/numa.ts";
 import { collectPciSysfs } from "../agent/collect/pci-sysfs.ts";
 import { collectSmart } from "../agent/collect/smartctl.ts";
+import { collectTpm } from "../agent/collect/tpm.ts";
 import type { Collect } from "../agent/collect/types.ts";
 import { type Runner, replayRunner } from "../agent/exec.ts";
 
@@ -70,6 +73,9 @@ function collectorsFor(dir: string): Record<string, Collect<unknown>> {
     ipmitool: collectIpmi,
     smartctl: collectSmart,
     lldpctl: collectLldp,
+    efi: collectBootFirmware,
+    tpm: collectTpm,
+    numa: collectNuma,
   };
 }
 

@@ -19,6 +19,7 @@ import {
   splitCmdline,
 } from "../../agent/collect/cmdline.ts";
 import { parseDmidecode } from "../../agent/collect/dmidecode.ts";
+import { parseSysFirmwareEfi } from "../../agent/collect/efi.ts";
 import {
   parseDriverInfo,
   parseEthtoolLink,
@@ -36,8 +37,10 @@ import { parseLshw } from "../../agent/collect/lshw.ts";
 import { parseLspci } from "../../agent/collect/lspci.ts";
 import { parseMeminfo } from "../../agent/collect/meminfo.ts";
 import { buildNics, parseIpAddr, parseSysNet } from "../../agent/collect/net.ts";
+import { parseSysDevicesSystemNode } from "../../agent/collect/numa.ts";
 import { parseSysBusPci } from "../../agent/collect/pci-sysfs.ts";
 import { parseSmartctl, parseSmartctlScan } from "../../agent/collect/smartctl.ts";
+import { parseSysClassTpm } from "../../agent/collect/tpm.ts";
 import {
   Bmc,
   Boot,
@@ -49,9 +52,11 @@ import {
   Inventory,
   LldpNeighbor,
   Nic,
+  NumaNode,
   PciDevice,
   PowerReading,
   Sensor,
+  Tpm,
 } from "../../schema/inventory.ts";
 import { DmidecodeFactsSchema, LshwFactsSchema } from "../support/fact-schemas.ts";
 import { listTree, sandbox, startTestServer } from "../support/master.ts";
@@ -242,6 +247,24 @@ const PARSE_TARGETS: ParserTarget[] = [
   },
   { name: "parsePermanentMac", files: starts("ethtool-P"), run: parsePermanentMac, schema: Mac },
   {
+    name: "parseSysFirmwareEfi",
+    files: starts("sys-firmware-efi"),
+    run: parseSysFirmwareEfi,
+    schema: Boot.pick({ firmware: true, secureBoot: true }),
+  },
+  {
+    name: "parseSysClassTpm",
+    files: starts("sys-class-tpm"),
+    run: parseSysClassTpm,
+    schema: Tpm.nullable(),
+  },
+  {
+    name: "parseSysDevicesSystemNode",
+    files: starts("sys-devices-system-node"),
+    run: parseSysDevicesSystemNode,
+    schema: z.array(NumaNode),
+  },
+  {
     name: "parseDriverInfo",
     files: starts("ethtool-i-"),
     run: parseDriverInfo,
@@ -378,6 +401,7 @@ const PARSE_TARGETS: ParserTarget[] = [
 const COLLECT_MODULES = [
   "cmdline",
   "dmidecode",
+  "efi",
   "ethtool",
   "gpu",
   "infiniband",
@@ -391,8 +415,10 @@ const COLLECT_MODULES = [
   "lspci",
   "meminfo",
   "net",
+  "numa",
   "pci-sysfs",
   "smartctl",
+  "tpm",
 ];
 const collectExports: Record<string, unknown>[] = await Promise.all(
   COLLECT_MODULES.map((name) => import(`../../agent/collect/${name}.ts`)),
