@@ -252,8 +252,11 @@ export function deriveNodeId(doc: IdentityFacts, options: DeriveOptions = {}): N
   const chassisSerial = identitySerial(doc.chassis.serialNumber);
   if (chassisSerial)
     return { nodeId: `chassis-${chassisSerial}`.slice(0, 128), nodeIdSource: "chassisSerial" };
-  if (isIdentityMac(doc.boot.bootMac))
-    return { nodeId: macId(doc.boot.bootMac), nodeIdSource: "bootMac" };
+  const bootMac = doc.boot.bootMac;
+  // BOOTIF naming the BMC's USB NIC (a misconfigured boot) names no machine of its own.
+  const bootsFromBmcUsb = doc.nics.some((n) => n.bmcUsb && n.macAddress === bootMac);
+  if (isIdentityMac(bootMac) && !bootsFromBmcUsb)
+    return { nodeId: macId(bootMac), nodeIdSource: "bootMac" };
   const nics = doc.nics.filter(isIdentityNic);
   const permanent = lowestMac(nics.map((n) => n.permanentMacAddress));
   if (permanent) return { nodeId: macId(permanent), nodeIdSource: "permanentMac" };

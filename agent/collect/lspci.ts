@@ -106,7 +106,10 @@ function parseRecord(lines: string[]): PciDevice | null {
     subsystemId: splitNamed(fields.get("SDevice"), 4).id,
     revision: rev !== undefined && /^[0-9a-f]{2}$/.test(rev) ? rev : null,
     driver: cleanString(fields.get("Driver")),
-    numaNode: null,
+    // `NUMANode:` is printed only when the kernel knows the node (sysfs numa_node is not -1).
+    numaNode: /^\d{1,4}$/.test(fields.get("NUMANode") ?? "")
+      ? Number(fields.get("NUMANode"))
+      : null,
     sriovTotalVfs: null,
     sriovEnabledVfs: null,
   };
@@ -127,7 +130,8 @@ function parseRecord(lines: string[]): PciDevice | null {
  *     ProgIf:	00
  *     Driver:	virtio-pci
  *
- * Unknown names ("Device:	Device [0d57]") become a null name with the id kept.
+ * Unknown names ("Device:	Device [0d57]") become a null name with the id kept. On machines where
+ * the kernel knows a device's NUMA node, lspci adds `NUMANode:	1` (and `IOMMUGroup:`).
  * Empty output (no PCI bus: some ARM boards, containers) is valid and empty; text with no record
  * carrying a PCI address, or with binary bytes, is a problem (the records read are kept).
  */

@@ -466,3 +466,22 @@ test("replay of the fixture directory", async () => {
   assert.equal(out.value.length, 6);
   assert.equal(out.reports[0]?.command, "replay lspci.txt");
 });
+
+test("NUMANode: the node lspci -vmm prints when the kernel knows it", () => {
+  // Two records as lspci -vmm printed them: a QEMU host bridge (test data of
+  // oamg/leapp-repository, Apache-2.0) and a ConnectX-5 VF quoted in an OpenShift DPDK guide,
+  // stderr's libkmod warning interleaved. The third is made here: lspci never prints -1, a
+  // parser must still not take it for a node.
+  const [bridge, vf, none] = parseLspci(
+    [
+      "Slot:\t00:00.0\nClass:\tHost bridge\nVendor:\tIntel Corporation\nDevice:\t440FX - 82441FX PMC [Natoma]\nSVendor:\tRed Hat, Inc.\nSDevice:\tQemu virtual machine\nPhySlot:\t3\nRev:\t02\nNUMANode:\t0\n",
+      "Slot:\t5e:00.6\nClass:\tEthernet controller [0200]\nVendor:\tMellanox Technologies [15b3]\nDevice:\tMT27800 Family [ConnectX-5 Virtual Function] [1018]\nSVendor:\tMellanox Technologies [15b3]\nSDevice:\tDevice [0091]\nDriver:\tmlx5_core\nlspci: Unable to load libkmod resources: error -12\nNUMANode:\t0\nIOMMUGroup:\t160\n",
+      "Slot:\t00:01.0\nClass:\tISA bridge\nVendor:\tIntel Corporation\nNUMANode:\t-1\n",
+    ].join("\n"),
+  );
+  assert.equal(bridge?.numaNode, 0);
+  assert.equal(vf?.numaNode, 0);
+  assert.equal(vf?.address, "0000:5e:00.6");
+  assert.equal(vf?.driver, "mlx5_core");
+  assert.equal(none?.numaNode, null);
+});

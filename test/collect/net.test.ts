@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
 import { z } from "zod";
+import { deriveNodeId } from "../../agent/collect/identity.ts";
 import {
   buildNics,
   isBmcUsbNic,
@@ -11,6 +12,7 @@ import {
   readSysNet,
 } from "../../agent/collect/net.ts";
 import { Nic } from "../../schema/inventory.ts";
+import { sampleInventory } from "../support/sample-inventory.ts";
 
 // Captured on the development machine (Debian 12 VM, virtio NIC), `ip -j addr`, trimmed to two links.
 const IP_ADDR = JSON.stringify([
@@ -174,4 +176,24 @@ test("bmcUsb: a NIC on a USB network-function driver is the BMC's, not a data NI
   assert.equal(isBmcUsbNic({ name: "eth0", driver: null }), false);
   // A known PCI driver wins over a BMC-like name.
   assert.equal(isBmcUsbNic({ name: "usb0", driver: "e1000e" }), false);
+});
+
+test("a BOOTIF naming the BMC's USB NIC does not give the node id", () => {
+  const doc = sampleInventory();
+  doc.system = { ...doc.system, uuid: null, serialNumber: null };
+  doc.baseboard = { ...doc.baseboard, serialNumber: null };
+  doc.chassis = { ...doc.chassis, serialNumber: null };
+  const [usb] = buildNics([], {
+    usb0: {
+      driver: "cdc_ether",
+      address: "b4:96:91:3c:5e:99",
+      devicePath: "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-3/1-3:1.0",
+    },
+  });
+  assert.ok(usb?.bmcUsb);
+  doc.nics = [...doc.nics, usb as Nic];
+  doc.boot = { ...doc.boot, bootMac: "b4:96:91:3c:5e:99" };
+  assert.notEqual(deriveNodeId(doc).nodeIdSource, "bootMac");
+  doc.boot = { ...doc.boot, bootMac: "b4:96:91:3c:5e:11" };
+  assert.deepEqual(deriveNodeId(doc), { nodeId: "mac-b496913c5e11", nodeIdSource: "bootMac" });
 });
