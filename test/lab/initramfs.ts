@@ -312,7 +312,7 @@ export function resolveInputs(): Resolved {
 }
 
 /** Copies a host file into the staging tree at `target`, creating parents. */
-function put(stage: string, src: string, target: string): void {
+export function put(stage: string, src: string, target: string): void {
   const dst = join(stage, target);
   mkdirSync(dirname(dst), { recursive: true });
   if (existsSync(dst)) return;
@@ -327,7 +327,7 @@ function putLib(stage: string, lib: string): void {
 }
 
 /** Topologically ordered module paths (relative to lib/modules/<ver>) for the wanted names. */
-function moduleClosure(modDir: string, wanted: readonly string[]): string[] {
+export function moduleClosure(modDir: string, wanted: readonly string[]): string[] {
   const dep = new Map<string, string[]>();
   for (const line of readFileSync(join(modDir, "modules.dep"), "utf8").split("\n")) {
     const [mod, rest] = line.split(":");
@@ -368,7 +368,7 @@ function moduleClosure(modDir: string, wanted: readonly string[]): string[] {
 
 // --- cpio (newc) writer: deterministic, root-owned, can hold device nodes without mknod. ---
 
-interface CpioEntry {
+export interface CpioEntry {
   name: string;
   mode: number;
   data?: Buffer;
@@ -399,7 +399,7 @@ function cpioHeader(e: CpioEntry, ino: number, size: number): Buffer {
   return Buffer.concat([head, Buffer.alloc((4 - (head.length % 4)) % 4)]);
 }
 
-function cpioArchive(entries: CpioEntry[]): Buffer {
+export function cpioArchive(entries: CpioEntry[]): Buffer {
   const parts: Buffer[] = [];
   let ino = 1;
   for (const e of [...entries, { name: "TRAILER!!!", mode: 0 }]) {
@@ -409,7 +409,7 @@ function cpioArchive(entries: CpioEntry[]): Buffer {
   return Buffer.concat(parts);
 }
 
-function stageEntries(stage: string): CpioEntry[] {
+export function stageEntries(stage: string): CpioEntry[] {
   const entries: CpioEntry[] = [];
   const walk = (dir: string) => {
     for (const name of readdirSync(dir).sort()) {

@@ -53,6 +53,84 @@ export interface PeerSpec {
   bmc: BmcKind;
   /** ipmi-sim only: the LAN facts set on the BMC before boot. */
   bmcLan?: { ipv4Address: string; netmask: string; gateway: string; macAddress: string };
+  /** Opt-in server hardware (RAID HBA, NVMe subsystem); absent: none. See extraHardwareArgs. */
+  extra?: ExtraHardware;
+}
+
+/** A SCSI disk behind an HBA: QEMU's scsi-hd with the identity a real drive reports. */
+export interface ScsiDriveSpec {
+  serial: string;
+  sizeBytes: number;
+  /** INQUIRY vendor (8 chars) and product (16 chars). */
+  vendor?: string;
+  product?: string;
+  /** INQUIRY revision: the firmware version smartctl and lsblk report. */
+  ver?: string;
+  /** The drive's WWN (NAA), e.g. 0x5000c500a1b2c3d4. */
+  wwn?: string;
+}
+
+/** An NVMe subsystem: one controller (serial, NQN) with several namespaces. */
+export interface NvmeSubsystemSpec {
+  nqn: string;
+  serial: string;
+  namespaces: { sizeBytes: number }[];
+}
+
+/**
+ * Hardware QEMU 7.2 emulates that data-center servers carry, beyond the lab's default profiles.
+ * Both the lab's peers (PeerSpec.extra) and the capture guests (test/lab/capture.ts) use it.
+ */
+export interface ExtraHardware {
+  /** An LSI MegaRAID SAS 2108 (megasas-gen2, driver megaraid_sas) with these drives. */
+  megasas?: { drives: ScsiDriveSpec[] };
+  nvmeSubsystem?: NvmeSubsystemSpec;
+}
+
+/** The raw image files extraHardwareArgs refers to, with their sizes, in `dir`. */
+export function extraDiskFiles(
+  hw: ExtraHardware,
+  dir: string,
+): { file: string; sizeBytes: number }[] {
+  const files: { file: string; sizeBytes: number }[] = [];
+  hw.megasas?.drives.forEach((d, i) => {
+    files.push({ file: join(dir, `megasas${i}.img`), sizeBytes: d.sizeBytes });
+  });
+  hw.nvmeSubsystem?.namespaces.forEach((ns, i) => {
+    files.push({ file: join(dir, `nvme-ns${i + 1}.img`), sizeBytes: ns.sizeBytes });
+  });
+  return files;
+}
+
+/** QEMU arguments for the extra hardware (q35 or pc; images from extraDiskFiles). */
+export function extraHardwareArgs(hw: ExtraHardware, dir: string): string[] {
+  const args: string[] = [];
+  if (hw.megasas) {
+    args.push("-device", "megasas-gen2,id=raid0");
+    hw.megasas.drives.forEach((d, i) => {
+      const id = `sd${i}`;
+      args.push("-drive", `file=${join(dir, `megasas${i}.img`)},format=raw,if=none,id=${id}`);
+      const opts = [`scsi-hd,drive=${id},bus=raid0.0,scsi-id=${i},lun=0`];
+      opts.push(`serial=${escapeOpt(d.serial)}`);
+      if (d.vendor) opts.push(`vendor=${escapeOpt(d.vendor)}`);
+      if (d.product) opts.push(`product=${escapeOpt(d.product)}`);
+      if (d.ver) opts.push(`ver=${escapeOpt(d.ver)}`);
+      if (d.wwn) opts.push(`wwn=${d.wwn}`);
+      args.push("-device", opts.join(","));
+    });
+  }
+  const sub = hw.nvmeSubsystem;
+  if (sub) {
+    args.push("-device", `nvme-subsys,id=nvmesubsys0,nqn=${escapeOpt(sub.nqn)}`);
+    args.push("-device", `nvme,id=nvmectrl0,serial=${escapeOpt(sub.serial)},subsys=nvmesubsys0`);
+    sub.namespaces.forEach((_ns, i) => {
+      const nsid = i + 1;
+      const file = join(dir, `nvme-ns${nsid}.img`);
+      args.push("-drive", `file=${file},format=raw,if=none,id=nvmens${nsid}`);
+      args.push("-device", `nvme-ns,drive=nvmens${nsid},bus=nvmectrl0,nsid=${nsid}`);
+    });
+  }
+  return args;
 }
 
 /** Debian's ipxe-qemu ROMs (QEMU's own ROM folder has none for NICs). */
@@ -237,6 +315,7 @@ export function qemuArgs(spec: PeerSpec, ctx: QemuContext): string[] {
       args.push("-device", `ide-hd,drive=d${i},bus=${bus},serial=${disk.serial}${model}`);
     }
   });
+  if (spec.extra) args.push(...extraHardwareArgs(spec.extra, ctx.dir));
   if (spec.bmc === "qemu-sim") {
     args.push("-device", "ipmi-bmc-sim,id=bmc0", "-device", "isa-ipmi-kcs,bmc=bmc0");
   } else if (spec.bmc === "ipmi-sim") {
@@ -260,6 +339,10 @@ export function makeDisks(spec: PeerSpec, dir: string): void {
     writeFileSync(file, "");
     run(["truncate", "-s", String(disk.sizeBytes), file]);
   });
+  for (const { file, sizeBytes } of spec.extra ? extraDiskFiles(spec.extra, dir) : []) {
+    writeFileSync(file, "");
+    run(["truncate", "-s", String(sizeBytes), file]);
+  }
 }
 
 export type PeerPhase =
