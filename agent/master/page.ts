@@ -1,7 +1,10 @@
-// The status page at "/": one table of nodes with counts, rendered on the server and refreshed by
-// a small inline script that polls GET /api/v1/nodes and rebuilds the rows with textContent.
-// Every value comes from the network, so the server escapes it and the script never uses
-// innerHTML; a Content-Security-Policy with the hashes of the inline script and style backs that.
+// The status page at "/": counts per node state, then one compact line per node (fits 1400 px),
+// newest activity first, with a state filter and a free-text search. The list travels in a JSON
+// data block (`<` escaped, never executed) and an inline script renders it with textContent only,
+// then polls GET /api/v1/nodes with If-None-Match so an unchanged list costs a 304. Every value
+// comes from the network: the script never uses innerHTML, and a Content-Security-Policy with the
+// hashes of the inline script and style backs that. Node states come from the events
+// (node-state.ts); a node known only from its inventory counts as reported.
 import { createHash } from "node:crypto";
 import { DOWNLOAD_LINKS } from "./downloads.ts";
 import type { NodeRecord } from "./store.ts";
@@ -35,7 +38,36 @@ export interface NodeListItem {
    * UUID, or no MAC in common), kept apart in conflicts/ instead of replacing this one.
    */
   conflicts: number;
+  disks: number;
+  diskBytes: number | null;
+  nics: number;
+  /** Collectors that failed or timed out. */
+  failedCollectors: string[];
+  /** Cross-check warnings in the document. */
+  warnings: number;
+  /** Event-derived fields (node-state.ts); absent until the events store knows the node. */
+  key?: string;
+  state?: NodeState;
+  stateSince?: string | null;
+  lastEvent?: { type: string; at: string; detail?: unknown } | null;
+  mac?: string | null;
+  ip?: string | null;
+  lastActivityAt?: string | null;
+  /** Why a node failed (the `error` or `spooled` event's reason). */
+  reason?: string | null;
 }
+
+/** The life of a node on the master, in order; "unknown" only for a list without states. */
+export const NODE_STATES = [
+  "dhcp",
+  "booting",
+  "agent",
+  "reported",
+  "powered-off",
+  "stalled",
+  "failed",
+] as const;
+export type NodeState = (typeof NODE_STATES)[number];
 
 export interface NodeList {
   count: number;
@@ -96,7 +128,64 @@ export function listItem(record: NodeRecord): NodeListItem {
     inventory: record.inventory ? { ...record.inventory } : null,
     evidence: record.evidence ? { ...record.evidence } : null,
     conflicts: record.conflicts,
+    disks: s?.disks ?? 0,
+    diskBytes: s?.diskBytes ?? null,
+    nics: s?.nics ?? 0,
+    failedCollectors: s?.failedCollectors ?? [],
+    warnings: s?.warnings ?? 0,
   };
+}
+
+/** The URL key of a node: its nodeId, or "mac-<12 hex>" before the nodeId is known. */
+export function keyOf(n: NodeListItem): string {
+  return n.key ?? n.nodeId;
+}
+
+/** A node's state; a list without states (no events yet) shows stored inventories as reported. */
+export function stateOf(n: NodeListItem): NodeState {
+  return n.state ?? "reported";
+}
+
+/** When the node last did anything the master saw. */
+export function activityOf(n: NodeListItem): string | null {
+  return n.lastActivityAt ?? n.lastEvent?.at ?? n.lastReportAt ?? n.stateSince ?? null;
+}
+
+/** Problems worth a look, as one line: why it failed, failed collectors, warnings, conflicts. */
+export function problemsText(n: NodeListItem): string {
+  const parts: string[] = n.reason ? [n.reason] : [];
+  // ?? []: items built by other code (the events side) may lack the document's fields.
+  const failed = n.failedCollectors ?? [];
+  if (failed.length > 0) parts.push(`failed: ${failed.join(", ")}`);
+  if (n.warnings > 0) parts.push(`${n.warnings} warning${n.warnings === 1 ? "" : "s"}`);
+  if (n.conflicts > 0) parts.push(`${n.conflicts} conflict${n.conflicts === 1 ? "" : "s"}`);
+  return parts.join(" · ");
+}
+
+/** What an event's detail says, in a few words (reason, method, failed collectors). */
+export function detailText(detail: unknown): string {
+  if (detail === null || detail === undefined) return "";
+  if (typeof detail === "string") return detail;
+  if (typeof detail !== "object") return String(detail);
+  const d = detail as Record<string, unknown>;
+  const picked = [
+    d.reason,
+    d.method,
+    d.path,
+    Array.isArray(d.failedCollectors) ? d.failedCollectors.join(", ") : null,
+  ]
+    .filter((v) => typeof v === "string" && v !== "")
+    .join("; ");
+  return picked !== "" ? picked : JSON.stringify(detail).slice(0, 200);
+}
+
+export function stateCounts(nodes: NodeListItem[]): Record<NodeState, number> {
+  const counts = Object.fromEntries(NODE_STATES.map((state) => [state, 0])) as Record<
+    NodeState,
+    number
+  >;
+  for (const n of nodes) counts[stateOf(n)]++;
+  return counts;
 }
 
 export function nodeList(records: NodeRecord[], evidenceWithoutInventory = 0): NodeList {
@@ -119,101 +208,207 @@ export function formatTime(iso: string | null): string {
   return iso === null ? "" : iso.replace("T", " ").replace(/\.\d+Z$/, "Z");
 }
 
-/** The cells of one row, as plain text, in column order. Shared by server and script. */
-function cells(n: NodeListItem): string[] {
+/** 42 -> "42s", 185 -> "3m", 7300 -> "2h", 200000 -> "2d": how long ago, in one short word. */
+export function formatAge(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h`;
+  return `${Math.floor(s / 86400)}d`;
+}
+
+/** Columns of the status table and their share of the width (fixed layout: never wider). */
+export const COLUMNS: readonly { label: string; width: number }[] = [
+  { label: "Node", width: 12 },
+  { label: "State", width: 7 },
+  { label: "Product", width: 11 },
+  { label: "Serial", width: 8 },
+  { label: "CPU", width: 14 },
+  { label: "Memory", width: 8 },
+  { label: "Disks", width: 7 },
+  { label: "NICs", width: 4 },
+  { label: "BMC", width: 8 },
+  { label: "Last event", width: 11 },
+  { label: "Problems", width: 10 },
+];
+
+/** The text of each cell but the last event's, in column order (page script and report). */
+export function rowCells(n: NodeListItem): string[] {
   const product = [n.manufacturer, n.product].filter((v) => v !== null).join(" ");
+  const disks = !n.disks
+    ? ""
+    : n.diskBytes === null || n.diskBytes === undefined
+      ? String(n.disks)
+      : `${n.disks}, ${formatBytes(n.diskBytes)}`;
   return [
-    n.nodeId,
-    n.hostname ?? "",
-    n.serial ?? "",
+    n.nodeId ?? n.key ?? "",
+    stateOf(n),
     product,
+    n.serial ?? "",
     n.cpu ?? "",
     n.memory ?? "",
+    disks,
+    !n.nics ? "" : String(n.nics),
     n.bmcAddress ?? "",
-    formatTime(n.lastReportAt),
-    n.evidence ? `yes (${formatBytes(n.evidence.bytes)})` : "no",
   ];
 }
 
-const COLUMNS = [
-  "Node",
-  "Hostname",
-  "Serial",
-  "Product",
-  "CPU",
-  "Memory",
-  "BMC",
-  "Last report (UTC)",
-  "Evidence",
-];
-
-const STYLE = `
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5rem;color:#1b1b1b;background:#fafafa}
-h1{font-size:1.4rem;margin:0 0 .3rem}
-p.counts{margin:.2rem 0 1rem;font-size:1.05rem}
-p.counts span{font-weight:600}
-#status{color:#666;font-size:.85rem;margin-left:1rem}
+const STYLE = `${COLUMNS.map((c, i) => `col:nth-child(${i + 1}){width:${c.width}%}`).join("\n")}
+*{box-sizing:border-box}
+body{font:13px/1.35 system-ui,sans-serif;margin:0 1rem 1rem;color:#1b1b1b;background:#fafafa}
+header{display:flex;align-items:baseline;gap:1rem;padding:.6rem 0 .4rem}
+h1{font-size:1.3rem;margin:0}
+#status{color:#666;font-size:.85rem}
 #status.stale{color:#b00020;font-weight:600}
-table{border-collapse:collapse;width:100%;background:#fff}
-th,td{border:1px solid #ddd;padding:.35rem .55rem;text-align:left;vertical-align:top}
-th{background:#eef1f5;position:sticky;top:0}
-tbody tr:nth-child(even){background:#f6f8fa}
+nav.downloads{margin-left:auto;font-size:.85rem}
+nav.downloads a{margin-left:.8rem}
+#dhcp{background:#fff3cd;border:1px solid #e0b400;padding:.4rem .7rem;margin:.2rem 0 .5rem;font-weight:600}
+.counts{display:flex;gap:.5rem;margin:.2rem 0 .6rem}
+.counts button{flex:1;border:1px solid #ccd;border-radius:6px;background:#fff;padding:.35rem .5rem;cursor:pointer;text-align:left;font:inherit;border-left-width:6px}
+.counts button b{display:block;font-size:2rem;line-height:1.1;font-variant-numeric:tabular-nums}
+.counts button span{color:#444}
+.counts button[aria-pressed=true]{outline:3px solid #1a5fb4}
+.tools{display:flex;gap:.8rem;align-items:center;margin:0 0 .4rem}
+#search{width:28rem;font:inherit;padding:.25rem .4rem}
+#shown{color:#555}
+table{border-collapse:collapse;width:100%;table-layout:fixed;background:#fff}
+th,td{border-bottom:1px solid #e3e3e3;padding:.18rem .35rem;text-align:left;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
+th{background:#eef1f5;position:sticky;top:0;font-weight:600}
+tbody tr:hover{background:#f2f6fb}
 td.node{font-family:ui-monospace,monospace;font-weight:600}
-td:nth-child(1),td:nth-child(3),td:nth-child(7),td:nth-child(8),td:nth-child(9){white-space:nowrap}
-td.ev-no{color:#b00020}
+td.problems{color:#b00020;font-weight:600}
 td.empty{color:#888;font-style:italic}
-p.downloads{margin:1rem 0 0}
-p.downloads a{margin-right:1rem}
+.st{display:inline-block;padding:0 .4rem;border-radius:3px;color:#fff;font-weight:600;font-size:.8rem}
+.st-dhcp{border-left-color:#7a8793}.st.st-dhcp{background:#7a8793}
+.st-booting{border-left-color:#1a5fb4}.st.st-booting{background:#1a5fb4}
+.st-agent{border-left-color:#6f3fb4}.st.st-agent{background:#6f3fb4}
+.st-reported{border-left-color:#2b8a3e}.st.st-reported{background:#2b8a3e}
+.st-powered-off{border-left-color:#3d4a3f}.st.st-powered-off{background:#3d4a3f}
+.st-stalled{border-left-color:#d9730d}.st.st-stalled{background:#d9730d}
+.st-failed{border-left-color:#c01c28}.st.st-failed{background:#c01c28}
 `;
 
-// Plain ES2017 so any browser on the provisioning laptop runs it; textContent only.
+// One list, rendered with textContent only; the shared helpers are the server's own functions
+// (type-stripped source), so page and report cannot drift apart.
 const SCRIPT = `
 (function () {
   "use strict";
   var REFRESH_MS = ${REFRESH_SECONDS * 1000};
+  var NODE_STATES = ${JSON.stringify(NODE_STATES)};
+  var formatBytes = ${formatBytes.toString()};
+  var formatAge = ${formatAge.toString()};
+  var stateOf = ${stateOf.toString()};
+  var keyOf = ${keyOf.toString()};
+  var activityOf = ${activityOf.toString()};
+  var problemsText = ${problemsText.toString()};
+  var detailText = ${detailText.toString()};
+  var rowCells = ${rowCells.toString()};
   var tbody = document.getElementById("nodes");
-  var total = document.getElementById("count");
-  var withEvidence = document.getElementById("with-evidence");
   var status = document.getElementById("status");
-  function units(bytes) {
-    var u = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"], v = bytes, i = 0;
-    while (v >= 1024 && i < u.length - 1) { v /= 1024; i++; }
-    var t = i === 0 || v >= 100 ? String(Math.round(v)) : v.toFixed(1);
-    return t.replace(/\\.0$/, "") + " " + u[i];
+  var select = document.getElementById("state-filter");
+  var search = document.getElementById("search");
+  var shown = document.getElementById("shown");
+  var dhcp = document.getElementById("dhcp");
+  var buttons = Array.prototype.slice.call(document.querySelectorAll(".counts button"));
+  var etag = null, offset = 0, rows = [], dhcpGone = document.body.getAttribute("data-dhcp") !== "yes";
+  function now() { return Date.now() + offset; }
+  function lastEventText(n) {
+    var e = n.lastEvent, at = activityOf(n);
+    var what = e ? e.type + (detailText(e.detail) ? ": " + detailText(e.detail) : "") : (n.lastReportAt ? "report" : "");
+    return { text: at ? what + " · " + formatAge((now() - Date.parse(at)) / 1000) : what, title: at ? what + " at " + at : what };
   }
-  function time(iso) { return iso ? iso.replace("T", " ").replace(/\\.\\d+Z$/, "Z") : ""; }
   function row(n) {
-    var product = [n.manufacturer, n.product].filter(function (v) { return v !== null; }).join(" ");
-    var values = [n.nodeId, n.hostname || "", n.serial || "", product, n.cpu || "", n.memory || "",
-      n.bmcAddress || "", time(n.lastReportAt), n.evidence ? "yes (" + units(n.evidence.bytes) + ")" : "no"];
     var tr = document.createElement("tr");
-    tr.setAttribute("data-node-id", n.nodeId);
+    var key = keyOf(n), state = stateOf(n), values = rowCells(n);
+    tr.setAttribute("data-key", key);
+    tr.setAttribute("data-state", state);
     values.forEach(function (v, i) {
       var td = document.createElement("td");
-      td.textContent = v;
-      if (i === 0) td.className = "node";
-      if (i === 8 && !n.evidence) td.className = "ev-no";
+      if (i === 0) {
+        var a = document.createElement("a");
+        a.href = "/node/" + encodeURIComponent(key);
+        a.textContent = v;
+        td.appendChild(a);
+        td.className = "node";
+        td.title = [v, n.hostname, n.mac || n.bootMac, n.ip].filter(Boolean).join(" · ");
+      } else if (i === 1) {
+        var s = document.createElement("span");
+        s.className = "st st-" + state;
+        s.textContent = v;
+        td.appendChild(s);
+      } else {
+        td.textContent = v;
+        td.title = v;
+      }
       tr.appendChild(td);
     });
-    return tr;
+    var last = document.createElement("td"), ev = lastEventText(n);
+    last.textContent = ev.text; last.title = ev.title; last.className = "last";
+    tr.appendChild(last);
+    var problems = document.createElement("td"), p = problemsText(n);
+    problems.textContent = p; problems.title = p; problems.className = "problems";
+    tr.appendChild(problems);
+    var hay = values.concat([n.hostname, n.mac, n.bootMac, n.ip, key, ev.text, p]).filter(Boolean).join(" ").toLowerCase();
+    return { tr: tr, n: n, state: state, hay: hay, last: last };
+  }
+  function applyFilter() {
+    var state = select.value, words = search.value.toLowerCase().split(/\\s+/).filter(Boolean), count = 0;
+    rows.forEach(function (r) {
+      var ok = (state === "" || r.state === state) && words.every(function (w) { return r.hay.indexOf(w) >= 0; });
+      r.tr.hidden = !ok;
+      if (ok) count++;
+    });
+    shown.textContent = "showing " + count + " of " + rows.length;
+    buttons.forEach(function (b) { b.setAttribute("aria-pressed", String(b.getAttribute("data-state") === state)); });
   }
   function render(data) {
-    var rows = document.createDocumentFragment();
-    data.nodes.forEach(function (n) { rows.appendChild(row(n)); });
-    if (data.nodes.length === 0) {
+    offset = Date.parse(data.generatedAt) - Date.now();
+    var nodes = data.nodes.slice().sort(function (a, b) {
+      var x = activityOf(a) || "", y = activityOf(b) || "";
+      return x < y ? 1 : x > y ? -1 : keyOf(a) < keyOf(b) ? -1 : 1;
+    });
+    rows = nodes.map(row);
+    var frag = document.createDocumentFragment();
+    rows.forEach(function (r) { frag.appendChild(r.tr); });
+    if (rows.length === 0) {
       var tr = document.createElement("tr"), td = document.createElement("td");
-      td.colSpan = ${COLUMNS.length}; td.className = "empty"; td.textContent = "No node has reported yet.";
-      tr.appendChild(td); rows.appendChild(tr);
+      td.colSpan = ${COLUMNS.length}; td.className = "empty"; td.textContent = "No node known yet.";
+      tr.appendChild(td); frag.appendChild(tr);
     }
-    tbody.replaceChildren(rows);
-    total.textContent = String(data.count);
-    withEvidence.textContent = String(data.withEvidence);
+    tbody.replaceChildren(frag);
+    var counts = {};
+    NODE_STATES.forEach(function (s) { counts[s] = 0; });
+    rows.forEach(function (r) { counts[r.state] = (counts[r.state] || 0) + 1; });
+    buttons.forEach(function (b) {
+      var s = b.getAttribute("data-state");
+      b.querySelector("b").textContent = String(s === "" ? rows.length : counts[s] || 0);
+    });
+    applyFilter();
+  }
+  function ages() {
+    rows.forEach(function (r) { var ev = lastEventText(r.n); r.last.textContent = ev.text; });
+  }
+  function checkDhcp() {
+    if (dhcpGone) return;
+    fetch("/api/v1/dhcp", { cache: "no-store" }).then(function (r) {
+      if (r.status === 404) { dhcpGone = true; return null; }
+      return r.ok ? r.json() : null;
+    }).then(function (d) {
+      if (!d) return;
+      dhcp.hidden = !d.nearlyFull;
+      dhcp.textContent = "DHCP range nearly used up: " + d.leases + " leases of " + d.rangeSize + ", " + d.free + " free. Peers beyond it will not boot.";
+    }).catch(function () {});
   }
   function refresh() {
-    fetch("/api/v1/nodes", { cache: "no-store" })
-      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
+    fetch("/api/v1/nodes", { cache: "no-store", headers: etag ? { "If-None-Match": etag } : {} })
+      .then(function (r) {
+        if (r.status === 304) return null;
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        etag = r.headers.get("ETag");
+        return r.json();
+      })
       .then(function (data) {
-        render(data);
+        if (data) render(data); else ages();
         status.className = "";
         status.textContent = "updated " + new Date().toLocaleTimeString();
       })
@@ -221,13 +416,27 @@ const SCRIPT = `
         status.className = "stale";
         status.textContent = "master unreachable, retrying";
       })
-      .then(function () { setTimeout(refresh, REFRESH_MS); });
+      .then(function () { checkDhcp(); setTimeout(refresh, REFRESH_MS); });
   }
+  select.addEventListener("change", applyFilter);
+  search.addEventListener("input", applyFilter);
+  buttons.forEach(function (b) {
+    b.addEventListener("click", function () {
+      var s = b.getAttribute("data-state");
+      select.value = select.value === s ? "" : s;
+      applyFilter();
+    });
+  });
+  var initial = JSON.parse(document.getElementById("initial").textContent);
+  render(initial);
+  // Milliseconds from navigation start to the first full render (the benchmark reads it).
+  window.reconRenderedAt = performance.now();
+  checkDhcp();
   setTimeout(refresh, REFRESH_MS);
 })();
 `;
 
-function cspHash(text: string): string {
+export function cspHash(text: string): string {
   return `'sha256-${createHash("sha256").update(text, "utf8").digest("base64")}'`;
 }
 
@@ -242,31 +451,32 @@ export const PAGE_CSP = [
   "frame-ancestors 'none'",
 ].join("; ");
 
-export function renderPage(list: NodeList): string {
+/** JSON safe inside a <script type="application/json"> element: no "<" can close it. */
+export function jsonForHtml(value: unknown): string {
+  return JSON.stringify(value).replace(/</g, "\\u003c");
+}
+
+export interface PageOptions {
+  /** The master serves GET /api/v1/dhcp: the page warns when the range is nearly used up. */
+  dhcp?: boolean;
+}
+
+export function renderPage(list: NodeList, options: PageOptions = {}): string {
   // Fixed paths and labels, escaped anyway like every other value on the page.
   const downloadLinks = DOWNLOAD_LINKS.map(
     (d) => `<a href="${escapeHtml(d.path)}" download>${escapeHtml(d.label)}</a>`,
-  ).join(" ");
-  const rows =
-    list.nodes.length === 0
-      ? `<tr><td colspan="${COLUMNS.length}" class="empty">No node has reported yet.</td></tr>`
-      : list.nodes
-          .map((n) => {
-            const tds = cells(n)
-              .map((value, i) => {
-                const cls =
-                  i === 0
-                    ? ' class="node"'
-                    : i === 8 && n.evidence === null
-                      ? ' class="ev-no"'
-                      : "";
-                return `<td${cls}>${escapeHtml(value)}</td>`;
-              })
-              .join("");
-            return `<tr data-node-id="${escapeHtml(n.nodeId)}">${tds}</tr>`;
-          })
-          .join("\n");
-  const head = COLUMNS.map((c) => `<th scope="col">${escapeHtml(c)}</th>`).join("");
+  ).join("");
+  const counts = stateCounts(list.nodes);
+  const buttons = [
+    `<button type="button" data-state="" class="all"><b>${list.nodes.length}</b><span>all nodes</span></button>`,
+    ...NODE_STATES.map(
+      (s) =>
+        `<button type="button" data-state="${s}" class="st-${s}"><b>${counts[s]}</b><span>${s}</span></button>`,
+    ),
+  ].join("");
+  const stateOptions = NODE_STATES.map((s) => `<option value="${s}">${s}</option>`).join("");
+  const cols = COLUMNS.map(() => "<col>").join("");
+  const head = COLUMNS.map((c) => `<th scope="col">${escapeHtml(c.label)}</th>`).join("");
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -275,17 +485,18 @@ export function renderPage(list: NodeList): string {
 <title>recon master</title>
 <style>${STYLE}</style>
 </head>
-<body>
-<h1>recon master</h1>
-<p class="counts">Nodes reported: <span id="count">${list.count}</span> &middot; with evidence: <span id="with-evidence">${list.withEvidence}</span><span id="status">updated ${escapeHtml(formatTime(list.generatedAt))}</span></p>
+<body data-dhcp="${options.dhcp ? "yes" : "no"}">
+<header><h1>recon master</h1><span id="status">updated ${escapeHtml(formatTime(list.generatedAt))}</span><nav class="downloads">Download:${downloadLinks}</nav></header>
+<div id="dhcp" role="alert" hidden></div>
+<section class="counts" aria-label="nodes per state">${buttons}</section>
+<div class="tools"><label>State <select id="state-filter"><option value="">all</option>${stateOptions}</select></label><input id="search" type="search" placeholder="Search: node, serial, MAC, IP, product, collector" aria-label="search"><span id="shown"></span></div>
 <table>
+<colgroup>${cols}</colgroup>
 <thead><tr>${head}</tr></thead>
-<tbody id="nodes">
-${rows}
-</tbody>
+<tbody id="nodes"></tbody>
 </table>
-<p class="downloads">Download: ${downloadLinks}</p>
-<noscript><p>This page refreshes itself with JavaScript; reload it by hand to see new nodes.</p></noscript>
+<noscript><p>This page renders with JavaScript. The same list: <a href="/api/v1/nodes">/api/v1/nodes</a>.</p></noscript>
+<script type="application/json" id="initial">${jsonForHtml(list)}</script>
 <script>${SCRIPT}</script>
 </body>
 </html>

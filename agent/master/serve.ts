@@ -11,6 +11,7 @@ import { ERROR_CODES, ReconError } from "../errors.ts";
 import { EXPORT_PREFIX, isDownloadName, sendDownload } from "./downloads.ts";
 import { EvidenceCheck } from "./evidence.ts";
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from "./json-depth.ts";
+import { sendNodePage } from "./node-page.ts";
 import { nodeList, PAGE_CSP, renderPage } from "./page.ts";
 import { watchRate } from "./rate.ts";
 import { checkUrlPath, resolveInside, serveFile } from "./static.ts";
@@ -224,6 +225,7 @@ function validateInventory(data: Buffer, nodeId: string): NodeSummary {
 interface Route {
   kind:
     | "page"
+    | "node-page"
     | "list"
     | "node"
     | "upload"
@@ -253,6 +255,10 @@ function decodeNodeId(raw: string): string | null {
 
 function route(pathname: string): Route {
   if (pathname === "/" || pathname === "/index.html") return { kind: "page" };
+  if (pathname.startsWith("/node/")) {
+    const nodeId = decodeNodeId(pathname.slice("/node/".length));
+    return nodeId === null ? { kind: "not-found" } : { kind: "node-page", nodeId };
+  }
   if (pathname === "/api/v1/nodes" || pathname === "/api/v1/nodes/") return { kind: "list" };
   if (pathname.startsWith("/api/v1/nodes/")) {
     let rest = pathname.slice("/api/v1/nodes/".length);
@@ -615,6 +621,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         res.end(html);
         return;
       }
+      case "node-page":
+        if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed("GET, HEAD");
+        return sendNodePage(req, res, store, r.nodeId as string);
       case "list":
         if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed("GET, HEAD");
         sendJson(req, res, 200, nodeList(store.list(), store.evidenceOnly().length));

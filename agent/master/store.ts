@@ -46,6 +46,14 @@ export interface NodeSummary {
   logicalCpus: number | null;
   memoryBytes: number | null;
   dimms: number;
+  disks: number;
+  /** Sum of the known disk sizes; null when none is known. */
+  diskBytes: number | null;
+  nics: number;
+  /** Collectors that failed or timed out (the status page shows them). */
+  failedCollectors: string[];
+  /** Cross-check warnings of the document (1.2 warnings[]). */
+  warnings: number;
   bmcAddress: string | null;
   bootMac: string | null;
   collectedAt: string | null;
@@ -149,6 +157,15 @@ export function summarize(doc: Inventory): NodeSummary {
     logicalCpus: doc.cpu.logicalCpus,
     memoryBytes: first(doc.memory.totalBytes, doc.memory.osVisibleBytes),
     dimms: doc.memory.dimms.length,
+    disks: doc.disks.length,
+    diskBytes: doc.disks.some((d) => d.sizeBytes !== null)
+      ? doc.disks.reduce((sum, d) => sum + (d.sizeBytes ?? 0), 0)
+      : null,
+    nics: doc.nics.filter((nic) => !nic.bmcUsb).length,
+    failedCollectors: doc.collectors
+      .filter((c) => c.status === "failed" || c.status === "timeout")
+      .map((c) => c.name),
+    warnings: doc.warnings?.length ?? 0,
     bmcAddress: doc.bmc?.ipv4Address ?? null,
     bootMac: doc.boot.bootMac,
     collectedAt: doc.collectedAt,

@@ -1,13 +1,20 @@
 // The status page in a real headless browser (Debian's chromium through playwright-core): an
-// uploaded node is in the table, a node uploaded after the page loaded appears without a reload,
-// and hostile values from the network stay text.
+// uploaded node is in the table with its state and problems, a node uploaded after the page loaded
+// appears without a reload, search and the state filter narrow the table, it fits 1400 px, and
+// hostile values from the network stay text. (1,000 nodes: test/master/hall-browser.test.ts.)
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type Browser, chromium } from "playwright-core";
 import { DOWNLOAD_LINKS } from "../../agent/master/downloads.ts";
-import { escapeHtml, formatBytes } from "../../agent/master/page.ts";
+import {
+  escapeHtml,
+  formatAge,
+  formatBytes,
+  jsonForHtml,
+  NODE_STATES,
+} from "../../agent/master/page.ts";
 import { underCI } from "../support/ci.ts";
 import {
   evidenceOf,
@@ -60,7 +67,7 @@ describe("status page", { skip: haveChromium ? false : `${CHROMIUM} not installe
       201,
     );
 
-    const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     const errors: string[] = [];
     page.on("pageerror", (e) => errors.push(String(e)));
     page.on("console", (m) => {
@@ -69,20 +76,30 @@ describe("status page", { skip: haveChromium ? false : `${CHROMIUM} not installe
     const response = await page.goto(t.url);
     assert.equal(response?.status(), 200);
 
-    const row = page.locator('tr[data-node-id="rack1-u07"]');
+    const row = page.locator('tr[data-key="rack1-u07"]');
     assert.equal(await row.count(), 1);
     const cells = await row.locator("td").allTextContents();
     assert.equal(cells[0], "rack1-u07");
-    assert.equal(cells[2], "7G6P2Z2");
-    assert.equal(cells[3], "Dell Inc. PowerEdge R640");
+    assert.equal(await row.locator("td a").getAttribute("href"), "/node/rack1-u07");
+    assert.equal(cells[1], "reported");
+    assert.equal(cells[2], "Dell Inc. PowerEdge R640");
+    assert.equal(cells[3], "7G6P2Z2");
     assert.match(cells[4] as string, /2 × Intel\(R\) Xeon\(R\) Gold 6130.*64 threads/);
     assert.equal(cells[5], "384 GiB in 12 DIMMs");
-    assert.equal(cells[6], "10.10.0.57");
-    assert.match(cells[8] as string, /^yes/);
-    assert.equal(await page.locator("#count").textContent(), "1");
-    assert.equal(await page.locator("#with-evidence").textContent(), "1");
+    assert.match(cells[6] as string, /^\d+, [\d.]+ [KMGT]iB$/);
+    assert.match(cells[7] as string, /^\d+$/);
+    assert.equal(cells[8], "10.10.0.57");
+    assert.match(cells[9] as string, /^report · \d+[smhd]$/);
+    // The sample's ipmitool-lan collector failed: visible in the row, not hidden.
+    assert.equal(cells[10], "failed: ipmitool-lan");
+    const count = (state: string) =>
+      page.locator(`.counts button[data-state="${state}"] b`).textContent();
+    assert.equal(await count(""), "1");
+    assert.equal(await count("reported"), "1");
+    assert.equal(await count("failed"), "0");
+    assert.equal(await page.locator(".counts button").count(), NODE_STATES.length + 1);
     const hrefs = await page
-      .locator("p.downloads a[download]")
+      .locator("nav.downloads a[download]")
       .evaluateAll((links) => links.map((a) => a.getAttribute("href")));
     assert.deepEqual(
       hrefs,
@@ -97,23 +114,37 @@ describe("status page", { skip: haveChromium ? false : `${CHROMIUM} not installe
       bmc: null,
     });
     assert.equal((await putInventory(t.url, "rack1-u09", hostile)).status, 201);
-    const late = page.locator('tr[data-node-id="rack1-u09"]');
+    const late = page.locator('tr[data-key="rack1-u09"]');
     await late.waitFor({ state: "attached", timeout: 15_000 });
     const lateCells = await late.locator("td").allTextContents();
-    assert.equal(lateCells[1], '<img src=x onerror="window.pwned=1">');
-    assert.equal(lateCells[2], "</td><script>window.pwned=1</script>");
-    assert.equal(lateCells[6], "");
-    assert.equal(lateCells[8], "no");
-    assert.equal(await page.locator("#count").textContent(), "2");
-    assert.equal(await page.locator("#with-evidence").textContent(), "1");
+    assert.equal(lateCells[3], "</td><script>window.pwned=1</script>");
+    assert.equal(lateCells[8], "");
+    assert.equal(await count(""), "2");
     assert.equal(await page.locator("img").count(), 0);
     assert.equal(await page.evaluate("typeof window.pwned"), "undefined");
 
-    // A fresh load renders the hostile values escaped on the server side too.
+    // Search matches any cell and the host name; the state filter narrows by state.
+    await page.fill("#search", "pwned");
+    assert.equal(await page.locator("#shown").textContent(), "showing 1 of 2");
+    assert.equal(await page.locator('tr[data-key="rack1-u07"]').isHidden(), true);
+    await page.fill("#search", "");
+    await page.selectOption("#state-filter", "failed");
+    assert.equal(await page.locator("#shown").textContent(), "showing 0 of 2");
+    await page.click('.counts button[data-state="reported"]');
+    assert.equal(await page.locator("#shown").textContent(), "showing 2 of 2");
+    assert.equal(await page.inputValue("#state-filter"), "reported");
+
+    // 1400 px wide and no horizontal scroll.
+    assert.ok(
+      (await page.evaluate("document.documentElement.scrollWidth")) <= 1400,
+      "the page scrolls sideways at 1400 px",
+    );
+
+    // A fresh load carries the hostile values in the JSON block: still text.
     await page.reload();
     assert.equal(await page.locator("img").count(), 0);
     assert.equal(
-      await page.locator('tr[data-node-id="rack1-u09"] td').nth(2).textContent(),
+      await page.locator('tr[data-key="rack1-u09"] td').nth(3).textContent(),
       "</td><script>window.pwned=1</script>",
     );
     assert.equal(await page.evaluate("typeof window.pwned"), "undefined");
@@ -129,7 +160,14 @@ describe("status page", { skip: haveChromium ? false : `${CHROMIUM} not installe
     await page.close();
   });
 
-  test("escapeHtml and formatBytes", () => {
+  test("escapeHtml, jsonForHtml, formatBytes, formatAge", () => {
+    assert.equal(jsonForHtml({ a: "</script><b>" }), '{"a":"\\u003c/script>\\u003cb>"}');
+    assert.deepEqual(JSON.parse(jsonForHtml({ a: "</script>" })), { a: "</script>" });
+    assert.equal(formatAge(42), "42s");
+    assert.equal(formatAge(185), "3m");
+    assert.equal(formatAge(7300), "2h");
+    assert.equal(formatAge(200_000), "2d");
+    assert.equal(formatAge(-5), "0s");
     assert.equal(
       escapeHtml(`<a href="x">'&'</a>`),
       "&#60;a href=&#34;x&#34;&#62;&#39;&#38;&#39;&#60;/a&#62;",
