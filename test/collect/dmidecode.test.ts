@@ -17,6 +17,7 @@ import {
 } from "../../agent/collect/dmidecode.ts";
 import type { ProbeResult } from "../../agent/exec.ts";
 import { CollectorReport, type Dimm } from "../../schema/inventory.ts";
+import { dumpOf, TABLES } from "../lab/smbios/make-tables.ts";
 import { DmidecodeFactsSchema } from "../support/fact-schemas.ts";
 import { fakeRunner } from "../support/fake-runner.ts";
 
@@ -1269,4 +1270,51 @@ describe("dmidecode: system slots and the Redfish host interface", () => {
       assert.equal(fixture(name).redfishHostInterface, null, name);
     }
   });
+});
+
+test("the lab's platform SMBIOS tables as dmidecode 3.4 decodes them (samples/smbios-platform-tables)", () => {
+  const facts = parseDmidecode(
+    readFileSync(
+      join(import.meta.dirname, "../../samples/smbios-platform-tables/dmidecode.txt"),
+      "utf8",
+    ),
+  );
+  const slot = (n: number, currentUsage: string, busAddress: string) => ({
+    designation: `PCIe Slot ${n}`,
+    type: "x16 PCI Express 3 x16",
+    currentUsage,
+    busAddress,
+  });
+  assert.deepEqual(facts.systemSlots, [
+    slot(1, "In Use", "0000:00:02.0"),
+    slot(2, "Available", "0000:00:00.0"),
+    slot(3, "Available", "0000:00:00.0"),
+  ]);
+  assert.deepEqual(facts.powerSupplies, [
+    {
+      name: "RL-PSU-800",
+      location: "PSU1",
+      manufacturer: "Recon Lab Power",
+      serialNumber: "LABPSU0001",
+      modelPartNumber: "RLP-800-AC",
+      maxPowerWatts: 800,
+      status: "Present, OK",
+    },
+  ]);
+  assert.deepEqual(facts.redfishHostInterface, {
+    interfaceType: "Network",
+    protocol: "Redfish over IP",
+    serviceAddress: "169.254.0.17",
+    serviceHostname: "bmc.recon.lab",
+    deviceVendorId: "046b",
+    deviceProductId: "ffb0",
+  });
+});
+
+test("the committed -smbios table files are what test/lab/smbios/make-tables.ts writes", () => {
+  const dir = join(import.meta.dirname, "../lab/smbios");
+  for (const [name, bytes] of Object.entries(TABLES)) {
+    assert.deepEqual(readFileSync(join(dir, name)), bytes, name);
+  }
+  assert.deepEqual(readFileSync(join(dir, "smbios-dump.bin")), dumpOf(Object.values(TABLES)));
 });
