@@ -1,12 +1,12 @@
-// SMBIOS structures for the lab's `platform` QEMU profile (`-smbios file=<one structure>.bin`,
-// one structure per file: QEMU 7.2 counts each file as one table). They give a guest what QEMU
-// does not make itself: system slots (type 9), a power supply (type 39) and a Redfish host
-// interface (type 42). Layouts from DMTF DSP0134 3.x (7.10, 7.40, 7.43) and DSP0270 1.3 (the
+// SMBIOS structures of the kind a QEMU guest gets through `-smbios file=` (one structure per file),
+// for what QEMU does not make itself: system slots (type 9), a power supply (type 39) and a Redfish
+// host interface (type 42). The lab's own are built by test/lab/smbios.ts; these are the parser's
+// test input. Layouts from DMTF DSP0134 3.x (7.10, 7.40, 7.43) and DSP0270 1.3 (the
 // Redfish over IP protocol record). Also writes `smbios-dump.bin`, an SMBIOS 3.2 entry point plus
 // these tables in `dmidecode --dump-bin` layout, so `dmidecode --from-dump` decodes them without
-// a VM (samples/smbios-platform-tables/dmidecode.txt is that output).
+// a VM (dmidecode.txt beside this file is that output).
 //
-// Run: node test/lab/smbios/make-tables.ts [outdir]   (default: this directory)
+// Run: node samples/smbios-platform-tables/make-tables.ts [outdir]   (writes smbios-dump.bin)
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 
@@ -117,8 +117,8 @@ function redfishHostInterface(handle: number): Buffer {
 }
 
 export const TABLES: Record<string, Buffer> = {
-  // In use: the lab peer's first PCIe device. Slots 2 and 3 print one address, as some boards do
-  // for every empty slot (the shared-slot-address warning).
+  // Slots 2 and 3 print one address, as some boards do for every empty slot (the
+  // shared-slot-address warning).
   "platform-type9-slot1.bin": systemSlot(0x0900, "PCIe Slot 1", 1, true, [0, 0, 2, 0]),
   "platform-type9-slot2.bin": systemSlot(0x0901, "PCIe Slot 2", 2, false, [0, 0, 0, 0]),
   "platform-type9-slot3.bin": systemSlot(0x0902, "PCIe Slot 3", 3, false, [0, 0, 0, 0]),
@@ -150,7 +150,6 @@ export function dumpOf(tables: Buffer[]): Buffer {
 
 if (import.meta.main) {
   const out = process.argv[2] ?? import.meta.dirname;
-  for (const [name, bytes] of Object.entries(TABLES)) writeFileSync(join(out, name), bytes);
   writeFileSync(join(out, "smbios-dump.bin"), dumpOf(Object.values(TABLES)));
-  console.log(`wrote ${Object.keys(TABLES).length} tables and smbios-dump.bin to ${out}`);
+  console.log(`wrote smbios-dump.bin (${Object.keys(TABLES).length} tables) to ${out}`);
 }
