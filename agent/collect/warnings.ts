@@ -133,9 +133,10 @@ export function driveNotInLsblkWarnings(
 
 /** The physical device a disks[] entry is: NVMe namespaces of one controller are one device. */
 function diskIdentity(disk: Inventory["disks"][number]): string {
-  if (disk.wwn !== null) return `wwn:${disk.wwn}`; // multipath: two paths, one LUN
+  // Namespaces first: each has its own WWN (EUI-64/NGUID) but they share the controller's serial.
   const namespace = /^(nvme\d+)n\d+$/.exec(disk.name);
   if (namespace?.[1]) return `ctrl:${disk.controllerSerial ?? namespace[1]}`;
+  if (disk.wwn !== null) return `wwn:${disk.wwn}`; // multipath: two paths, one LUN
   return `name:${disk.name}`;
 }
 

@@ -166,3 +166,11 @@ test("collectBootFirmware: report named efi, failed on an unreadable capture, re
   assert.deepEqual(missing.value, { firmware: null, secureBoot: null });
   assert.equal(missing.reports[0]?.status, "skipped");
 });
+
+test("qemu-storage capture (SeaBIOS guest): firmware bios", async () => {
+  const out = await collectBootFirmware(
+    await replayRunner(new URL("../../fixtures/qemu-storage/", import.meta.url).pathname),
+  );
+  assert.deepEqual(out.value, { firmware: "bios", secureBoot: null });
+  assert.equal(out.reports[0]?.status, "ok");
+});

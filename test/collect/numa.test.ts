@@ -135,3 +135,20 @@ test("collectNuma: probe, report named numa, replay of the sample", async () => 
   const bad = await collectNuma(fakeRunner({ output: "node0" }).runner);
   assert.equal(bad.reports[0]?.status, "failed");
 });
+
+test("qemu-storage capture (QEMU 7.2 guest, 1 vCPU, 2 GiB): one node, 2 MiB and 1 GiB pools", async () => {
+  const out = await collectNuma(
+    await replayRunner(new URL("../../fixtures/qemu-storage/", import.meta.url).pathname),
+  );
+  assert.deepEqual(out.value, [
+    {
+      id: 0,
+      logicalCpus: [0],
+      memoryBytes: 2012344 * 1024,
+      hugepages: [
+        { sizeBytes: 2048 * 1024, total: 0, free: 0 },
+        { sizeBytes: 1048576 * 1024, total: 0, free: 0 },
+      ],
+    },
+  ]);
+});

@@ -256,3 +256,14 @@ test("property: warnings are schema-valid and name real document paths", () => {
     ),
   );
 });
+
+test("qemu-storage capture: NVMe namespaces with their own WWNs and one controller serial are no duplicate", async () => {
+  const doc = await documentOf("qemu-storage");
+  const namespaces = doc.disks.filter((d) => d.name.startsWith("nvme0n"));
+  assert.deepEqual(
+    namespaces.map((d) => d.serialNumber),
+    ["RLNVME000001", "RLNVME000001"],
+  );
+  assert.notEqual(namespaces[0]?.wwn, namespaces[1]?.wwn);
+  assert.deepEqual(doc.warnings, []);
+});
