@@ -446,20 +446,6 @@ export function captureArgs(
     "-device",
     `virtio-net-pci,netdev=net0,mac=${profile.nicMac},romfile=`,
   );
-  if (profile.pxbNic) {
-    // An expander host bridge on NUMA node 1 (its ACPI _PXM tells Linux), a root port behind
-    // it (bus 0x80), the NIC on the port's secondary bus (0x81: SMBIOS slot 1 points there).
-    args.push(
-      "-device",
-      "pxb-pcie,id=pxb1,bus_nr=128,numa_node=1,bus=pcie.0",
-      "-device",
-      "pcie-root-port,id=rp1,bus=pxb1,chassis=1,slot=1",
-      "-netdev",
-      "user,id=net1,restrict=on",
-      "-device",
-      `${profile.pxbNic.model},netdev=net1,mac=${profile.pxbNic.mac},bus=rp1,romfile=`,
-    );
-  }
   if (profile.usbNet) {
     args.push(
       "-device",
@@ -507,10 +493,26 @@ export function captureArgs(
   }
   if (profile.vga) args.push("-device", "VGA");
   if (profile.extra) args.push(...extraHardwareArgs(profile.extra, work));
+  // Last: QEMU puts a device without bus= on the newest PCI bus, which after this is the
+  // expander's (and only bridges may sit there).
+  if (profile.pxbNic) {
+    // An expander host bridge on NUMA node 1 (its ACPI _PXM tells Linux), a root port behind
+    // it (bus 0x80), the NIC on the port's secondary bus (0x81: SMBIOS slot 1 points there).
+    args.push(
+      "-device",
+      "pxb-pcie,id=pxb1,bus_nr=128,numa_node=1,bus=pcie.0",
+      "-device",
+      "pcie-root-port,id=rp1,bus=pxb1,chassis=1,slot=1",
+      "-netdev",
+      "user,id=net1,restrict=on",
+      "-device",
+      `${profile.pxbNic.model},netdev=net1,mac=${profile.pxbNic.mac},bus=rp1,romfile=`,
+    );
+  }
   return args;
 }
 
-function hardwareFacts(name: string, profile: Profile, tpm: boolean): string {
+function hardwareFacts(name: string, profile: Profile, tpm: boolean, console: string): string {
   const lines = [
     `# Facts of \`qemu-${name}\``,
     "",
@@ -534,8 +536,12 @@ function hardwareFacts(name: string, profile: Profile, tpm: boolean): string {
       `- USB NIC (qemu-xhci + usb-net, USB ${USB_NET_IDS.vendor.toString(16).padStart(4, "0")}:${USB_NET_IDS.product.toString(16)}) MAC \`${profile.usbNet.mac}\`: the BMC-USB-NIC case (driver cdc_ether).`,
     );
   }
-  if (profile.rxe)
-    lines.push("- Soft-RoCE: `rdma link add rxe0 type rxe netdev <the virtio NIC>` in the guest.");
+  if (profile.rxe) {
+    const said = /recon-capture: (rxe0 on .*)/.exec(console)?.[1] ?? "no result on the console";
+    lines.push(
+      `- Soft-RoCE: \`rdma link add rxe0 type rxe netdev <the virtio NIC>\` in the guest before the agent ran; the guest said: \`${said}\`.`,
+    );
+  }
   if (profile.tpm) {
     lines.push(
       tpm
@@ -775,7 +781,10 @@ async function main(argv: string[]): Promise<number> {
       "",
     ].join("\n");
     writeFileSync(join(outDir, "SOURCE.md"), source);
-    writeFileSync(join(outDir, "FACTS.md"), hardwareFacts(name, profile, tpmSocket !== null));
+    writeFileSync(
+      join(outDir, "FACTS.md"),
+      hardwareFacts(name, profile, tpmSocket !== null, serialText),
+    );
     say(
       `agent rc=${rc}; ${files.length} files in ${relative(process.cwd(), outDir) || outDir}; QEMU ran ${fmtSecs(totalMs)}`,
     );
