@@ -27,6 +27,7 @@ import { collectNics } from "../agent/collect/net.ts";
 import { collectNuma } from "../agent/collect/numa.ts";
 import { collectPciSysfs } from "../agent/collect/pci-sysfs.ts";
 import { collectSmart } from "../agent/collect/smartctl.ts";
+import { collectStorage } from "../agent/collect/storage.ts";
 import { collectTpm } from "../agent/collect/tpm.ts";
 import type { Collect } from "../agent/collect/types.ts";
 import { type Runner, replayRunner } from "../agent/exec.ts";
@@ -76,6 +77,7 @@ function collectorsFor(dir: string): Record<string, Collect<unknown>> {
     efi: collectBootFirmware,
     tpm: collectTpm,
     numa: collectNuma,
+    storage: collectStorage,
   };
 }
 

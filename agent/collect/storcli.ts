@@ -220,3 +220,11 @@ export async function runStorcli(
   }
   return result as ProbeResult;
 }
+
+export function parseStorcliControllers(input: string): StorcliController[] {
+  return readStorcliControllers(input).value;
+}
+
+export function parseStorcliVirtualDrives(input: string): StorcliVirtualDrive[] {
+  return readStorcliVirtualDrives(input).value;
+}

@@ -159,8 +159,8 @@ async function list(path: string): Promise<string[] | null> {
 }
 
 /** numa_node of the nearest ancestor that has one (the PCI function a disk hangs off). */
-async function nearestNumaNode(devicePath: string | null): Promise<string | null> {
-  for (let dir = devicePath; dir?.startsWith("/sys/devices/"); dir = dirname(dir)) {
+async function nearestNumaNode(devicePath: string | null, top: string): Promise<string | null> {
+  for (let dir = devicePath; dir?.startsWith(top); dir = dirname(dir)) {
     const value = await attr(join(dir, "numa_node"));
     if (value !== null) return value;
   }
@@ -181,11 +181,13 @@ export async function readSysStorageTree(root = "/sys"): Promise<string> {
   const scsiHost: Record<string, unknown> = {};
   const nvme: Record<string, unknown> = {};
   const out = { block, scsiHost, nvme };
+  // The walk up to a numa_node file stays inside the device tree.
+  const top = `${join(await realpath(root).catch(() => root), "devices")}/`;
   const blocks = await list(join(root, "block"));
   for (const name of blocks ?? []) {
     const devicePath = await resolved(join(root, "block", name, "device"));
     const self = await resolved(join(root, "block", name));
-    block[name] = { devicePath, numaNode: await nearestNumaNode(devicePath ?? self) };
+    block[name] = { devicePath, numaNode: await nearestNumaNode(devicePath ?? self, top) };
   }
   const hosts = await list(join(root, "class", "scsi_host"));
   for (const host of hosts ?? []) {
@@ -200,7 +202,7 @@ export async function readSysStorageTree(root = "/sys"): Promise<string> {
       procName: await attr(join(dir, "proc_name")),
       fwVersion,
       devicePath,
-      numaNode: await nearestNumaNode(devicePath),
+      numaNode: await nearestNumaNode(devicePath, top),
     };
   }
   const controllers = await list(join(root, "class", "nvme"));
@@ -219,7 +221,7 @@ export async function readSysStorageTree(root = "/sys"): Promise<string> {
       model: await attr(join(dir, "model")),
       firmwareRev: await attr(join(dir, "firmware_rev")),
       subsysnqn: await attr(join(dir, "subsysnqn")),
-      numaNode: (await attr(join(dir, "numa_node"))) ?? (await nearestNumaNode(devicePath)),
+      numaNode: (await attr(join(dir, "numa_node"))) ?? (await nearestNumaNode(devicePath, top)),
       devicePath,
       namespaces: [...entries, ...fromSubsystem].filter((e) => /^nvme\d+(c\d+)?n\d+$/.test(e)),
     };
@@ -241,3 +243,8 @@ export const SYS_STORAGE_PROBE: Probe = {
   },
   timeoutMs: 10_000,
 };
+
+/** The facts of `readSysStorage`, problem or not. */
+export function parseSysStorage(input: string): SysStorage {
+  return readSysStorage(input).value;
+}

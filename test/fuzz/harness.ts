@@ -61,6 +61,7 @@ import {
 import { DmidecodeFactsSchema, LshwFactsSchema } from "../support/fact-schemas.ts";
 import { listTree, sandbox, startTestServer } from "../support/master.ts";
 import { sampleInventory } from "../support/sample-inventory.ts";
+import { STORAGE_TARGETS } from "./storage-targets.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 
@@ -179,7 +180,16 @@ const SmartFacts = Disk.pick({
   smartPassed: true,
   powerOnHours: true,
   temperatureCelsius: true,
-}).extend({ deviceName: nullableString, kernelName: nullableString });
+  sizeBytes: true,
+  wwn: true,
+  rotational: true,
+  transport: true,
+  vendor: true,
+}).extend({
+  deviceName: nullableString,
+  kernelName: nullableString,
+  controllerType: nullableString,
+});
 const EthtoolLink = z.strictObject({
   speedMbps: Count,
   linkDetected: z.boolean().nullable(),
@@ -395,6 +405,7 @@ const PARSE_TARGETS: ParserTarget[] = [
     run: parseSmartctl,
     schema: SmartFacts,
   },
+  ...STORAGE_TARGETS,
 ];
 
 /** Every module of agent/collect/ that holds a parser above. */
@@ -419,6 +430,10 @@ const COLLECT_MODULES = [
   "pci-sysfs",
   "smartctl",
   "tpm",
+  "mdadm",
+  "nvme",
+  "storcli",
+  "sysfs-storage",
 ];
 const collectExports: Record<string, unknown>[] = await Promise.all(
   COLLECT_MODULES.map((name) => import(`../../agent/collect/${name}.ts`)),
