@@ -174,3 +174,16 @@ test("qemu-storage capture (SeaBIOS guest): firmware bios", async () => {
   assert.deepEqual(out.value, { firmware: "bios", secureBoot: null });
   assert.equal(out.reports[0]?.status, "ok");
 });
+
+test("qemu-uefi-secureboot capture (OVMF secboot code + snakeoil keys): uefi, Secure Boot on", async () => {
+  const dir = new URL("../../fixtures/qemu-uefi-secureboot/", import.meta.url).pathname;
+  const text = await readFile(join(dir, "sys-firmware-efi.json"), "utf8");
+  // The raw efivars: SecureBoot 06 00 00 00 01, SetupMode 06 00 00 00 00 (user mode, PK enrolled).
+  assert.deepEqual(JSON.parse(text).variables, {
+    [SECURE_BOOT_VAR]: "0600000001",
+    [SETUP_MODE_VAR]: "0600000000",
+  });
+  const out = await collectBootFirmware(await replayRunner(dir));
+  assert.deepEqual(out.value, { firmware: "uefi", secureBoot: true });
+  assert.equal(out.reports[0]?.status, "ok");
+});

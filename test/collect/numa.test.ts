@@ -152,3 +152,19 @@ test("qemu-storage capture (QEMU 7.2 guest, 1 vCPU, 2 GiB): one node, 2 MiB and 
     },
   ]);
 });
+
+test("qemu-uefi-secureboot capture (-numa: CPU 0 + 1 GiB, CPU 1 + 1 GiB): two nodes", async () => {
+  const out = await collectNuma(
+    await replayRunner(new URL("../../fixtures/qemu-uefi-secureboot/", import.meta.url).pathname),
+  );
+  const pools = [
+    { sizeBytes: 2048 * 1024, total: 0, free: 0 },
+    { sizeBytes: 1048576 * 1024, total: 0, free: 0 },
+  ];
+  // MemTotal per node ("Node 0 MemTotal: 1015364 kB", "Node 1 MemTotal: 962932 kB") is what the
+  // kernel kept of each 1 GiB, less on node 0 (the kernel image and firmware live there).
+  assert.deepEqual(out.value, [
+    { id: 0, logicalCpus: [0], memoryBytes: 1015364 * 1024, hugepages: pools },
+    { id: 1, logicalCpus: [1], memoryBytes: 962932 * 1024, hugepages: pools },
+  ]);
+});

@@ -267,3 +267,37 @@ test("qemu-storage capture: NVMe namespaces with their own WWNs and one controll
   assert.notEqual(namespaces[0]?.wwn, namespaces[1]?.wwn);
   assert.deepEqual(doc.warnings, []);
 });
+
+test("qemu-uefi-secureboot document: slots join pciDevices, two PSUs with distinct serials, no warning", async () => {
+  const doc = await documentOf("qemu-uefi-secureboot");
+  assert.deepEqual(doc.slots, [
+    {
+      designation: "PCIe Slot 1",
+      type: "x16 PCI Express 3 x16",
+      currentUsage: "In Use",
+      busAddress: "0000:81:00.0",
+    },
+    {
+      designation: "PCIe Slot 2",
+      type: "x8 PCI Express 3 x8",
+      currentUsage: "Available",
+      busAddress: null,
+    },
+  ]);
+  // The e1000e behind the pxb-pcie on NUMA node 1 sits in slot 1.
+  assert.equal(
+    doc.pciDevices.find((p) => p.address === doc.slots[0]?.busAddress)?.deviceName,
+    "82574L Gigabit Network Connection",
+  );
+  assert.deepEqual(
+    doc.powerSupplies.map((p) => p.serialNumber),
+    ["RLPSU0001", "RLPSU0002"],
+  );
+  assert.deepEqual(doc.boot.firmware, "uefi");
+  assert.equal(doc.boot.secureBoot, true);
+  assert.equal(doc.tpm, null);
+  assert.equal(doc.numaNodes.length, 2);
+  // 2 GiB installed, MemTotal 1978296 kB (94.3 %): within the tolerance.
+  assert.equal(doc.memory.osVisibleBytes, 1978296 * 1024);
+  assert.deepEqual(doc.warnings, []);
+});
