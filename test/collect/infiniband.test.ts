@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { z } from "zod";
+import { collectInventory } from "../../agent/collect/index.ts";
 import {
   collectInfiniband,
   parseRateGbps,
@@ -14,7 +15,7 @@ import {
   readSysInfinibandCapture,
 } from "../../agent/collect/infiniband.ts";
 import { replayRunner } from "../../agent/exec.ts";
-import { InfinibandDevice } from "../../schema/inventory.ts";
+import { InfinibandDevice, Inventory } from "../../schema/inventory.ts";
 import { assertHonestParser, assertSurvivesMutations } from "../support/properties.ts";
 import { unpackTtar } from "../support/ttar.ts";
 
@@ -167,5 +168,65 @@ test("property: the capture reader is honest and its devices schema-valid", asyn
   assertHonestParser([capture], readSysInfinibandCapture, { json: true });
   assertSurvivesMutations([capture], (text) => {
     z.array(InfinibandDevice).parse(parseSysInfiniband(text));
+  });
+});
+
+const RXE = new URL("../../samples/sysfs-infiniband-rxe-qemu/", import.meta.url).pathname;
+
+test("soft-RoCE captured here (QEMU guest, rdma_rxe on virtio eth0): values as in the files", () => {
+  const [rxe, ...rest] = parseSysInfiniband(
+    readFileSync(join(RXE, "sys-class-infiniband.json"), "utf8"),
+  );
+  assert.equal(rest.length, 0);
+  assert.deepEqual(rxe, {
+    name: "rxe0",
+    pciAddress: null,
+    nodeGuid: "5054:00ff:fec4:0001",
+    firmwareVersion: null, // fw_ver is empty for rxe
+    boardId: null,
+    ports: [
+      {
+        port: 1,
+        guid: "5054:00ff:fec4:0001",
+        state: "ACTIVE",
+        physicalState: "LinkUp",
+        rateGbps: 2.5,
+        linkLayer: "Ethernet",
+      },
+    ],
+  });
+});
+
+test("the whole document from the rxe capture's NIC/PCI files: infiniband, nics, pciDevices, gpus", async () => {
+  const doc = await collectInventory({
+    runner: await replayRunner(RXE),
+    now: () => new Date("2026-12-02T02:00:00Z"),
+    randomUuid: () => "00000000-0000-4000-8000-000000000000",
+  });
+  Inventory.parse(doc);
+  assert.deepEqual(
+    doc.infiniband.map((d) => [d.name, d.ports[0]?.linkLayer]),
+    [["rxe0", "Ethernet"]],
+  );
+  assert.deepEqual(
+    doc.nics.map((n) => [n.name, n.pciAddress, n.firmwareVersion, n.numaNode, n.bmcUsb]),
+    [["eth0", "0000:00:03.0", null, null, false]],
+  );
+  assert.equal(doc.pciDevices.length, 9);
+  assert.ok(doc.pciDevices.every((d) => d.numaNode === null && d.sriovTotalVfs === null));
+  assert.deepEqual(doc.gpus, []);
+  const status = Object.fromEntries(
+    doc.collectors
+      .filter((c) =>
+        ["ethtool-driver", "sysfs-pci", "nvidia-smi", "sysfs-infiniband"].includes(c.name),
+      )
+      .map((c) => [c.name, c.status]),
+  );
+  // nvidia-smi: sysfs was read and shows no NVIDIA function, so it is not even looked for.
+  assert.deepEqual(status, {
+    "ethtool-driver": "ok",
+    "sysfs-pci": "ok",
+    "nvidia-smi": "skipped",
+    "sysfs-infiniband": "ok",
   });
 });
