@@ -186,7 +186,7 @@ test("nvme list -o json, nvme-cli 1.x (Toshiba KXG60ZNV1T02)", () => {
   assert.deepEqual(readNvmeList('{"Devices":[]}'), { value: [], problem: null });
   assert.match(readNvmeList("[]").problem ?? "", /not an object/);
   assert.equal(nvmeIdCtrlProbe("nvme0; rm -rf /"), null);
-  assert.deepEqual((nvmeIdCtrlProbe("nvme3")?.source as { argv: string[] }).argv, [
+  assert.deepEqual((nvmeIdCtrlProbe("nvme3")?.source as unknown as { argv: string[] }).argv, [
     "nvme",
     "id-ctrl",
     "-o",
