@@ -1,6 +1,7 @@
 // The lab's peers: what each virtual machine is (identity and hardware, given to QEMU and later
 // compared with what the master received), the QEMU command line for it, and the watcher that
 // follows a running peer through its serial console and QMP events.
+import { createHash } from "node:crypto";
 import {
   appendFileSync,
   closeSync,
@@ -85,6 +86,35 @@ export interface ExtraHardware {
   /** An LSI MegaRAID SAS 2108 (megasas-gen2, driver megaraid_sas) with these drives. */
   megasas?: { drives: ScsiDriveSpec[] };
   nvmeSubsystem?: NvmeSubsystemSpec;
+}
+
+/**
+ * Server hardware for one lab peer: a megasas-gen2 with one drive and an NVMe subsystem with two
+ * namespaces, identified from the peer's serial. Opt-in: lab.ts sets `spec.extra` with it for the
+ * peers that should carry it. The drive behind the megasas shows only when the lab's initramfs
+ * loads megaraid_sas (LAB_MODULES in initramfs.ts).
+ */
+export function labServerHardware(spec: PeerSpec): ExtraHardware {
+  const serial = spec.system.serial;
+  return {
+    megasas: {
+      drives: [
+        {
+          serial: `${serial}R0`,
+          sizeBytes: 1 * GiB,
+          vendor: "SEAGATE",
+          product: "ST600MM0009",
+          ver: "N003",
+          wwn: `0x5000c500${createHash("sha256").update(serial).digest("hex").slice(0, 8)}`,
+        },
+      ],
+    },
+    nvmeSubsystem: {
+      nqn: `nqn.2026-12.lab.recon:${spec.name}`,
+      serial: `${serial}NS`,
+      namespaces: [{ sizeBytes: 512 * MiB }, { sizeBytes: 256 * MiB }],
+    },
+  };
 }
 
 /** The raw image files extraHardwareArgs refers to, with their sizes, in `dir`. */
