@@ -399,6 +399,35 @@ async function reparse(values: Values): Promise<number> {
   return 0;
 }
 
+async function report(values: Values): Promise<number> {
+  const command = "report";
+  if (typeof values.root !== "string") throw usage("--root DIR is required", command);
+  const root = values.root;
+  const info = await stat(root).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === "ENOENT") throw usage(`data root not found: ${root}`, command);
+    throw ioError("read data root", root, error);
+  });
+  if (!info.isDirectory()) throw usage(`not a directory: ${root}`, command);
+  const out = typeof values.out === "string" ? values.out : root;
+  const { writeReport } = await import("./master/report.ts");
+  const written = await writeReport({ root, out }).catch((error: unknown) => {
+    throw ioError("write the report to", out, error);
+  });
+  const counts = Object.entries(written.counts)
+    .filter(([, n]) => n > 0)
+    .map(([state, n]) => `${n} ${state}`)
+    .join(", ");
+  process.stdout.write(
+    `recon: ${written.nodes} nodes (${counts || "none"}): ${written.html}, ${written.csv}\n`,
+  );
+  if (written.skipped.length > 0) {
+    process.stderr.write(
+      `recon: left out of nodes.csv (stored document invalid): ${written.skipped.join(", ")}\n`,
+    );
+  }
+  return 0;
+}
+
 async function serve(values: Values): Promise<number> {
   const command = "serve";
   const text = (name: string) =>
@@ -618,6 +647,19 @@ const COMMANDS: ParsedCommand[] = [
     },
     positionals: { min: 0, max: 0 },
     run: reparse,
+  },
+  {
+    name: "report",
+    usage: "report --root DIR [--out DIR]",
+    summary:
+      "write report.html (self-contained, opens offline: counts, every node with its state,\n" +
+      "failed and missing first, links to its files) and nodes.csv for a data root",
+    flags: {
+      root: { type: "string", arg: "DIR", help: "the data root (<root>/nodes/<nodeId>/)" },
+      out: { type: "string", arg: "DIR", help: "where the two files go (default: the root)" },
+    },
+    positionals: { min: 0, max: 0 },
+    run: report,
   },
   {
     name: "schema",

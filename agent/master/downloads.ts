@@ -141,7 +141,7 @@ async function streamArchive(
   });
 }
 
-async function csvOf(
+export async function csvOf(
   store: NodeStore,
   tables: readonly CsvTable[],
 ): Promise<{ files: Map<string, string>; skipped: string[] }> {

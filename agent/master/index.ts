@@ -3,7 +3,13 @@ import { statSync } from "node:fs";
 import path from "node:path";
 import v8 from "node:v8";
 import { ERROR_CODES, ReconError } from "../errors.ts";
-import { type LogEvent, type RunningServer, type ServerOptions, startServer } from "./serve.ts";
+import {
+  causeText,
+  type LogEvent,
+  type RunningServer,
+  type ServerOptions,
+  startServer,
+} from "./serve.ts";
 
 export type { NodeList, NodeListItem } from "./page.ts";
 export {
@@ -131,8 +137,10 @@ export interface ServeIo {
 }
 
 /**
- * Run the master until SIGINT/SIGTERM (or io.signal). Resolves after a clean shutdown; throws
- * ReconError E_USAGE for bad arguments and E_IO when the root or the port cannot be used.
+ * Run the master until SIGINT/SIGTERM (or io.signal). Resolves after a clean shutdown, once
+ * report.html and nodes.csv are written to the data root (RECON-DATA on the stick); throws
+ * ReconError E_USAGE for bad arguments and E_IO when the root, the port or the report cannot be
+ * written.
  */
 export async function serveCommand(args: ServeArgs, io: ServeIo = {}): Promise<void> {
   const writeLine = io.writeLine ?? ((line: string) => process.stderr.write(`${line}\n`));
@@ -159,4 +167,18 @@ export async function serveCommand(args: ServeArgs, io: ServeIo = {}): Promise<v
     else io.signal?.addEventListener("abort", onAbort, { once: true });
   });
   await server.close();
+  const { writeReport } = await import("./report.ts");
+  try {
+    const written = await writeReport({ root: options.root });
+    log({ event: "report_written", html: written.html, csv: written.csv, nodes: written.nodes });
+  } catch (error) {
+    log({ event: "report_failed", root: options.root, message: causeText(error) });
+    throw new ReconError(
+      ERROR_CODES.IO,
+      `cannot write the report to ${options.root}: ${causeText(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
 }
