@@ -4,7 +4,7 @@
 // deleted. Related objects are written in the dictionary form the OpenAPI document (4.2.2)
 // describes ({"slug": ...}, {"name": ...}), with "id" where it is known, never as a bare id.
 import { ERROR_CODES, ReconError } from "../errors.ts";
-import type { NetboxMode, NetboxModule, NetboxObjects } from "./netbox.ts";
+import type { NetboxInterface, NetboxMode, NetboxModule, NetboxObjects } from "./netbox.ts";
 import { errorText, type Fetch, readBodyLimited } from "./source.ts";
 export const RECON_TAG = { name: "recon", slug: "recon" } as const;
 /** The custom field on dcim.device that holds the SMBIOS system UUID (matching key 1). */
@@ -301,6 +301,74 @@ async function syncModules(
   }
 }
 
+/** The cable LLDP tells of, only between two interfaces already in NetBox (the switch is found
+ * by name, never created). A cable either end already has to something else is reported and
+ * left; NetBox allows one cable per interface. */
+async function syncCable(
+  client: NetboxClient,
+  plan: NodePlan,
+  dryRun: boolean,
+  nic: NetboxInterface,
+  iface: Row | null,
+): Promise<void> {
+  const neighbor = nic.neighbor;
+  if (neighbor === null) return;
+  const what = `cable ${nic.name} to ${neighbor.device} ${neighbor.port}`;
+  const key = `switch ${neighbor.device}`;
+  let device = client.known.get(key) ?? null;
+  if (device === null) {
+    const rows = await client.list("dcim/devices", { name: neighbor.device });
+    if (rows.length !== 1) {
+      plan.notes.push(
+        `${what}: ${rows.length === 0 ? "no device" : `${rows.length} devices`} named ${neighbor.device} in NetBox`,
+      );
+      return;
+    }
+    device = rows[0] as Row;
+    client.known.set(key, device);
+  }
+  const port = one(
+    await client.list("dcim/interfaces", { device_id: device.id, name: neighbor.port }),
+    `interfaces ${neighbor.port}`,
+  );
+  if (port === null) {
+    plan.notes.push(`${what}: ${neighbor.device} has no interface ${neighbor.port} in NetBox`);
+    return;
+  }
+  const peers = (row: Row) =>
+    ((row.link_peers as Row[] | undefined) ?? [])
+      .map((p) => `${(p.device as Row | undefined)?.name ?? "?"} ${p.name ?? p.id}`)
+      .join(", ") || "something";
+  const cable = (row: Row | null) => (row?.cable as Row | null | undefined) ?? null;
+  const mine = cable(iface);
+  if (iface !== null && mine !== null) {
+    if (((iface.link_peers as Row[] | undefined) ?? []).some((p) => p.id === port.id)) {
+      plan.unchanged++;
+      return;
+    }
+    plan.notes.push(`${what}: ${nic.name} has cable ${mine.id} to ${peers(iface)}, not replaced`);
+    return;
+  }
+  const theirs = cable(port);
+  if (theirs !== null) {
+    plan.notes.push(
+      `${what}: ${neighbor.device} ${neighbor.port} has cable ${theirs.id} to ${peers(port)}, not replaced`,
+    );
+    return;
+  }
+  if (iface === null) {
+    plan.create.push(what); // dry run: the interface does not exist yet
+    return;
+  }
+  const end = (id: number) => [{ object_type: "dcim.interface", object_id: id }];
+  await ensure(client, plan, dryRun, what, "dcim/cables", null, {
+    a_terminations: end(iface.id),
+    b_terminations: end(port.id),
+    status: "connected",
+    tags: [{ ...RECON_TAG }],
+  });
+}
+
 /** Finds the device: by the UUID custom field, then by serial (exactly one), then by the name
  * this exporter gives it when it carries the recon tag. Never by hostname. */
 export async function findDevice(
@@ -437,6 +505,7 @@ export async function syncNode(
         );
       else plan.create.push(`interface ${nic.name} primary MAC`);
     }
+    await syncCable(client, plan, dryRun, nic, iface);
     if (nic.oobAddress !== null) {
       const ips =
         iface && current ? await client.list("ipam/ip-addresses", { interface_id: iface.id }) : [];

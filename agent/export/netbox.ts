@@ -24,7 +24,14 @@ import {
 import { errorText } from "./source.ts";
 import type { ExportSession, ExportTarget } from "./target.ts";
 
-export { authorization, NetboxClient, RECON_TAG, syncNode, UUID_FIELD } from "./netbox-sync.ts";
+export {
+  authorization,
+  NetboxClient,
+  planText,
+  RECON_TAG,
+  syncNode,
+  UUID_FIELD,
+} from "./netbox-sync.ts";
 
 export interface NetboxInterface {
   name: string;
@@ -33,6 +40,8 @@ export interface NetboxInterface {
   mac: string | null;
   /** The BMC's address ("10.0.0.5/24"), assigned to this interface and set as device.oob_ip. */
   oobAddress: string | null;
+  /** The switch port LLDP saw (nics[].lldp): cabled to it when both are in NetBox. */
+  neighbor: { device: string; port: string } | null;
 }
 
 /** Modules in module bays with profiled module types (NetBox 4.3+), or inventory items. */
@@ -160,6 +169,13 @@ function put(body: Body, key: string, value: string | number | boolean | null, m
   } else body[key] = value;
 }
 
+/** The switch (by its LLDP system name, as NetBox names devices) and port LLDP saw. */
+function neighborOf(nic: Inventory["nics"][number]): NetboxInterface["neighbor"] {
+  const device = cleanString(nic.lldp?.systemName);
+  const port = cleanString(nic.lldp?.portId);
+  return device === null || port === null ? null : { device, port };
+}
+
 /** The pure mapping: one valid document to the NetBox objects it describes. */
 export function toNetbox(
   doc: Inventory,
@@ -215,6 +231,7 @@ export function toNetbox(
       body,
       mac: nic.permanentMacAddress ?? nic.macAddress,
       oobAddress: null,
+      neighbor: neighborOf(nic),
     };
   });
   if (doc.bmc !== null) {
@@ -233,6 +250,7 @@ export function toNetbox(
       oobAddress: doc.bmc.ipv4Address
         ? `${doc.bmc.ipv4Address}/${prefixLength(doc.bmc.netmask)}`
         : null,
+      neighbor: null,
     });
   }
   const components = componentsOf(doc);
@@ -585,7 +603,7 @@ async function outSession(
   return {
     async node(doc) {
       const objects = toNetbox(doc, scope, mode);
-      const what = `${mode}: ${objects.interfaces.length} interfaces, ${objects.modules.length} modules, ${objects.inventoryItems.length} inventory items, ${objects.powerPorts.length} power ports`;
+      const what = `${mode}: ${objects.interfaces.length} interfaces, ${objects.modules.length} modules, ${objects.inventoryItems.length} inventory items, ${objects.powerPorts.length} power ports, ${objects.interfaces.filter((i) => i.neighbor).length} LLDP neighbours (cabled only in NetBox)`;
       const file = join(out, `${doc.nodeId}.json`);
       if (dryRun) return { outcome: "planned", detail: `would write ${file}: ${what}` };
       try {

@@ -12,10 +12,12 @@ import {
   interfaceType,
   NetboxClient,
   PROFILES,
+  planText,
   syncNode,
   toNetbox,
   UUID_FIELD,
 } from "../../agent/export/netbox.ts";
+import { prepare } from "../../agent/export/netbox-sync.ts";
 import { type Inventory, Inventory as InventorySchema } from "../../schema/inventory.ts";
 import {
   builtinProfiles,
@@ -46,7 +48,29 @@ const quiet = { stderr: () => undefined, stderrIsTty: false };
 test("every fixture: every request body validates, nothing is refused; a second run changes nothing", async () => {
   const { server } = await netbox();
   const dir = mkdtempSync(join(tmpdir(), "h9-netbox-"));
-  const docs = [...(await replayAll()).values(), await fullMachine()];
+  // The full machine's eno1 sees switch sw-a1 port Ethernet1/1 through LLDP; both are in NetBox.
+  const cabled = await fullMachine();
+  (cabled.nics[0] as Inventory["nics"][number]).lldp = {
+    chassisId: "00:11:22:33:44:55",
+    systemName: "sw-a1",
+    portId: "Ethernet1/1",
+    portDescription: null,
+    vlanId: null,
+  };
+  const sw = server.seed("dcim/devices", {
+    name: "sw-a1",
+    site: server.rows("dcim/sites")[0],
+    tags: [],
+  });
+  const swPort = server.seed("dcim/interfaces", {
+    device: { id: sw.id, name: sw.name },
+    name: "Ethernet1/1",
+    type: "10gbase-x-sfpp",
+    cable: null,
+    link_peers: [],
+    tags: [],
+  });
+  const docs = [...(await replayAll()).values(), cabled];
   // Distinct nodes only (some fixtures are the same machine captured twice).
   const byNode = new Map(docs.map((d) => [d.nodeId, d]));
   for (const d of byNode.values()) writeFileSync(join(dir, `${d.nodeId}.json`), JSON.stringify(d));
@@ -124,8 +148,10 @@ test("every fixture: every request body validates, nothing is refused; a second 
     assert.ok(
       server
         .rows("dcim/devices")
+        .filter((d) => d.id !== sw.id)
         .every((d) => (d.tags as { slug: string }[]).some((t) => t.slug === "recon")),
     );
+    assert.deepEqual(sw.tags, [], "the switch a person made is left as it was");
     // NetBox 4.6: CPUs, DIMMs and PSUs as modules in bays of their own, with profiled types.
     const mine = (rows: Record<string, unknown>[]) =>
       rows.filter((r) => (r.device as { id: number }).id === device.id);
@@ -152,6 +178,12 @@ test("every fixture: every request body validates, nothing is refused; a second 
       size: (dimm?.sizeBytes ?? 0) / 2 ** 30,
       data_rate: dimm?.speedMts,
     });
+    // The LLDP cable, between eno1 and the switch port.
+    assert.equal(server.rows("dcim/cables").length, 1);
+    assert.deepEqual(
+      ((eno1?.link_peers as { id: number }[] | undefined) ?? []).map((p) => p.id),
+      [swPort.id],
+    );
     // One module type per manufacturer and model, shared by every node.
     const types = server.rows("dcim/module-types");
     assert.equal(
@@ -493,6 +525,21 @@ test("NetBox 4.2 (from /api/status/) and --inventory-items: inventory items, no 
         server.writes.filter((w) => w.refused !== null),
         [],
       );
+      const writes = server.writes.length;
+      let again = "";
+      await exportCommand(
+        ["netbox", "--from", join(dir, "a.json"), "--url", server.url, "--token-file"].concat([
+          join(dir, "token"),
+          "--site",
+          "dc1",
+          "--role",
+          "server",
+          ...flags,
+        ]),
+        { ...quiet, stdout: (t) => (again += t) },
+      );
+      assert.equal(server.writes.length, writes, `${version}: the second run wrote nothing`);
+      assert.match(again, /unchanged/);
       const items = server.rows("dcim/inventory-items");
       assert.equal(
         items.length,
@@ -676,6 +723,7 @@ test("GPUs from gpus[]: a module with the GPU profile when its memory is known; 
     client.profiles = new Map(
       server.rows("dcim/module-type-profiles").map((p) => [String(p.name), p]),
     );
+    assert.ok(client.profiles.has("GPU"));
     await syncNode(client, o, "dc1", false);
     assert.deepEqual(
       server.writes.filter((w) => w.refused !== null),
@@ -683,6 +731,124 @@ test("GPUs from gpus[]: a module with the GPU profile when its memory is known; 
     );
     const type = server.rows("dcim/module-types").find((t) => t.model === gpu.model);
     assert.equal((type?.profile as { name: string } | undefined)?.name, "GPU");
+  } finally {
+    await server.close();
+  }
+});
+
+test("cables from LLDP: made only between interfaces both in NetBox; a conflicting cable is reported, never replaced; no switch is created", async () => {
+  const { server, client } = await netbox();
+  try {
+    await prepare(client, false, "modules"); // as the session does: tag, custom field, profiles
+    const site = server.rows("dcim/sites")[0];
+    const port = (device: Record<string, unknown> & { id: number }, name: string) =>
+      server.seed("dcim/interfaces", {
+        device: { id: device.id, name: device.name },
+        name,
+        type: "10gbase-x-sfpp",
+        cable: null,
+        link_peers: [],
+        tags: [],
+      });
+    const sw = server.seed("dcim/devices", { name: "sw-a1", site, tags: [] });
+    const other = server.seed("dcim/devices", { name: "other", site, tags: [] });
+    const [p1, p2] = [port(sw, "Ethernet1/1"), port(sw, "Ethernet1/2"), port(sw, "Ethernet1/3")];
+    const eth0 = port(other, "eth0");
+    // A person cabled Ethernet1/2 to another machine.
+    const end = (id: number) => [{ object_type: "dcim.interface", object_id: id }];
+    await client.create("dcim/cables", {
+      a_terminations: end(eth0.id),
+      b_terminations: end(p2?.id as number),
+    });
+    const doc = await fullMachine();
+    const base = doc.nics[0] as Inventory["nics"][number];
+    const lldp = (systemName: string, portId: string) => ({
+      chassisId: "00:11:22:33:44:55",
+      systemName,
+      portId,
+      portDescription: null,
+      vlanId: null,
+    });
+    doc.nics = [
+      { ...base, name: "eno1", lldp: lldp("sw-a1", "Ethernet1/1") },
+      {
+        ...base,
+        name: "eno2",
+        macAddress: "3c:ec:ef:10:20:32",
+        permanentMacAddress: null,
+        lldp: lldp("sw-a1", "Ethernet1/2"),
+      },
+      {
+        ...base,
+        name: "eno3",
+        macAddress: "3c:ec:ef:10:20:33",
+        permanentMacAddress: null,
+        lldp: lldp("sw-missing", "Ethernet1/1"),
+      },
+      {
+        ...base,
+        name: "eno4",
+        macAddress: "3c:ec:ef:10:20:34",
+        permanentMacAddress: null,
+        lldp: lldp("sw-a1", "Ethernet9/9"),
+      },
+    ];
+    const objects = () => toNetbox(InventorySchema.parse(doc), SCOPE);
+    const planned = await syncNode(client, objects(), "dc1", true);
+    assert.ok(planned.create.includes("cable eno1 to sw-a1 Ethernet1/1"), planned.create.join());
+    const notes = planned.notes.join("\n");
+    assert.match(
+      notes,
+      /cable eno2 to sw-a1 Ethernet1\/2: sw-a1 Ethernet1\/2 has cable \d+ to other eth0, not replaced/,
+    );
+    assert.match(
+      notes,
+      /cable eno3 to sw-missing Ethernet1\/1: no device named sw-missing in NetBox/,
+    );
+    assert.match(notes, /cable eno4 to sw-a1 Ethernet9\/9: sw-a1 has no interface Ethernet9\/9/);
+    const first = await syncNode(client, objects(), "dc1", false);
+    assert.deepEqual(first.notes, planned.notes);
+    assert.deepEqual(
+      server.writes.filter((w) => w.refused !== null),
+      [],
+    );
+    const cables = server.rows("dcim/cables");
+    assert.equal(cables.length, 2, "one new cable; the person's is untouched");
+    assert.deepEqual(
+      server
+        .rows("dcim/devices")
+        .map((d) => d.name)
+        .filter((n) => String(n).startsWith("sw")),
+      ["sw-a1"],
+    );
+    assert.equal((p1?.link_peers as { name: string }[] | undefined)?.[0]?.name, "eno1");
+    assert.equal((p2?.link_peers as { name: string }[] | undefined)?.[0]?.name, "eth0");
+    // Second run: nothing written, the cable counted unchanged, the conflict still reported.
+    const writes = server.writes.length;
+    const second = await syncNode(client, objects(), "dc1", false);
+    assert.equal(server.writes.length, writes, JSON.stringify(server.writes.slice(writes)));
+    assert.deepEqual([second.create, second.update], [[], []]);
+    assert.deepEqual(second.notes, planned.notes);
+    // The machine was recabled to Ethernet1/3: its interface's cable to 1/1 is reported, kept.
+    doc.nics[0] = {
+      ...(doc.nics[0] as Inventory["nics"][number]),
+      lldp: lldp("sw-a1", "Ethernet1/3"),
+    };
+    const moved = await syncNode(client, objects(), "dc1", false);
+    assert.equal(server.writes.length, writes);
+    assert.match(
+      moved.notes.join("\n"),
+      /cable eno1 to sw-a1 Ethernet1\/3: eno1 has cable \d+ to sw-a1 Ethernet1\/1, not replaced/,
+    );
+    assert.match(planText(moved, false), /left alone: .*not replaced/);
+    // NetBox's rule, which the server keeps: one cable per interface.
+    await assert.rejects(
+      client.create("dcim/cables", {
+        a_terminations: end(eth0.id),
+        b_terminations: end(p1?.id as number),
+      }),
+      /HTTP 400 .*Duplicate termination/,
+    );
   } finally {
     await server.close();
   }
