@@ -1,6 +1,8 @@
 // dmidecode: system, board, chassis, BIOS, processors, memory modules, power supplies, system
 // slots, the Redfish host interface and the presence of an IPMI interface, from the SMBIOS table
 // as `dmidecode` prints it (2.x to 3.6).
+
+import { readFile } from "node:fs/promises";
 import type {
   Baseboard,
   Bios,
@@ -20,6 +22,7 @@ import {
   isBlank,
   type Parsed,
   parseOutput,
+  readJson,
   reportParsed,
   usableOutput,
 } from "./types.ts";
@@ -578,13 +581,157 @@ function factsOf(records: DmiRecord[]): DmidecodeFacts {
   };
 }
 
-/** Runs dmidecode (root only) and parses whatever usable output came back. */
+const ipv6Text = (b: Buffer) => {
+  const groups = Array.from({ length: 8 }, (_, i) => b.readUInt16BE(i * 2).toString(16));
+  // The longest run of two or more zero groups becomes "::" (RFC 5952).
+  let best = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8; i++) {
+    let j = i;
+    while (j < 8 && groups[j] === "0") j++;
+    if (j - i > bestLength) [best, bestLength] = [i, j - i];
+  }
+  if (best < 0) return groups.join(":");
+  return `${groups.slice(0, best).join(":")}::${groups.slice(best + bestLength).join(":")}`;
+};
+
+/**
+ * The Redfish host interface from one raw type 42 structure (DSP0134 7.43, DSP0270 8.5.1), for
+ * what dmidecode does not decode: it prints only "Interface Type" when the table announces SMBIOS
+ * before 3.2 (QEMU 7.2 announces 2.8 or 3.0; the qemu-uefi-secureboot fixture), whatever the
+ * bytes. Layout: interface type (0x40 network), device data length n and data (type 0x02 USB:
+ * idVendor, idProduct; 0x03 PCI: VendorID, DeviceID; little-endian), protocol record count, then
+ * records {type, length, data}; Redfish over IP (type 0x04) data: service UUID (16), host IP
+ * assignment and format, host address and mask (16 + 16), service discovery type (50), format
+ * (51), address (52, 16 bytes), mask, port (84), VLAN (86), hostname length (90) and hostname.
+ * null for anything else, or bytes too short for what they announce.
+ */
+export function redfishFromStructure(bytes: Buffer): RedfishHostInterface | null {
+  const length = bytes[1] ?? 0;
+  if (bytes[0] !== 42 || length < 7 || length > bytes.length || bytes[4] !== 0x40) return null;
+  const n = bytes[5] ?? 0;
+  if (6 + n + 1 > length) return null;
+  const device = bytes.subarray(6, 6 + n);
+  const id = (at: number) =>
+    n >= at + 2 ? device.readUInt16LE(at).toString(16).padStart(4, "0") : null;
+  const usbOrPci = device[0] === 0x02 || device[0] === 0x03;
+  const count = bytes[6 + n] ?? 0;
+  let at = 7 + n;
+  for (let i = 0; i < count && at + 2 <= length; i++) {
+    const type = bytes[at];
+    const size = bytes[at + 1] ?? 0;
+    const data = bytes.subarray(at + 2, at + 2 + size);
+    at += 2 + size;
+    if (at > length) return null;
+    if (type !== 0x04 || size < 91) continue;
+    const discovery = data[50];
+    const format = data[51];
+    const address = data.subarray(52, 68);
+    const serviceAddress =
+      discovery !== 0x01 && discovery !== 0x03
+        ? null
+        : format === 0x01
+          ? [...address.subarray(0, 4)].join(".")
+          : format === 0x02
+            ? ipv6Text(address)
+            : null;
+    const hostnameLength = data[90] ?? 0;
+    const hostname = data.subarray(91, 91 + hostnameLength).toString("latin1");
+    return {
+      interfaceType: "Network",
+      protocol: "Redfish over IP",
+      serviceAddress,
+      serviceHostname: cleanString(hostname.replaceAll("\0", "")),
+      deviceVendorId: usbOrPci ? id(1) : null,
+      deviceProductId: usbOrPci ? id(3) : null,
+    };
+  }
+  return null;
+}
+
+/** The structures of one type in a raw SMBIOS table (/sys/firmware/dmi/tables/DMI). */
+export function structuresOfType(table: Buffer, type: number): Buffer[] {
+  const found: Buffer[] = [];
+  let at = 0;
+  while (at + 4 <= table.length) {
+    const length = table[at + 1] ?? 0;
+    if (length < 4) break; // a broken table: stop, as dmidecode does
+    let end = at + length;
+    while (end + 1 < table.length && !(table[end] === 0 && table[end + 1] === 0)) end++;
+    end += 2;
+    if (table[at] === type) found.push(table.subarray(at, Math.min(end, table.length)));
+    if (table[at] === 127) break;
+    at = end;
+  }
+  return found;
+}
+
+/**
+ * Reads the sys-firmware-dmi-42.json capture, `{"structures": ["2a7c00..."]}` (each type 42
+ * structure of the SMBIOS table as hex), into the first Redfish host interface; never throws.
+ * `{"structures": []}` (no type 42, or no SMBIOS table) is no interface and no problem.
+ */
+export function readSmbiosType42(text: string): Parsed<RedfishHostInterface | null> {
+  if (typeof text !== "string" || isBlank(text)) return { value: null, problem: null };
+  const { document, problem } = readJson(text);
+  if (problem !== null) return { value: null, problem };
+  const list = (document as { structures?: unknown } | null)?.structures;
+  if (
+    !Array.isArray(list) ||
+    list.some((h) => typeof h !== "string" || !/^([0-9a-f]{2})*$/i.test(h))
+  ) {
+    return { value: null, problem: "JSON but not a list of hex structures" };
+  }
+  for (const hex of list as string[]) {
+    const found = redfishFromStructure(Buffer.from(hex, "hex"));
+    if (found) return { value: found, problem: null };
+  }
+  return { value: null, problem: null };
+}
+
+/** Reads the type 42 structures of /sys/firmware/dmi/tables/DMI into sys-firmware-dmi-42.json. */
+export async function readSmbiosType42Capture(path = "/sys/firmware/dmi/tables/DMI") {
+  let table = Buffer.alloc(0);
+  try {
+    table = await readFile(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+  const structures = structuresOfType(table, 42).map((b) => b.toString("hex"));
+  return `${JSON.stringify({ structures })}\n`;
+}
+
+export const smbiosType42Probe: Probe = {
+  file: "sys-firmware-dmi-42.json",
+  source: {
+    kind: "internal",
+    describe: "read /sys/firmware/dmi/tables/DMI (type 42)",
+    read: () => readSmbiosType42Capture(),
+  },
+  timeoutMs: 5_000,
+  needsRoot: true,
+};
+
+/**
+ * Runs dmidecode (root only) and parses whatever usable output came back. The Redfish host
+ * interface dmidecode did not decode comes from the raw type 42 structures.
+ */
 export const collectDmidecode: Collect<DmidecodeFacts> = async (runner, signal) => {
-  const result = await runner.run(dmidecodeProbe, signal);
+  const [result, raw42] = await Promise.all([
+    runner.run(dmidecodeProbe, signal),
+    runner.run(smbiosType42Probe, signal),
+  ]);
   const { value, problem } = parseOutput(
     usableOutput(result),
     readDmidecode,
     emptyDmidecodeFacts(),
   );
-  return { value, reports: [reportParsed("dmidecode", result, problem)] };
+  const host = parseOutput(usableOutput(raw42), readSmbiosType42, null);
+  return {
+    value: { ...value, redfishHostInterface: value.redfishHostInterface ?? host.value },
+    reports: [
+      reportParsed("dmidecode", result, problem),
+      reportParsed("smbios-type42", raw42, host.problem),
+    ],
+  };
 };

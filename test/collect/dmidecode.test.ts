@@ -2,7 +2,8 @@
 // line by line from the fixtures (fixtures/<machine>/dmidecode.txt) or from the public sources
 // named above each one; whole-fixture expectations live in dmidecode-golden.test.ts.
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import fc from "fast-check";
@@ -13,11 +14,17 @@ import {
   dmidecodeProbe,
   emptyDmidecodeFacts,
   parseDmidecode,
+  readSmbiosType42,
+  readSmbiosType42Capture,
+  redfishFromStructure,
   slotBusAddress,
+  smbiosType42Probe,
+  structuresOfType,
 } from "../../agent/collect/dmidecode.ts";
 import type { ProbeResult } from "../../agent/exec.ts";
 import { dumpOf, TABLES } from "../../samples/smbios-platform-tables/make-tables.ts";
-import { CollectorReport, type Dimm } from "../../schema/inventory.ts";
+import { CollectorReport, type Dimm, RedfishHostInterface } from "../../schema/inventory.ts";
+import { hostInterfaceStructure } from "../lab/smbios.ts";
 import { DmidecodeFactsSchema } from "../support/fact-schemas.ts";
 import { fakeRunner } from "../support/fake-runner.ts";
 
@@ -996,8 +1003,13 @@ describe("parseDmidecode: power supplies", () => {
 });
 
 describe("collectDmidecode", () => {
+  // dmidecode answers with `fields`; the raw type 42 read finds no type 42 structure.
   const runnerReturning = (fields: Partial<ProbeResult>) =>
-    fakeRunner({ durationMs: 12.5, command: "dmidecode", ...fields });
+    fakeRunner((probe) =>
+      probe === dmidecodeProbe
+        ? { durationMs: 12.5, command: "dmidecode", ...fields }
+        : { output: '{"structures":[]}\n' },
+    );
 
   test("the probe runs `dmidecode` as root with a 30 s budget", () => {
     assert.deepEqual(dmidecodeProbe, {
@@ -1011,7 +1023,7 @@ describe("collectDmidecode", () => {
   test("parses the output of a successful run and reports it", async () => {
     const { runner, probes } = runnerReturning({ output: R740_IDENTITY + R740_MEMORY });
     const { value, reports } = await collectDmidecode(runner);
-    assert.deepEqual(probes, [dmidecodeProbe]);
+    assert.deepEqual(probes, [dmidecodeProbe, smbiosType42Probe]);
     assert.equal(value.system.productName, "PowerEdge R740");
     assert.deepEqual(value.dimms, [R740_DIMM_A1]);
     assert.deepEqual(reports, [
@@ -1021,6 +1033,14 @@ describe("collectDmidecode", () => {
         durationMs: 12.5,
         command: "dmidecode",
         exitCode: 0,
+        message: null,
+      },
+      {
+        name: "smbios-type42",
+        status: "ok",
+        durationMs: 3,
+        command: "read /sys/firmware/dmi/tables/DMI (type 42)",
+        exitCode: null,
         message: null,
       },
     ]);
@@ -1314,4 +1334,100 @@ test("the lab's platform SMBIOS tables as dmidecode 3.4 decodes them (samples/sm
 test("samples/smbios-platform-tables/smbios-dump.bin is what its make-tables.ts writes", () => {
   const dump = join(import.meta.dirname, "../../samples/smbios-platform-tables/smbios-dump.bin");
   assert.deepEqual(readFileSync(dump), dumpOf(Object.values(TABLES)));
+});
+
+describe("the Redfish host interface from raw type 42 structures (SMBIOS before 3.2)", () => {
+  // The structure QEMU got for the qemu-uefi-secureboot fixture (test/lab/smbios.ts with the
+  // values of test/lab/capture.ts, listed in fixtures/qemu-uefi-secureboot/FACTS.md), whose dmidecode.txt shows only
+  // "Interface Type: Network" because QEMU 7.2 announces SMBIOS 3.0.
+  const qemu = hostInterfaceStructure({
+    handle: 0x2a00,
+    usbVendorId: 0x0525,
+    usbProductId: 0xa4a2,
+    usbSerial: "1",
+    serviceUuid: "5ec0cafe-0042-4000-8000-00000000002a",
+    hostIpv4: "169.254.0.2",
+    hostMask: "255.255.0.0",
+    serviceIpv4: "169.254.0.1",
+    serviceMask: "255.255.0.0",
+    servicePort: 443,
+    serviceVlan: 0,
+    serviceHostname: "recon-bmc.local",
+  });
+
+  test("qemu-uefi-secureboot's type 42: USB 0525:a4a2, Redfish over IP at 169.254.0.1", () => {
+    const fixture = readFileSync(
+      join(import.meta.dirname, "../../fixtures/qemu-uefi-secureboot/dmidecode.txt"),
+      "utf8",
+    );
+    assert.match(
+      fixture,
+      /DMI type 42, 124 bytes\nManagement Controller Host Interface\n\tInterface Type: Network\n\n/,
+    );
+    assert.equal(parseDmidecode(fixture).redfishHostInterface, null);
+    assert.equal(qemu[1], 124); // the formatted length dmidecode printed
+    assert.deepEqual(redfishFromStructure(qemu), {
+      interfaceType: "Network",
+      protocol: "Redfish over IP",
+      serviceAddress: "169.254.0.1",
+      serviceHostname: "recon-bmc.local",
+      deviceVendorId: "0525",
+      deviceProductId: "a4a2",
+    });
+  });
+
+  test("the sample tables' type 42 decodes as dmidecode 3.4 decoded it", () => {
+    const bytes = TABLES["platform-type42-redfish.bin"] as Buffer;
+    const text = readFileSync(
+      join(import.meta.dirname, "../../samples/smbios-platform-tables/dmidecode.txt"),
+      "utf8",
+    );
+    assert.deepEqual(redfishFromStructure(bytes), parseDmidecode(text).redfishHostInterface);
+  });
+
+  test("a table is walked structure by structure (strings included) up to End Of Table", () => {
+    const dump = readFileSync(
+      join(import.meta.dirname, "../../samples/smbios-platform-tables/smbios-dump.bin"),
+    ).subarray(32);
+    const found = structuresOfType(dump, 42);
+    assert.equal(found.length, 1);
+    assert.deepEqual(found[0], TABLES["platform-type42-redfish.bin"]);
+    assert.equal(structuresOfType(dump, 9).length, 3);
+    assert.deepEqual(structuresOfType(Buffer.from([1, 2, 0]), 1), []);
+  });
+
+  test("capture file: read, decoded; not-JSON and bad hex are problems; none is no problem", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "recon-dmi42-"));
+    try {
+      const table = join(dir, "DMI");
+      writeFileSync(table, Buffer.concat([qemu, Buffer.from([127, 4, 0xff, 0xfe, 0, 0])]));
+      const text = await readSmbiosType42Capture(table);
+      assert.deepEqual(JSON.parse(text), { structures: [qemu.toString("hex")] });
+      assert.equal(readSmbiosType42(text).value?.serviceHostname, "recon-bmc.local");
+      assert.deepEqual(JSON.parse(await readSmbiosType42Capture(join(dir, "absent"))), {
+        structures: [],
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    assert.deepEqual(readSmbiosType42('{"structures":[]}'), { value: null, problem: null });
+    assert.match(readSmbiosType42('{"structures":["zz"]}').problem ?? "", /hex structures/);
+    assert.match(readSmbiosType42("{").problem ?? "", /not JSON/);
+  });
+
+  test("truncated, non-network and non-Redfish structures: null; never throws", () => {
+    const formatted = qemu[1] ?? 0;
+    for (let cut = 0; cut < formatted; cut += 7) {
+      assert.equal(redfishFromStructure(qemu.subarray(0, cut)), null, `cut at ${cut}`);
+    }
+    const kcs = Buffer.from(qemu);
+    kcs[4] = 0x02;
+    assert.equal(redfishFromStructure(kcs), null);
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
+        const value = redfishFromStructure(Buffer.from([42, ...bytes]));
+        if (value !== null) RedfishHostInterface.parse(value);
+      }),
+    );
+  });
 });
