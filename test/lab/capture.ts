@@ -699,7 +699,7 @@ async function main(argv: string[]): Promise<number> {
     if (rc === undefined || !existsSync(capture)) {
       process.stderr.write(
         `capture failed (QEMU exit ${exit.code ?? exit.signal}); last console lines:\n${serialText.split("\n").slice(-40).join("\n")}\n` +
-          `${readFileSync(join(work, "qemu.log"), "utf8")}\n(work dir kept: ${work})\n`,
+          `${existsSync(join(work, "qemu.log")) ? readFileSync(join(work, "qemu.log"), "utf8") : "(no qemu.log)"}\n(work dir kept: ${work})\n`,
       );
       values.keep = true;
       return 1;
