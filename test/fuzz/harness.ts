@@ -18,7 +18,7 @@ import {
   redactCmdline,
   splitCmdline,
 } from "../../agent/collect/cmdline.ts";
-import { parseDmidecode } from "../../agent/collect/dmidecode.ts";
+import { parseDmidecode, readSmbiosType42 } from "../../agent/collect/dmidecode.ts";
 import { parseSysFirmwareEfi } from "../../agent/collect/efi.ts";
 import {
   parseDriverInfo,
@@ -55,6 +55,7 @@ import {
   NumaNode,
   PciDevice,
   PowerReading,
+  RedfishHostInterface,
   Sensor,
   Tpm,
 } from "../../schema/inventory.ts";
@@ -256,6 +257,15 @@ const PARSE_TARGETS: ParserTarget[] = [
     schema: DmidecodeFactsSchema,
   },
   { name: "parsePermanentMac", files: starts("ethtool-P"), run: parsePermanentMac, schema: Mac },
+  {
+    name: "readSmbiosType42",
+    files: starts("sys-firmware-dmi-42"),
+    run: readSmbiosType42,
+    schema: z.strictObject({
+      value: RedfishHostInterface.nullable(),
+      problem: z.string().nullable(),
+    }),
+  },
   {
     name: "parseSysFirmwareEfi",
     files: starts("sys-firmware-efi"),
