@@ -74,11 +74,11 @@ function flagOf(
 /**
  * boot.firmware and boot.secureBoot from a sys-firmware-efi.json capture; never throws.
  *
- * Real input (this machine, BIOS-booted under QEMU/SeaBIOS: no /sys/firmware/efi):
+ * Real input (fixtures/qemu-storage, a SeaBIOS guest: no /sys/firmware/efi):
  *     {"efi":false,"efivarCount":null,"variables":{},"errors":{}}
- * On UEFI the two variables are the efivarfs files as hex, e.g. Secure Boot off with no platform
- * key: {"efi":true,"efivarCount":14,"variables":{"SecureBoot-8be4...":"0600000000",
- * "SetupMode-8be4...":"0600000001"},"errors":{}} (shape written by readSysFirmwareEfiCapture).
+ * and fixtures/qemu-uefi-secureboot (OVMF with the snakeoil keys enrolled, Secure Boot on):
+ *     {"efi":true,"efivarCount":32,"variables":{"SecureBoot-8be4df61-...":"0600000001",
+ *      "SetupMode-8be4df61-...":"0600000000"},"errors":{}}
  *
  * - BIOS: firmware "bios", secureBoot null (there is no such thing).
  * - UEFI: secureBoot true only when SecureBoot is 1 and SetupMode is 0 (a platform in setup mode
