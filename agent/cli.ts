@@ -448,6 +448,9 @@ async function serve(values: Values): Promise<number> {
     maxInventoryBytes: bytes(text("max-inventory-bytes"), "--max-inventory-bytes", command),
     maxEvidenceBytes: bytes(text("max-evidence-bytes"), "--max-evidence-bytes", command),
     minUploadBytesPerSecond: bytes(text("min-upload-rate"), "--min-upload-rate", command),
+    dnsmasqConf: text("dnsmasq-conf"),
+    leaseFile: text("lease-file"),
+    stallAfterSeconds: text("stall-after") === undefined ? undefined : Number(text("stall-after")),
   });
   return 0;
 }
@@ -617,6 +620,21 @@ const COMMANDS: ParsedCommand[] = [
         type: "string",
         arg: "BYTES_PER_S",
         help: "an upload slower than this on average after a grace period is cut with 408 (default 1024)",
+      },
+      "dnsmasq-conf": {
+        type: "string",
+        arg: "FILE",
+        help: "dnsmasq.conf of the master's dnsmasq: its leases and DHCP range feed the node states",
+      },
+      "lease-file": {
+        type: "string",
+        arg: "FILE",
+        help: "dnsmasq's lease file (default: the conf's)",
+      },
+      "stall-after": {
+        type: "string",
+        arg: "SECONDS",
+        help: "a node without progress for this long is stalled (default 600)",
       },
     },
     positionals: { min: 0, max: 0 },

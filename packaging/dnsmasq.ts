@@ -35,6 +35,8 @@ export interface DnsmasqOptions {
 export const DEFAULT_DOMAIN = "recon.lan";
 export const DEFAULT_MASTER_NAME = "master";
 export const DEFAULT_LEASE_FILE = "/run/recon/dnsmasq.leases";
+/** The master's provisioning address when none is given (recon-role.sh's default): a hall. */
+export const DEFAULT_MASTER_CIDR = "10.13.36.1/22";
 
 export class DnsmasqInputError extends Error {
   constructor(message: string) {
@@ -77,9 +79,10 @@ export function parseCidr(cidr: string): { address: string; prefix: number; netm
 }
 
 /**
- * The DHCP range the master hands out when none is given: the upper part of its subnet,
- * leaving the lower addresses (and the master's own) alone. For 10.13.37.1/24:
- * 10.13.37.100 - 10.13.37.250.
+ * The DHCP range the master hands out when none is given, leaving the master's own address and
+ * a few others alone. A /24 keeps its classic upper part (10.13.37.1/24: 10.13.37.100 -
+ * 10.13.37.250, 151 addresses). A larger subnet is a hall: everything from the 16th address to
+ * the last but one (the default 10.13.36.1/22: 10.13.36.16 - 10.13.39.254, 1,007 peers).
  */
 export function defaultDhcpRange(cidr: string): [string, string] {
   const { address, prefix } = parseCidr(cidr);
@@ -88,17 +91,26 @@ export function defaultDhcpRange(cidr: string): [string, string] {
   const own = ipv4ToInt(address) - network;
   let first: number;
   let last: number;
-  if (size >= 256) {
-    first = network + (size === 256 ? 100 : Math.floor(size / 4));
-    last = network + size - (size === 256 ? 6 : 2);
+  if (size === 256) {
+    first = network + 100;
+    last = network + size - 6;
+  } else if (size > 256) {
+    first = network + 16;
+    last = network + size - 2;
   } else {
     first = network + Math.floor(size / 2);
     last = network + size - 2;
   }
   if (own >= first - network && own <= last - network) {
-    // the master sits in the range: take the addresses below it instead
-    first = network + 1;
-    last = network + own - 1;
+    // the master sits in the range: take the larger side of it instead
+    const below = own - 1;
+    const above = last - network - own;
+    if (below >= above) {
+      first = network + 1;
+      last = network + own - 1;
+    } else {
+      first = network + own + 1;
+    }
   }
   if (last < first) bad("address (subnet too small for a DHCP range)", cidr);
   return [intToIpv4(first), intToIpv4(last)];
@@ -168,6 +180,8 @@ export function renderDnsmasqConf(options: DnsmasqOptions): string {
     "",
     "# DHCP: the only server on an isolated network.",
     `dhcp-range=${start},${end},${netmask ? `${netmask},` : ""}${lease}`,
+    "# dnsmasq's own default is 1,000 leases: as many as the range holds instead.",
+    `dhcp-lease-max=${ipv4ToInt(end) - ipv4ToInt(start) + 1}`,
     "dhcp-authoritative",
     `dhcp-leasefile=${leaseFile}`,
     "# No default route: nothing is routed out of the provisioning network.",

@@ -10,7 +10,7 @@
 #       its post.sh (which verifies the binaries and runs the agent in run mode).
 #
 # Master settings on the kernel command line (all optional):
-#   recon.master.addr=CIDR   provisioning address (default 10.13.37.1/24)
+#   recon.master.addr=CIDR   provisioning address (default 10.13.36.1/22: 1,007 DHCP leases)
 #   recon.master.iface=NAME  provisioning interface (default: the first wired NIC, by name,
 #                            that has link; the first wired NIC if none has)
 # Environment (defaults in brackets; tests point them elsewhere):
@@ -40,7 +40,7 @@ unset NODE_OPTIONS
 : "${RECON_FETCH_TRIES:=0}"
 : "${RECON_FETCH_DELAY:=5}"
 
-DEFAULT_MASTER_ADDR=10.13.37.1/24
+DEFAULT_MASTER_ADDR=10.13.36.1/22
 
 log() {
   printf 'recon-role: %s\n' "$*" >&2
@@ -218,7 +218,8 @@ run_master() {
   log "master: dnsmasq running; serving http://$addr/"
 
   set -- serve --root "$RECON_DATA" --host "$addr" --port 80 \
-    --post-tgz "$RECON_SHARE/post.tgz" --install "$RECON_SHARE/install"
+    --post-tgz "$RECON_SHARE/post.tgz" --install "$RECON_SHARE/install" \
+    --dnsmasq-conf "$RECON_STATE/dnsmasq.conf"
   [ -f "$RECON_STATE/http/menu.ipxe" ] && set -- "$@" --menu "$RECON_STATE/http/menu.ipxe"
   exec "$agent" "$@"
 }

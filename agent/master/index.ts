@@ -50,6 +50,12 @@ export interface ServeArgs {
   uploadGraceSeconds?: number;
   maxConnections?: number;
   maxConcurrentUploads?: number;
+  /** dnsmasq.conf of the master's dnsmasq: its lease file and DHCP range (node states, GET /api/v1/dhcp). */
+  dnsmasqConf?: string;
+  /** dnsmasq's lease file (overrides the one in dnsmasqConf). */
+  leaseFile?: string;
+  /** Seconds without progress after which a node is `stalled` (default 600). */
+  stallAfterSeconds?: number;
 }
 
 function requireKind(flag: string, target: string, kind: "file" | "directory"): string {
@@ -85,6 +91,7 @@ export function serveOptions(args: ServeArgs): ServerOptions {
   requirePositive("--max-evidence-bytes", args.maxEvidenceBytes, true);
   requirePositive("--min-upload-rate", args.minUploadBytesPerSecond, true);
   requirePositive("uploadGraceSeconds (no flag)", args.uploadGraceSeconds, false);
+  requirePositive("--stall-after", args.stallAfterSeconds, false);
   const root = path.resolve(args.root);
   const staticRoots: Record<string, string> = { "/nodes": path.join(root, "nodes") };
   if (args.export) staticRoots["/export"] = requireKind("--export", args.export, "directory");
@@ -109,6 +116,14 @@ export function serveOptions(args: ServeArgs): ServerOptions {
       ? { uploadGraceMs: args.uploadGraceSeconds * 1000 }
       : {}),
     ...(args.maxConnections !== undefined ? { maxConnections: args.maxConnections } : {}),
+    ...(args.dnsmasqConf
+      ? { dnsmasqConf: requireKind("--dnsmasq-conf", args.dnsmasqConf, "file") }
+      : {}),
+    // The lease file may not exist yet: dnsmasq writes it on the first lease.
+    ...(args.leaseFile ? { leaseFile: path.resolve(args.leaseFile) } : {}),
+    ...(args.stallAfterSeconds !== undefined
+      ? { stallAfterMs: args.stallAfterSeconds * 1000 }
+      : {}),
     ...(args.maxConcurrentUploads !== undefined
       ? { maxConcurrentUploads: args.maxConcurrentUploads }
       : {}),

@@ -9,7 +9,9 @@ import path from "node:path";
 import { Inventory, SCHEMA_VERSION } from "../../schema/inventory.ts";
 import { ERROR_CODES, ReconError } from "../errors.ts";
 import { EXPORT_PREFIX, isDownloadName, sendDownload } from "./downloads.ts";
+import { MAX_EVENT_BYTES } from "./events.ts";
 import { EvidenceCheck } from "./evidence.ts";
+import { Hall, listEtag } from "./hall.ts";
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from "./json-depth.ts";
 import { sendNodePage } from "./node-page.ts";
 import { nodeList, PAGE_CSP, renderPage } from "./page.ts";
@@ -74,6 +76,12 @@ export interface ServerOptions {
    * requests wait in kernel buffers), and while any wait, responses close their connection.
    */
   maxConnections?: number;
+  /** dnsmasq.conf of the master's dnsmasq (its lease file and DHCP range: hall.ts). */
+  dnsmasqConf?: string | null;
+  /** dnsmasq's lease file, when not (or not as) in dnsmasqConf. */
+  leaseFile?: string | null;
+  /** A node with no progress for this long is `stalled` (default 10 minutes). */
+  stallAfterMs?: number;
   /** One structured event per call (a request served, a document stored, an error). */
   log?: (event: LogEvent) => void;
 }
@@ -230,6 +238,9 @@ interface Route {
     | "node"
     | "upload"
     | "download"
+    | "events"
+    | "node-events"
+    | "dhcp"
     | "file"
     | "static"
     | "api-404"
@@ -260,6 +271,14 @@ function route(pathname: string): Route {
     return nodeId === null ? { kind: "not-found" } : { kind: "node-page", nodeId };
   }
   if (pathname === "/api/v1/nodes" || pathname === "/api/v1/nodes/") return { kind: "list" };
+  if (pathname === "/api/v1/events") return { kind: "events" };
+  if (pathname === "/api/v1/dhcp") return { kind: "dhcp" };
+  if (pathname.startsWith("/api/v1/nodes/") && pathname.endsWith("/events")) {
+    const nodeId = decodeNodeId(pathname.slice("/api/v1/nodes/".length, -"/events".length));
+    return nodeId === null
+      ? { kind: "node-events", nodeIdError: true }
+      : { kind: "node-events", nodeId };
+  }
   if (pathname.startsWith("/api/v1/nodes/")) {
     let rest = pathname.slice("/api/v1/nodes/".length);
     let upload: Kind | undefined;
@@ -314,6 +333,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       `cannot open the data directory ${store.root}: ${causeText(error)}`,
       { cause: error },
     );
+  }
+  let hall: Hall;
+  try {
+    hall = await Hall.open({
+      root: options.root,
+      dnsmasqConf: options.dnsmasqConf ?? null,
+      leaseFile: options.leaseFile ?? null,
+      ...(options.stallAfterMs !== undefined ? { stallAfterMs: options.stallAfterMs } : {}),
+      log,
+    });
+  } catch (error) {
+    if (error instanceof ReconError) throw error;
+    throw new ReconError(ERROR_CODES.IO, `cannot open the events: ${causeText(error)}`, {
+      cause: error,
+    });
   }
 
   function sendJson(
@@ -382,8 +416,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     return new HttpError(405, "method_not_allowed", "method not allowed", {}, { Allow: allow });
   }
 
-  /** Checks an upload can pass before its body is read (also answers Expect: 100-continue). */
-  function precheckUpload(req: IncomingMessage, r: Route): HttpError | null {
+  /** The bearer token rule of every write (uploads and events); null when it passes. */
+  function checkToken(req: IncomingMessage): HttpError | null {
     if (tokenHash) {
       const header = req.headers.authorization ?? "";
       const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
@@ -395,6 +429,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         return new HttpError(401, "unauthorized", "wrong token", {}, challenge);
       }
     }
+    return null;
+  }
+
+  /** Checks an upload can pass before its body is read (also answers Expect: 100-continue). */
+  function precheckUpload(req: IncomingMessage, r: Route): HttpError | null {
+    const unauthorized = checkToken(req);
+    if (unauthorized) return unauthorized;
     if (r.nodeIdError || !r.nodeId || !r.upload) {
       return new HttpError(400, "invalid_node_id", "nodeId must match the node id pattern");
     }
@@ -529,6 +570,31 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
   }
 
+  /** POST /api/v1/events: the upload rules (token, size, encoding) plus a rate over all peers. */
+  async function handleEvent(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== "POST") throw methodNotAllowed("POST");
+    const refused = checkToken(req);
+    if (refused) throw refused;
+    if (Number(req.headers["content-length"] ?? 0) > MAX_EVENT_BYTES) {
+      throw new HttpError(413, "too_large", `body exceeds ${MAX_EVENT_BYTES} bytes`, {
+        limit: MAX_EVENT_BYTES,
+      });
+    }
+    const encoding = req.headers["content-encoding"];
+    if (encoding !== undefined && encoding.toLowerCase() !== "identity") {
+      throw new HttpError(415, "unsupported_encoding", "send the body without Content-Encoding");
+    }
+    if (!hall.rate.take()) {
+      throw new HttpError(429, "too_many_events", "too many events", {}, { "Retry-After": "1" });
+    }
+    req.setTimeout(UPLOAD_IDLE_MS, () => req.destroy());
+    const record = await hall.acceptPeerEvent(
+      await readLimited(req, MAX_EVENT_BYTES),
+      req.socket.remoteAddress,
+    );
+    sendJson(req, res, 202, { accepted: true, seq: record.seq, key: record.key });
+  }
+
   async function handleNode(req: IncomingMessage, res: ServerResponse, r: Route): Promise<void> {
     if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed("GET, HEAD");
     if (r.nodeIdError || !r.nodeId) {
@@ -597,6 +663,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
     const sent = await serveFile(req, res, file);
     if (sent.status === 404) sendText(res, 404, "not found\n");
+    else if (req.method === "GET" && sent.status === 200)
+      hall.fileServed(req.socket.remoteAddress, pathname);
     return true;
   }
 
@@ -624,9 +692,35 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       case "node-page":
         if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed("GET, HEAD");
         return sendNodePage(req, res, store, r.nodeId as string);
-      case "list":
+      case "list": {
         if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed("GET, HEAD");
-        sendJson(req, res, 200, nodeList(store.list(), store.evidenceOnly().length));
+        const list = hall.list(store.list(), store.evidenceOnly().length);
+        const etag = listEtag(list);
+        const cache = { ETag: etag, "Cache-Control": "no-cache" };
+        const match = req.headers["if-none-match"];
+        if (match?.split(",").some((tag) => tag.trim().replace(/^W\//, "") === etag)) {
+          res.writeHead(304, cache);
+          res.end();
+          return;
+        }
+        sendJson(req, res, 200, list, cache);
+        return;
+      }
+      case "events":
+        return handleEvent(req, res);
+      case "node-events": {
+        if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed("GET, HEAD");
+        if (r.nodeIdError || !r.nodeId) {
+          throw new HttpError(400, "invalid_node_id", "the key must match the node id pattern");
+        }
+        const events = hall.nodeEvents(r.nodeId, store.get(r.nodeId));
+        if (events === null) throw new HttpError(404, "not_found", "no such node");
+        sendJson(req, res, 200, { key: r.nodeId, events });
+        return;
+      }
+      case "dhcp":
+        if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed("GET, HEAD");
+        sendJson(req, res, 200, hall.dhcp());
         return;
       case "node":
         return handleNode(req, res, r);
@@ -787,8 +881,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         const timer = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
         server.close(() => {
           clearTimeout(timer);
-          log({ event: "closed", url });
-          resolve();
+          hall
+            .close()
+            .catch((error: unknown) => log({ event: "hall_error", message: String(error) }))
+            .finally(() => {
+              log({ event: "closed", url });
+              resolve();
+            });
         });
         server.closeIdleConnections();
       });

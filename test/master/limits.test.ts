@@ -137,7 +137,7 @@ describe("serveCommand", () => {
     assert.ok(events.every((e) => typeof e.ts === "string"));
     assert.deepEqual(
       events.map((e) => e.event).filter((e) => e !== "http"),
-      ["store_opened", "listening", "stopping", "closed"],
+      ["store_opened", "events_opened", "listening", "stopping", "closed", "report_written"],
     );
   });
 

@@ -5,12 +5,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import {
+  DEFAULT_MASTER_CIDR,
   DnsmasqInputError,
   type DnsmasqOptions,
   defaultDhcpRange,
   parseCidr,
   renderDnsmasqConf,
 } from "../../packaging/dnsmasq.ts";
+import { rangeSize } from "../../packaging/dnsmasq-leases.ts";
 import { underCI } from "../support/ci.ts";
 
 const BASE: DnsmasqOptions = {
@@ -42,6 +44,8 @@ host-record=recon.lan,master.recon.lan,master,10.13.37.1
 
 # DHCP: the only server on an isolated network.
 dhcp-range=10.13.37.100,10.13.37.250,255.255.255.0,1h
+# dnsmasq's own default is 1,000 leases: as many as the range holds instead.
+dhcp-lease-max=151
 dhcp-authoritative
 dhcp-leasefile=/run/recon/dnsmasq.leases
 # No default route: nothing is routed out of the provisioning network.
@@ -124,7 +128,13 @@ describe("defaultDhcpRange / parseCidr", () => {
   it("computes ranges", () => {
     assert.deepEqual(defaultDhcpRange("10.13.37.1/24"), ["10.13.37.100", "10.13.37.250"]);
     assert.deepEqual(defaultDhcpRange("192.0.2.1/25"), ["192.0.2.64", "192.0.2.126"]);
-    assert.deepEqual(defaultDhcpRange("10.13.0.1/16"), ["10.13.64.0", "10.13.255.254"]);
+    assert.deepEqual(defaultDhcpRange("10.13.0.1/16"), ["10.13.0.16", "10.13.255.254"]);
+    // the default hall network holds more than 1,000 peers
+    assert.equal(DEFAULT_MASTER_CIDR, "10.13.36.1/22");
+    assert.deepEqual(defaultDhcpRange(DEFAULT_MASTER_CIDR), ["10.13.36.16", "10.13.39.254"]);
+    assert.equal(rangeSize(defaultDhcpRange(DEFAULT_MASTER_CIDR)), 1007);
+    // a master inside a hall's range: the larger side of it
+    assert.deepEqual(defaultDhcpRange("10.13.37.1/22"), ["10.13.37.2", "10.13.39.254"]);
     // the master inside the upper range: the addresses below it
     assert.deepEqual(defaultDhcpRange("10.13.37.200/24"), ["10.13.37.1", "10.13.37.199"]);
     assert.deepEqual(parseCidr("10.13.37.1/24"), {

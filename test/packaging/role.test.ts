@@ -205,7 +205,7 @@ describe("recon-role.sh: master (no pxeaddr=)", () => {
     veth0: { carrier: 1 as const, kind: "virtual" },
   };
 
-  it("brings up 10.13.37.1/24 on the first wired NIC with link, then dnsmasq and serve", () => {
+  it("brings up 10.13.36.1/22 on the first wired NIC with link, then dnsmasq and serve", () => {
     const w = world("BOOT_IMAGE=/boot/linux root=live:CDLABEL=RECON rd.live.image", NICS);
     writeFileSync(
       join(w.env.RECON_SHARE as string, "image.env"),
@@ -219,10 +219,10 @@ describe("recon-role.sh: master (no pxeaddr=)", () => {
       "ip link set dev eno1 up",
       "ip link set dev eno2 up",
       "ip link set dev eno2 up",
-      "ip addr replace 10.13.37.1/24 dev eno2",
-      `recon-agent boot-assets --interface eno2 --address 10.13.37.1/24 --tftp-root ${run}/tftp --http-base http://10.13.37.1 --dnsmasq-out ${run}/dnsmasq.conf --lease-file ${run}/dnsmasq.leases --menu-out ${run}/http/menu.ipxe --image-name recon --image-version 1.2.3 --kernel linux --initrd initrd`,
+      "ip addr replace 10.13.36.1/22 dev eno2",
+      `recon-agent boot-assets --interface eno2 --address 10.13.36.1/22 --tftp-root ${run}/tftp --http-base http://10.13.36.1 --dnsmasq-out ${run}/dnsmasq.conf --lease-file ${run}/dnsmasq.leases --menu-out ${run}/http/menu.ipxe --image-name recon --image-version 1.2.3 --kernel linux --initrd initrd`,
       `dnsmasq --conf-file=${run}/dnsmasq.conf --pid-file=${run}/dnsmasq.pid`,
-      `recon-agent serve --root ${w.env.RECON_DATA} --host 10.13.37.1 --port 80 --post-tgz ${share}/post.tgz --install ${share}/install --menu ${run}/http/menu.ipxe`,
+      `recon-agent serve --root ${w.env.RECON_DATA} --host 10.13.36.1 --port 80 --post-tgz ${share}/post.tgz --install ${share}/install --dnsmasq-conf ${run}/dnsmasq.conf --menu ${run}/http/menu.ipxe`,
     ]);
     assert.match(readlinkSync(join(run, "tftp/undionly.kpxe")), /ipxe\/undionly\.kpxe$/);
     assert.match(readlinkSync(join(run, "tftp/ipxe.efi")), /ipxe\/ipxe-x86_64\.efi$/);
@@ -250,7 +250,7 @@ describe("recon-role.sh: master (no pxeaddr=)", () => {
     const w = world("quiet", { eno1: { carrier: 0 }, eno2: { carrier: 0 } });
     const r = runRole(w, { RECON_LINK_WAIT: "1" });
     assert.equal(r.status, 0, r.stderr);
-    assert.ok(w.calls().includes("ip addr replace 10.13.37.1/24 dev eno1"));
+    assert.ok(w.calls().includes("ip addr replace 10.13.36.1/22 dev eno1"));
     assert.match(r.stderr, /no wired NIC has link/);
   });
 
@@ -321,7 +321,7 @@ describe("recon-role.sh: master for real in a network namespace", {
   const cli = `h6-role-cli-${process.pid}`;
   const IFACE = "rr0";
   const CLIENT_IFACE = "rr1";
-  const ADDR = "10.13.37.1";
+  const ADDR = "10.13.36.1";
   const dir = mkdtempSync(join(tmpdir(), "recon-role-ns-"));
   // dnsmasq drops to its own user: the TFTP root must be reachable, as /run/recon is on the image.
   chmodSync(dir, 0o755);
@@ -430,7 +430,7 @@ describe("recon-role.sh: master for real in a network namespace", {
     }>;
     assert.deepEqual(
       addr[0]?.addr_info.map((a) => `${a.local}/${a.prefixlen}`),
-      [`${ADDR}/24`],
+      [`${ADDR}/22`],
     );
     assert.equal(addr[0]?.operstate, "UP");
   });
@@ -455,7 +455,7 @@ describe("recon-role.sh: master for real in a network namespace", {
     assert.equal(role?.exitCode, null, "the role script became recon-agent serve");
     const argv = readFileSync(`/proc/${role?.pid}/cmdline`, "utf8").split("\0");
     assert.ok(argv.includes("serve"), argv.join(" "));
-    assert.match(stderr, /dnsmasq running; serving http:\/\/10\.13\.37\.1\//);
+    assert.match(stderr, /dnsmasq running; serving http:\/\/10\.13\.36\.1\//);
   });
 
   it("gives a DHCP client on the other end a lease, and serves it /menu.ipxe", async () => {
@@ -486,7 +486,7 @@ describe("recon-role.sh: master for real in a network namespace", {
         .split("\n")
         .map((line) => [line.slice(0, line.indexOf("=")), line.slice(line.indexOf("=") + 1)]),
     );
-    assert.match(lease.ip ?? "", /^10\.13\.37\.\d+$/);
+    assert.match(lease.ip ?? "", /^10\.13\.3[6-9]\.\d+$/);
     assert.equal(lease.serverid, ADDR);
     assert.equal(lease.boot_file, `http://${ADDR}/menu.ipxe`);
     // dnsmasq recorded it (the lease file is written as the lease is granted)
@@ -498,5 +498,18 @@ describe("recon-role.sh: master for real in a network namespace", {
     const menu = fetchIn(cli, "/menu.ipxe");
     assert.equal(menu.status, 0, menu.stderr);
     assert.equal(menu.stdout, readFileSync(join(state, "http/menu.ipxe"), "utf8"));
+    // serve read the lease (--dnsmasq-conf) and saw the menu fetched: the node is booting
+    const mac = JSON.parse(ip("-n", cli, "-j", "link", "show", "dev", CLIENT_IFACE))[0].address;
+    const node = await until("the client as a booting node", 10_000, () => {
+      const list = fetchIn(cli, "/api/v1/nodes");
+      const nodes = JSON.parse(list.stdout || "{}").nodes ?? [];
+      return nodes.find(
+        (n: { mac: string; state: string }) => n.mac === mac && n.state === "booting",
+      );
+    });
+    assert.equal(node.nodeId, null);
+    assert.equal(node.ip, lease.ip);
+    const usage = JSON.parse(fetchIn(cli, "/api/v1/dhcp").stdout);
+    assert.deepEqual(usage, { rangeSize: 1007, leases: 1, free: 1006, nearlyFull: false });
   });
 });

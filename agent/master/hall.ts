@@ -1,0 +1,194 @@
+// The hall as the master sees it: the event store, dnsmasq's leases and the node states behind
+// POST /api/v1/events, GET /api/v1/nodes (state fields), GET /api/v1/nodes/<key>/events and
+// GET /api/v1/dhcp. serve.ts routes to it; the logic is here, in events.ts and node-state.ts.
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import {
+  type DhcpUsage,
+  dhcpUsage,
+  type LeaseWatcher,
+  readDnsmasqConf,
+  watchLeases,
+} from "../../packaging/dnsmasq-leases.ts";
+import { ERROR_CODES, ReconError } from "../errors.ts";
+import {
+  bootFileOf,
+  EventRate,
+  type EventRecord,
+  EventStore,
+  macKey,
+  parsePeerEvent,
+} from "./events.ts";
+import { DEFAULT_STALL_AFTER_MS, type HallNode, hallNodes, stateCounts } from "./node-state.ts";
+import type { NodeRecord } from "./store.ts";
+
+export interface HallOptions {
+  root: string;
+  /** dnsmasq.conf the master's dnsmasq runs with: its lease file and DHCP range. */
+  dnsmasqConf?: string | null;
+  /** dnsmasq's lease file (overrides the one in dnsmasqConf). */
+  leaseFile?: string | null;
+  /** Milliseconds without a step after which a node counts as stalled (default 10 min). */
+  stallAfterMs?: number;
+  leasePollMs?: number;
+  log: (event: Record<string, unknown>) => void;
+  now?: () => Date;
+}
+
+export interface HallList {
+  count: number;
+  withEvidence: number;
+  generatedAt: string;
+  /** Highest event sequence number the list includes. */
+  seq: number;
+  states: ReturnType<typeof stateCounts>;
+  dhcp: DhcpUsage;
+  nodes: HallNode[];
+  evidenceWithoutInventory: number;
+}
+
+export class Hall {
+  readonly events: EventStore;
+  readonly rate = new EventRate();
+  private leases: LeaseWatcher | null = null;
+  private range: [string, string] | null = null;
+  private nearlyFull = false;
+  private readonly options: HallOptions;
+  private readonly now: () => Date;
+
+  private constructor(options: HallOptions) {
+    this.options = options;
+    this.now = options.now ?? (() => new Date());
+    this.events = new EventStore(options.root, this.now);
+  }
+
+  /** Opens the event store (reloading the file) and starts reading the lease file. */
+  static async open(options: HallOptions): Promise<Hall> {
+    const hall = new Hall(options);
+    let leaseFile = options.leaseFile ?? null;
+    if (options.dnsmasqConf) {
+      let text: string;
+      try {
+        text = readFileSync(options.dnsmasqConf, "utf8");
+      } catch (error) {
+        throw new ReconError(
+          ERROR_CODES.USAGE,
+          `--dnsmasq-conf: cannot read ${options.dnsmasqConf}: ${(error as Error).message}`,
+        );
+      }
+      const conf = readDnsmasqConf(text);
+      hall.range = conf.dhcpRange;
+      leaseFile ??= conf.leaseFile;
+    }
+    const opened = await hall.events.open();
+    options.log({ event: "events_opened", file: hall.events.file, ...opened });
+    if (leaseFile) {
+      hall.leases = watchLeases({
+        file: leaseFile,
+        intervalMs: options.leasePollMs ?? 1000,
+        onLease: (lease) => {
+          hall.events.appendLease(lease)?.catch((error: unknown) => hall.failed("dhcp", error));
+          hall.checkRange();
+        },
+        onError: (error) => hall.failed("lease_file", error),
+      });
+      await hall.leases.poll();
+      options.log({ event: "dhcp_watching", leaseFile, range: hall.range, ...hall.dhcp() });
+    }
+    return hall;
+  }
+
+  private failed(what: string, error: unknown): void {
+    this.options.log({ event: "hall_error", what, message: String(error) });
+  }
+
+  /** Says so on the console when the range gets nearly used up (and when it recovers). */
+  private checkRange(): void {
+    const usage = this.dhcp();
+    if (usage.nearlyFull === this.nearlyFull) return;
+    this.nearlyFull = usage.nearlyFull;
+    this.options.log({
+      event: usage.nearlyFull ? "dhcp_nearly_full" : "dhcp_range_ok",
+      ...usage,
+      message: usage.nearlyFull
+        ? `DHCP range nearly used up: ${usage.free} of ${usage.rangeSize} addresses free; further peers may get no address`
+        : `DHCP range has room again: ${usage.free} of ${usage.rangeSize} addresses free`,
+    });
+  }
+
+  dhcp(): DhcpUsage {
+    return dhcpUsage(this.leases?.current() ?? [], this.range, this.now().getTime() / 1000);
+  }
+
+  /** Validates and stores a POSTed event (throws StoreError 400/503/507). */
+  acceptPeerEvent(body: Buffer, remote: string | undefined): Promise<EventRecord> {
+    const event = parsePeerEvent(body);
+    return this.events.appendPeer(event, remoteIpv4(remote));
+  }
+
+  /** A static file was served: a `boot-file` event when it is one and its client holds a lease. */
+  fileServed(remote: string | undefined, pathname: string): void {
+    const file = bootFileOf(pathname);
+    const ip = remoteIpv4(remote);
+    const leases = this.leases;
+    if (file === null || ip === null || !leases) return;
+    // A client fetching within a poll interval of its lease: read the lease file first.
+    const lease = leases.byIp(ip);
+    (lease ? Promise.resolve(lease) : leases.poll().then(() => leases.byIp(ip)))
+      .then((found) => (found ? this.events.appendBootFile(found, file, pathname) : null))
+      .catch((error: unknown) => this.failed("boot_file", error));
+  }
+
+  nodes(records: readonly NodeRecord[]): HallNode[] {
+    return hallNodes({
+      records,
+      events: this.events,
+      leases: this.leases?.current() ?? [],
+      nowMs: this.now().getTime(),
+      stallAfterMs: this.options.stallAfterMs ?? DEFAULT_STALL_AFTER_MS,
+    });
+  }
+
+  /** GET /api/v1/nodes: the list and an ETag over everything but generatedAt. */
+  list(records: readonly NodeRecord[], evidenceWithoutInventory: number): HallList {
+    const nodes = this.nodes(records);
+    return {
+      count: nodes.length,
+      withEvidence: nodes.filter((n) => n.evidence !== null).length,
+      generatedAt: this.now().toISOString(),
+      seq: this.events.lastSeq,
+      states: stateCounts(nodes),
+      dhcp: this.dhcp(),
+      nodes,
+      evidenceWithoutInventory,
+    };
+  }
+
+  /** The events of a node (its nodeId's and its MACs'), or null when the key has none. */
+  nodeEvents(key: string, record: NodeRecord | undefined): EventRecord[] | null {
+    const macs = new Set<string>(this.events.macsOfNode(key));
+    if (record?.summary?.bootMac) macs.add(record.summary.bootMac);
+    for (const mac of record?.summary?.identity.macs ?? []) macs.add(mac);
+    const keys = [key, ...[...macs].map((m) => macKey(m)).filter((k): k is string => k !== null)];
+    const events = this.events.eventsOf(keys);
+    return events.length === 0 && !record ? null : events;
+  }
+
+  async close(): Promise<void> {
+    this.leases?.stop();
+    await this.events.close();
+  }
+}
+
+/** The ETag of a list: its content without the time it was generated. */
+export function listEtag(list: HallList): string {
+  const { generatedAt: _, ...rest } = list;
+  const hash = createHash("sha256").update(JSON.stringify(rest)).digest("base64url");
+  return `"${hash.slice(0, 27)}"`;
+}
+
+function remoteIpv4(remote: string | undefined): string | null {
+  if (!remote) return null;
+  const ip = remote.startsWith("::ffff:") ? remote.slice(7) : remote;
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(ip) ? ip : null;
+}
