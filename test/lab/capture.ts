@@ -354,6 +354,12 @@ function buildOverlay(
       );
       rmSync(dir, { recursive: true, force: true });
       renameSync(out, dir);
+      // Keep the three newest overlays (a concurrent run may be about to boot its own).
+      const others = readdirSync(cacheDir)
+        .filter((n) => n.startsWith("capture-") && join(cacheDir, n) !== dir)
+        .map((n) => ({ p: join(cacheDir, n), t: statSync(join(cacheDir, n)).mtimeMs }))
+        .sort((a, b) => b.t - a.t);
+      for (const old of others.slice(2)) rmSync(old.p, { recursive: true, force: true });
     } finally {
       rmSync(work, { recursive: true, force: true });
     }
