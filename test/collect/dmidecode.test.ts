@@ -21,7 +21,7 @@ import {
   smbiosType42Probe,
   structuresOfType,
 } from "../../agent/collect/dmidecode.ts";
-import type { ProbeResult } from "../../agent/exec.ts";
+import { type ProbeResult, replayRunner } from "../../agent/exec.ts";
 import { dumpOf, TABLES } from "../../samples/smbios-platform-tables/make-tables.ts";
 import { CollectorReport, type Dimm, RedfishHostInterface } from "../../schema/inventory.ts";
 import { hostInterfaceStructure } from "../lab/smbios.ts";
@@ -1430,4 +1430,29 @@ describe("the Redfish host interface from raw type 42 structures (SMBIOS before 
       }),
     );
   });
+});
+
+test("qemu-uefi capture: the Redfish host interface from the guest's raw type 42 (sys-firmware-dmi-42.json)", async () => {
+  const dir = join(import.meta.dirname, "../../fixtures/qemu-uefi");
+  // dmidecode in the guest (SMBIOS 3.0) printed only the interface type.
+  assert.match(
+    readFileSync(join(dir, "dmidecode.txt"), "utf8"),
+    /DMI type 42, 124 bytes\nManagement Controller Host Interface\n\tInterface Type: Network\n\n/,
+  );
+  const { value, reports } = await collectDmidecode(await replayRunner(dir));
+  assert.deepEqual(value.redfishHostInterface, {
+    interfaceType: "Network",
+    protocol: "Redfish over IP",
+    serviceAddress: "169.254.0.1",
+    serviceHostname: "recon-bmc.local",
+    deviceVendorId: "0525",
+    deviceProductId: "a4a2",
+  });
+  assert.deepEqual(
+    reports.map((r) => [r.name, r.status]),
+    [
+      ["dmidecode", "ok"],
+      ["smbios-type42", "ok"],
+    ],
+  );
 });

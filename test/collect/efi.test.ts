@@ -187,3 +187,17 @@ test("qemu-uefi-secureboot capture (OVMF secboot code + snakeoil keys): uefi, Se
   assert.deepEqual(out.value, { firmware: "uefi", secureBoot: true });
   assert.equal(out.reports[0]?.status, "ok");
 });
+
+test("qemu-uefi capture (OVMF secboot code, empty variable store): uefi, Secure Boot off", async () => {
+  const dir = new URL("../../fixtures/qemu-uefi/", import.meta.url).pathname;
+  // SecureBoot 06 00 00 00 00 and SetupMode 06 00 00 00 01: no platform key enrolled.
+  assert.deepEqual(
+    JSON.parse(await readFile(join(dir, "sys-firmware-efi.json"), "utf8")).variables,
+    {
+      [SECURE_BOOT_VAR]: "0600000000",
+      [SETUP_MODE_VAR]: "0600000001",
+    },
+  );
+  const out = await collectBootFirmware(await replayRunner(dir));
+  assert.deepEqual(out.value, { firmware: "uefi", secureBoot: false });
+});
