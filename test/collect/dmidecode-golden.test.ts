@@ -603,6 +603,67 @@ const EXPECTED: Record<string, Expected> = {
     ipmi: false,
     firstDimm: ["DIMM 0", "RAM", null, null, null],
   },
+  // Made here (capture:qemu storage): SeaBIOS, SMBIOS 2.8, no type 2 (no -smbios type=2).
+  "qemu-storage": {
+    manufacturer: "Recon Lab",
+    product: "RL-4000 Storage",
+    serial: "RLQEMUST0001",
+    uuid: "5ec0c4a0-0000-4000-8000-000000000001",
+    board: null,
+    chassisType: "Other",
+    biosVersion: "1.16.2-debian-1.16.2-1",
+    cpus: 1,
+    cpuModel: "pc-q35-7.2",
+    cores: 1,
+    threads: 1,
+    dimms: 1,
+    dramBytes: 2 * GiB,
+    slots: 1,
+    psus: 0,
+    ipmi: false,
+    firstDimm: ["DIMM 0", "RAM", null, null, null],
+  },
+  // Made here (capture:qemu uefi): OVMF's BIOS "Version: 0.0.0" is zeros and dots, a placeholder
+  // (normalize.ts): null; two type 39 PSUs from -smbios file=.
+  "qemu-uefi": {
+    manufacturer: "Recon Lab",
+    product: "RL-5000 UEFI",
+    serial: "RLQEMUEFI0001",
+    uuid: "5ec0c6e0-0000-4000-8000-000000000001",
+    board: null,
+    chassisType: "Other",
+    biosVersion: null,
+    cpus: 1,
+    cpuModel: "pc-q35-7.2",
+    cores: 2,
+    threads: 2,
+    dimms: 1,
+    dramBytes: 2 * GiB,
+    slots: 1,
+    psus: 2,
+    ipmi: false,
+    firstDimm: ["DIMM 0", "RAM", null, null, null],
+  },
+  // Made here (capture:qemu uefi-secureboot): as qemu-uefi, other identity.
+  "qemu-uefi-secureboot": {
+    manufacturer: "Recon Lab",
+    product: "RL-5000 Secure",
+    serial: "RLQEMUSB0001",
+    uuid: "5ec0c5b0-0000-4000-8000-000000000001",
+    board: null,
+    chassisType: "Other",
+    biosVersion: null,
+    cpus: 1,
+    cpuModel: "pc-q35-7.2",
+    cores: 2,
+    threads: 2,
+    dimms: 1,
+    dramBytes: 2 * GiB,
+    slots: 1,
+    psus: 2,
+    ipmi: false,
+    firstDimm: ["DIMM 0", "RAM", null, null, null],
+  },
   "quanta-quantagrid-d54q-2u-linuxhw": {
     manufacturer: "Quanta Cloud Technology Inc.",
     product: "QuantaGrid D54Q-2U",
@@ -780,8 +841,8 @@ const facts = (machine: string): DmidecodeFacts => {
 };
 
 describe("dmidecode golden: every fixture", () => {
-  test("the table covers exactly the fixtures that have a dmidecode.txt (37)", () => {
-    assert.equal(machines.length, 37);
+  test("the table covers exactly the fixtures that have a dmidecode.txt (40)", () => {
+    assert.equal(machines.length, 40);
     assert.deepEqual(machines, Object.keys(EXPECTED).sort());
   });
 
