@@ -1,11 +1,12 @@
 // The one command runner. Every collector describes what it needs as a Probe (a command, a file
 // to read, or an in-process reader) and gets back a ProbeResult; it never starts a process itself.
-// Runners: real (execa, argument arrays, no shell), capture (real + write the raw output to a
+// Runners: real (child_process.spawn, argument arrays, no shell), capture (real + write the raw output to a
 // directory), replay (read a capture directory instead of running anything). Under `node --test`
 // the real runner refuses to start processes unless a test asks for it explicitly.
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { readFile, rename, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { execa } from "execa";
 import type { CollectorStatus } from "../schema/inventory.ts";
 import { ERROR_CODES, ReconError } from "./errors.ts";
 import { makeDirectory } from "./fs.ts";
@@ -75,11 +76,190 @@ export interface RealRunnerOptions {
   allowInTests?: boolean;
   /** Override the effective-uid check (tests of the non-root path). */
   root?: boolean;
+  /** Called once per probe with its start and end (ms since process start); see probeTraceLine. */
+  trace?: (event: ProbeTrace) => void;
+}
+
+/** When one probe ran, in ms since the process started (performance.now()). */
+export interface ProbeTrace {
+  file: string;
+  status: CollectorStatus;
+  startMs: number;
+  endMs: number;
+}
+
+/**
+ * RECON_TRACE_PROBES=1: one JSON line per probe on stderr, `{"event":"probe.trace",...}`.
+ * bench/peer.ts reads them for the critical path (which probe ended last, the time before the
+ * first probe); the document itself only carries durations.
+ */
+function envTrace(): RealRunnerOptions["trace"] {
+  if (process.env.RECON_TRACE_PROBES !== "1") return undefined;
+  return (event) => process.stderr.write(`${JSON.stringify({ event: "probe.trace", ...event })}\n`);
+}
+
+const round1 = (ms: number) => Math.round(ms * 10) / 10;
+
+/** How long, in all, pending in-process reads may hold back process starts in one run. */
+const MAX_HOLD_MS = 500;
+
+/**
+ * Process starts, one per event-loop turn, after the in-process reads in flight.
+ *
+ * Why: spawn() forks and waits for the child's exec on the main thread, and the fork copies the
+ * page tables of a ~100 MB process. Sixteen probes started in one go under QEMU TCG blocked the
+ * event loop for seconds, so in-process reads queued behind them: collectors[] said reading
+ * /proc/cmdline took 1.0-3.3 s. One start per turn lets the I/O completions in between run;
+ * reads first keeps their durations their own (a start queued before any read, lshw's, the
+ * critical path, is not held). The hold has a budget (MAX_HOLD_MS for the whole
+ * run), so a slow sysfs walk cannot turn the process starts into a serial wait.
+ */
+function processStarts() {
+  /** Queued starts; `holdable`: in-process reads were in flight when it was queued. */
+  const waiting: { start: () => void; holdable: boolean }[] = [];
+  let inProcess = 0;
+  let holdLeft = MAX_HOLD_MS;
+  let heldSince: number | null = null;
+  let scheduled = false;
+  const pump = () => {
+    if (scheduled || waiting.length === 0) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      const now = performance.now();
+      if (heldSince !== null) holdLeft -= now - heldSince;
+      heldSince = null;
+      if (inProcess > 0 && holdLeft > 0 && waiting[0]?.holdable) {
+        heldSince = now;
+        setTimeout(pump, holdLeft).unref();
+        return;
+      }
+      waiting.shift()?.start();
+      pump();
+    });
+  };
+  return {
+    /** Resolves when the caller may start its process (it must do so synchronously). */
+    turn(): Promise<void> {
+      return new Promise((resolve) => {
+        waiting.push({ start: resolve, holdable: inProcess > 0 });
+        pump();
+      });
+    },
+    async inProcess<T>(read: () => Promise<T>): Promise<T> {
+      inProcess++;
+      try {
+        return await read();
+      } finally {
+        inProcess--;
+        if (inProcess === 0) pump();
+      }
+    },
+  };
+}
+
+interface ChildOutcome {
+  stdout: string;
+  stderr: string;
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  /** spawn's own error (ENOENT: not installed, EACCES). */
+  error: NodeJS.ErrnoException | null;
+  timedOut: boolean;
+  canceled: boolean;
+  overflowed: boolean;
+}
+
+/** How long a child that ignored SIGTERM gets before SIGKILL. */
+const KILL_GRACE_MS = 2000;
+
+/**
+ * One child through child_process.spawn directly (no execa: its per-call work and its modules
+ * cost what a process start costs on a slow node): argument array, no shell, stdin closed,
+ * C locale, output bounded, SIGTERM on timeout or cancel and SIGKILL after KILL_GRACE_MS.
+ */
+function runChild(argv: readonly [string, ...string[]], timeoutMs: number, signal?: AbortSignal) {
+  return new Promise<ChildOutcome>((resolve) => {
+    const [file, ...args] = argv;
+    const outcome: ChildOutcome = {
+      stdout: "",
+      stderr: "",
+      exitCode: null,
+      signal: null,
+      error: null,
+      timedOut: false,
+      canceled: false,
+      overflowed: false,
+    };
+    const child = spawn(file, args, {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, LC_ALL: "C", LANG: "C" },
+    });
+    const chunks: { out: Buffer[]; err: Buffer[] } = { out: [], err: [] };
+    let bytes = 0;
+    let killTimer: NodeJS.Timeout | null = null;
+    const stop = () => {
+      child.kill("SIGTERM");
+      killTimer ??= setTimeout(() => child.kill("SIGKILL"), KILL_GRACE_MS);
+    };
+    const collect = (into: Buffer[]) => (chunk: Buffer) => {
+      bytes += chunk.length;
+      if (bytes > MAX_OUTPUT_BYTES) {
+        outcome.overflowed = true;
+        stop();
+        return;
+      }
+      into.push(chunk);
+    };
+    child.stdout.on("data", collect(chunks.out));
+    child.stderr.on("data", collect(chunks.err));
+    const timer = setTimeout(() => {
+      outcome.timedOut = true;
+      stop();
+    }, timeoutMs);
+    const onAbort = () => {
+      outcome.canceled = true;
+      stop();
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    let settled = false;
+    const done = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (killTimer) clearTimeout(killTimer);
+      signal?.removeEventListener("abort", onAbort);
+      outcome.stdout = Buffer.concat(chunks.out).toString("utf8");
+      outcome.stderr = Buffer.concat(chunks.err).toString("utf8");
+      resolve(outcome);
+    };
+    child.on("error", (error) => {
+      outcome.error = error;
+      // A child that never started emits no "close" on some Node versions.
+      if (child.pid === undefined) done();
+    });
+    child.on("close", (code, killedBy) => {
+      outcome.exitCode = code;
+      outcome.signal = killedBy;
+      done();
+    });
+  });
 }
 
 /** Runs commands for real: argument arrays only, C locale, per-probe timeout, bounded output. */
 export function realRunner(options: RealRunnerOptions = {}): Runner {
   const root = options.root ?? isRoot();
+  const trace = options.trace ?? envTrace();
+  const starts = processStarts();
+  const finish = (startMs: number, outcome: ProbeResult): ProbeResult => {
+    trace?.({
+      file: outcome.file,
+      status: outcome.status,
+      startMs: round1(startMs),
+      endMs: round1(startMs + outcome.durationMs),
+    });
+    return outcome;
+  };
   return {
     async run(probe, signal) {
       if (process.env.NODE_TEST_CONTEXT && !options.allowInTests) {
@@ -91,59 +271,84 @@ export function realRunner(options: RealRunnerOptions = {}): Runner {
       if (probe.needsRoot && !root) {
         return result(probe, { status: "skipped", message: "requires root" });
       }
-      const started = performance.now();
-      const elapsed = () => Math.round((performance.now() - started) * 10) / 10;
       const { source } = probe;
       if (source.kind !== "command") {
+        const started = performance.now();
+        const elapsed = () => round1(performance.now() - started);
         try {
+          // A procfs/sysfs file is a few bytes: read at once, its time is its own.
           const output =
-            source.kind === "file" ? await readFile(source.path, "utf8") : await source.read();
-          return result(probe, { status: "ok", output, durationMs: elapsed() });
+            source.kind === "file"
+              ? readFileSync(source.path, "utf8")
+              : await starts.inProcess(source.read);
+          return finish(started, result(probe, { status: "ok", output, durationMs: elapsed() }));
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code;
-          return result(probe, {
-            status: code === "ENOENT" ? "skipped" : "failed",
-            durationMs: elapsed(),
-            message: code === "ENOENT" ? "not present on this system" : String(error),
-          });
+          return finish(
+            started,
+            result(probe, {
+              status: code === "ENOENT" ? "skipped" : "failed",
+              durationMs: elapsed(),
+              message: code === "ENOENT" ? "not present on this system" : String(error),
+            }),
+          );
         }
       }
-      const [file, ...args] = source.argv;
-      const run = await execa(file, args, {
-        reject: false,
-        timeout: probe.timeoutMs,
-        forceKillAfterDelay: 2000,
-        cancelSignal: signal,
-        maxBuffer: MAX_OUTPUT_BYTES,
-        stdin: "ignore",
-        stripFinalNewline: false,
-        env: { LC_ALL: "C", LANG: "C" },
-      });
-      const durationMs = elapsed();
-      const output = typeof run.stdout === "string" ? run.stdout : "";
-      const stderr = typeof run.stderr === "string" ? run.stderr : "";
-      const exitCode = run.exitCode ?? null;
-      if ((run as { code?: string }).code === "ENOENT") {
-        return result(probe, { status: "skipped", durationMs, message: `${file}: not installed` });
+      await starts.turn();
+      // The clock starts at this probe's own spawn, not when it was queued.
+      const started = performance.now();
+      if (signal?.aborted) {
+        return finish(
+          started,
+          result(probe, { status: "timeout", message: "overall budget spent" }),
+        );
       }
-      if (run.timedOut || run.isCanceled) {
-        return result(probe, {
-          status: "timeout",
-          output,
-          durationMs,
-          message: run.timedOut ? `timed out after ${probe.timeoutMs} ms` : "overall budget spent",
-        });
+      const run = await runChild(source.argv, probe.timeoutMs, signal);
+      const durationMs = round1(performance.now() - started);
+      const { stdout: output, stderr, exitCode } = run;
+      const file = source.argv[0];
+      if (run.error?.code === "ENOENT") {
+        return finish(
+          started,
+          result(probe, { status: "skipped", durationMs, message: `${file}: not installed` }),
+        );
       }
-      if (run.failed) {
-        return result(probe, {
-          status: "failed",
-          output,
-          exitCode,
-          durationMs,
-          message: firstLine(stderr) || firstLine(run.shortMessage ?? "") || "failed",
-        });
+      if (run.timedOut || run.canceled) {
+        return finish(
+          started,
+          result(probe, {
+            status: "timeout",
+            output,
+            durationMs,
+            message: run.timedOut
+              ? `timed out after ${probe.timeoutMs} ms`
+              : "overall budget spent",
+          }),
+        );
       }
-      return result(probe, { status: "ok", output, exitCode, durationMs });
+      const command = describeProbe(probe);
+      const failure = run.error
+        ? `Command failed: ${command}: ${run.error.message}`
+        : run.overflowed
+          ? `Command's output exceeded ${MAX_OUTPUT_BYTES} bytes: ${command}`
+          : run.signal
+            ? `Command was killed with ${run.signal}: ${command}`
+            : exitCode !== 0
+              ? `Command failed with exit code ${exitCode}: ${command}`
+              : null;
+      if (failure !== null) {
+        return finish(
+          started,
+          result(probe, {
+            status: "failed",
+            output,
+            exitCode,
+            durationMs,
+            message: firstLine(stderr) || failure,
+          }),
+        );
+      }
+      return finish(started, result(probe, { status: "ok", output, exitCode, durationMs }));
     },
   };
 }

@@ -179,6 +179,10 @@ export interface CollectOptions {
 export async function collectInventory(options: CollectOptions): Promise<Inventory> {
   const { runner } = options;
   const signal = AbortSignal.timeout(options.budgetMs ?? DEFAULT_BUDGET_MS);
+  // lshw is the longest tool (the critical path): its process starts first, the runner starts
+  // the others one by one after it (agent/exec.ts, processStarts).
+  const lshwRun = guarded("lshw", collectLshw, emptyLshwFacts(), runner, signal);
+  lshwRun.catch(() => {});
   // ethtool needs the NIC names; it starts as soon as they are known, beside the rest.
   const nicsRun = guarded("nics", collectNics, [], runner, signal);
   const firmwareRun = nicsRun.then((nics) =>
@@ -230,7 +234,7 @@ export async function collectInventory(options: CollectOptions): Promise<Invento
       guarded("dmidecode", collectDmidecode, emptyDmidecodeFacts(), runner, signal),
       guarded("lspci", collectLspci, [], runner, signal),
       guarded("lsblk", collectLsblk, [], runner, signal),
-      guarded("lshw", collectLshw, emptyLshwFacts(), runner, signal),
+      lshwRun,
       guarded("lscpu", collectLscpu, emptyCpu(), runner, signal),
       guarded("meminfo", collectMeminfo, { memTotalBytes: null }, runner, signal),
       nicsThenPermanent,

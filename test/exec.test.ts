@@ -1,0 +1,98 @@
+// The real runner with real processes (coreutils only): what a probe's result says, and the
+// order in which it starts processes next to in-process reads (agent/exec.ts, processStarts).
+import assert from "node:assert/strict";
+import test from "node:test";
+import { type Probe, type ProbeTrace, realRunner } from "../agent/exec.ts";
+
+const command = (file: string, argv: [string, ...string[]], timeoutMs = 10_000): Probe => ({
+  file,
+  source: { kind: "command", argv },
+  timeoutMs,
+});
+
+test("a command's stdout, exit code and failure message", async () => {
+  const runner = realRunner({ allowInTests: true });
+  const ok = await runner.run(command("echo.txt", ["echo", "hello"]));
+  assert.equal(ok.status, "ok");
+  assert.equal(ok.output, "hello\n");
+  assert.equal(ok.exitCode, 0);
+  assert.equal(ok.message, null);
+  const failed = await runner.run(command("ls.txt", ["ls", "/nonexistent-recon-path"]));
+  assert.equal(failed.status, "failed");
+  assert.equal(failed.exitCode, 2);
+  assert.match(failed.message ?? "", /nonexistent-recon-path/);
+  const silent = await runner.run(command("false.txt", ["false"]));
+  assert.equal(silent.status, "failed");
+  assert.equal(silent.message, "Command failed with exit code 1: false");
+});
+
+test("an absent tool is skipped at once, a slow one times out and is killed", async () => {
+  const runner = realRunner({ allowInTests: true });
+  const absent = await runner.run(command("x.txt", ["recon-no-such-tool-xyz", "-v"]));
+  assert.equal(absent.status, "skipped");
+  assert.equal(absent.message, "recon-no-such-tool-xyz: not installed");
+  const slow = await runner.run(command("sleep.txt", ["sleep", "30"], 200));
+  assert.equal(slow.status, "timeout");
+  assert.equal(slow.message, "timed out after 200 ms");
+  assert.ok(slow.durationMs < 10_000, `killed, not waited for (${slow.durationMs} ms)`);
+});
+
+test("the overall budget cancels a running probe and refuses to start new ones", async () => {
+  const runner = realRunner({ allowInTests: true });
+  const budget = new AbortController();
+  const running = runner.run(command("sleep.txt", ["sleep", "30"]), budget.signal);
+  setTimeout(() => budget.abort(), 100);
+  const cut = await running;
+  assert.equal(cut.status, "timeout");
+  assert.equal(cut.message, "overall budget spent");
+  const late = await runner.run(command("echo.txt", ["echo", "late"]), budget.signal);
+  assert.equal(late.status, "timeout");
+  assert.equal(late.output, "");
+});
+
+test("process starts wait for the in-process reads in flight; a start queued before them does not", async () => {
+  const traces: ProbeTrace[] = [];
+  const runner = realRunner({ allowInTests: true, trace: (t) => traces.push(t) });
+  const first = runner.run(command("first.txt", ["true"]));
+  const read = runner.run({
+    file: "slow-read.json",
+    source: {
+      kind: "internal",
+      describe: "a sysfs walk",
+      read: () => new Promise((done) => setTimeout(() => done("{}"), 100)),
+    },
+    timeoutMs: 1000,
+  });
+  const later = ["a", "b", "c"].map((n) => runner.run(command(`${n}.txt`, ["true"])));
+  const results = await Promise.all([first, read, ...later]);
+  assert.ok(results.every((r) => r.status === "ok"));
+  const at = (file: string) => traces.find((t) => t.file === file) as ProbeTrace;
+  const readEnd = at("slow-read.json").endMs;
+  assert.ok(at("first.txt").startMs < readEnd, "the first start was not held");
+  for (const n of ["a", "b", "c"]) assert.ok(at(`${n}.txt`).startMs >= readEnd, `${n} held`);
+  // One start per event-loop turn, in the order asked.
+  const starts = ["a", "b", "c"].map((n) => at(`${n}.txt`).startMs);
+  assert.deepEqual(
+    [...starts].sort((x, y) => x - y),
+    starts,
+  );
+});
+
+test("a file probe's duration is its own read", async () => {
+  const runner = realRunner({ allowInTests: true });
+  const busy = Array.from({ length: 8 }, (_, i) => runner.run(command(`t${i}.txt`, ["true"])));
+  const file = await runner.run({
+    file: "meminfo.txt",
+    source: { kind: "file", path: "/proc/meminfo" },
+    timeoutMs: 1000,
+  });
+  await Promise.all(busy);
+  assert.equal(file.status, "ok");
+  assert.match(file.output, /^MemTotal:/);
+  const absent = await runner.run({
+    file: "none.txt",
+    source: { kind: "file", path: "/proc/recon-none" },
+    timeoutMs: 1000,
+  });
+  assert.equal(absent.status, "skipped");
+});
