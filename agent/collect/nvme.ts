@@ -120,7 +120,18 @@ function nestedEntries(subsystem: Json, out: NvmeNamespace[]): void {
  *         "SerialNumber" : "19FA109SK07N",
  *         "PhysicalSize" : 1024209543168,
  *
- * nvme-cli 2.x prints the same flat entries (adding "NameSpace" and "GenericPath"); its `-v`
+ * nvme-cli 2.x (2.3, Debian 12, fixtures/qemu-storage) prints the same flat entries, here with
+ * "NameSpace" first and no "Index":
+ *
+ *     {
+ *       "NameSpace":2,
+ *       "DevicePath":"/dev/nvme0n2",
+ *       "Firmware":"7.2.22",
+ *       "ModelNumber":"QEMU NVMe Ctrl",
+ *       "SerialNumber":"RLNVME000001",
+ *       "PhysicalSize":536870912,
+ *
+ * Its `-v`
  * form nests Subsystems > Controllers > Namespaces, also read here. No NVMe device at all gives
  * `{"Devices":[]}` or nothing: valid and empty. Text that is not a JSON object is a problem.
  * One entry per namespace; a namespace seen twice keeps its first entry.
@@ -162,7 +173,14 @@ export function parseNvmeList(input: string): NvmeNamespace[] {
 /**
  * Parses `nvme id-ctrl -o json /dev/nvmeN`: the Identify Controller fields `sn`, `mn`, `fr` and
  * `subnqn` (the same names in nvme-cli 1.x and 2.x; the strings are space-padded, which
- * cleanString trims). The golden test reads a capture made here (QEMU 7.2, nvme-cli 2.4).
+ * cleanString trims). Real input (nvme-cli 2.3, QEMU 7.2, fixtures/qemu-storage, trimmed):
+ *
+ *     "sn":"RLNVME000001        ",
+ *     "mn":"QEMU NVMe Ctrl                          ",
+ *     "fr":"7.2.22  ",
+ *     ...
+ *     "subnqn":"nqn.2019-08.org.qemu:nqn.2026-12.lab.recon:subsys-capture",
+ *
  * Empty output is valid and empty; text that is not a JSON object is a problem.
  */
 export function readNvmeIdCtrl(input: string): Parsed<NvmeIdentity> {

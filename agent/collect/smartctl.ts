@@ -344,6 +344,12 @@ function mergeFacts(first: SmartFacts, second: SmartFacts): SmartFacts {
   return merged;
 }
 
+/** The first number of a controller type (megaraid,4 -> 4); no number sorts last. */
+function controllerNumber(facts: SmartFacts): number {
+  const match = facts.controllerType ? /,(\d+)/.exec(facts.controllerType) : null;
+  return match ? Number(match[1]) : Number.POSITIVE_INFINITY;
+}
+
 function hasFacts(facts: SmartFacts): boolean {
   return facts.serialNumber !== null || facts.model !== null || facts.smartPassed !== null;
 }
@@ -425,14 +431,25 @@ export const collectSmart: Collect<SmartFacts[]> = async (runner, signal) => {
     if (document === null) continue;
     const facts = parseSmartctl(result.output);
     if (!hasFacts(facts)) continue;
-    // One physical disk seen twice (a JBOD disk behind a MegaRAID is both /dev/sdX and
-    // megaraid,N): one entry, the first non-null value of each field.
-    const index = facts.serialNumber === null ? undefined : bySerial.get(facts.serialNumber);
+    // One disk answering twice the same way: one entry, the first non-null value of each field.
+    // A kernel device and a drive behind a controller stay apart even with one serial (a
+    // MegaRAID logical drive may report its member's inquiry data): collect/storage.ts decides.
+    // Among controller addresses of one drive, the lowest number names it (QEMU's megasas
+    // answers megaraid,0, 256 and 512 with the same target).
+    const key =
+      facts.serialNumber === null
+        ? null
+        : `${facts.controllerType === null ? "kernel" : "controller"}\n${facts.serialNumber}`;
+    const index = key === null ? undefined : bySerial.get(key);
     if (index !== undefined) {
-      value[index] = mergeFacts(value[index] as SmartFacts, facts);
+      const known = value[index] as SmartFacts;
+      value[index] =
+        controllerNumber(facts) < controllerNumber(known)
+          ? mergeFacts(facts, known)
+          : mergeFacts(known, facts);
       continue;
     }
-    if (facts.serialNumber !== null) bySerial.set(facts.serialNumber, value.length);
+    if (key !== null) bySerial.set(key, value.length);
     value.push(facts);
   }
   return { value, reports };

@@ -33,6 +33,7 @@ import {
   readSysStorage,
   SYS_STORAGE_PROBE,
   type SysStorage,
+  scsiAddressOf,
   scsiHostOf,
 } from "./sysfs-storage.ts";
 import { type Collect, mapLimit, parseOutput, reportParsed, usableOutput } from "./types.ts";
@@ -217,6 +218,12 @@ function throughDevice(facts: SmartFacts, sys: SysStorage): string {
   return onHost[0] ?? opened;
 }
 
+/** smartctl 7.3's scsi_model_name is "<vendor> <product>"; disks[] keeps them apart, as lsblk. */
+function withoutVendor(model: string | null, vendor: string | null): string | null {
+  if (model === null || vendor === null || !model.startsWith(`${vendor} `)) return model;
+  return model.slice(vendor.length + 1).trim() || model;
+}
+
 function emptyDisk(name: string): Disk {
   return {
     name,
@@ -240,6 +247,20 @@ function emptyDisk(name: string): Disk {
     controllerSerial: null,
     numaNode: null,
   };
+}
+
+/**
+ * megaraid_sas puts logical drives on SCSI channels 2 and 3 and the drives it passes through
+ * (JBOD, "system PDs") on channels 0 and 1 (MEGASAS_MAX_PD_CHANNELS, MEGASAS_IS_LOGICAL in the
+ * kernel driver): a kernel disk on channel >= 2 of a megaraid_sas host is a virtual drive.
+ */
+function isMegaraidLogicalDrive(name: string, sys: SysStorage): boolean {
+  const devicePath = sys.block[name]?.devicePath ?? null;
+  const address = scsiAddressOf(devicePath);
+  const host = scsiHostOf(devicePath);
+  return address !== null && address.channel >= 2 && host !== null
+    ? sys.scsiHost[host]?.procName === "megaraid_sas"
+    : false;
 }
 
 /** The serials of a StorCLI virtual drive's members: smartctl's megaraid,<DID> drives. */
@@ -288,6 +309,7 @@ export function applyStorage(disks: Disk[], smart: SmartFacts[], storage: Storag
         (disk.serialNumber !== null && s.serialNumber === disk.serialNumber) ||
         (s.kernelName === disk.name && (s.serialNumber === null || disk.serialNumber === null)),
     );
+    const logical = vd !== undefined || isMegaraidLogicalDrive(disk.name, sys);
     const isDrive =
       ctrl !== undefined ||
       listed !== undefined ||
@@ -302,12 +324,16 @@ export function applyStorage(disks: Disk[], smart: SmartFacts[], storage: Storag
         disk.firmwareVersion ?? ctrl?.firmwareVersion ?? listed?.firmwareVersion ?? null,
       controllerSerial: ctrl?.serialNumber ?? listed?.serialNumber ?? disk.controllerSerial,
       numaNode: disk.numaNode ?? fsNuma,
-      virtual: vd ? true : isDrive ? false : disk.virtual,
+      virtual: logical ? true : isDrive ? false : disk.virtual,
       raidLevel: vd?.raidLevel ?? disk.raidLevel,
       memberSerials: vd ? storcliMemberSerials(vd, storage, smart) : disk.memberSerials,
     };
   });
-  const serials = new Set(out.map((d) => d.serialNumber).filter((s): s is string => s !== null));
+  // A drive the kernel exposes itself (JBOD) is not added again; a logical drive that reports
+  // its member's serial (QEMU's megasas does) does not hide that member.
+  const serials = new Set(
+    out.filter((d) => d.virtual !== true).flatMap((d) => (d.serialNumber ? [d.serialNumber] : [])),
+  );
   for (const facts of smart) {
     if (facts.controllerType === null || facts.kernelName !== null) continue;
     if (facts.serialNumber !== null && serials.has(facts.serialNumber)) continue;
@@ -319,7 +345,7 @@ export function applyStorage(disks: Disk[], smart: SmartFacts[], storage: Storag
     out.push({
       ...emptyDisk(name),
       sizeBytes: facts.sizeBytes,
-      model: facts.model,
+      model: withoutVendor(facts.model, facts.vendor),
       vendor: facts.vendor,
       serialNumber: facts.serialNumber,
       wwn: facts.wwn,

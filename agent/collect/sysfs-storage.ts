@@ -142,6 +142,21 @@ export function scsiHostOf(devicePath: string | null): string | null {
   return match?.[1] ?? null;
 }
 
+/** host:channel:target:lun of a SCSI block device, from its device path (…/6:2:1:0). */
+export function scsiAddressOf(
+  devicePath: string | null,
+): { host: number; channel: number; target: number; lun: number } | null {
+  const match = devicePath ? /\/(\d+):(\d+):(\d+):(\d+)$/.exec(devicePath) : null;
+  if (!match) return null;
+  const [host, channel, target, lun] = match.slice(1).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+  ];
+  return { host, channel, target, lun };
+}
+
 async function attr(path: string): Promise<string | null> {
   try {
     return (await readFile(path, "utf8")).trim();

@@ -498,14 +498,18 @@ test("collectSmart: replay of the QEMU guest (scan, three devices, exit 4 is ok)
   assert.ok(out.reports.every((r) => r.status !== "ok" || r.message === null));
 });
 
-test("collectSmart: replay of the MegaRAID guest merges one disk seen three times", async () => {
+test("collectSmart: replay of the MegaRAID guest merges the controller's answers for one drive", async () => {
   const out = await collectSmart(await replayRunner(dir(VM_B)));
+  // megaraid,256 and megaraid,0 answer with the same drive: one entry, named by the lower
+  // number. It stays apart from the kernel's sdb (a megaraid logical drive reporting its
+  // member's serial); collect/storage.ts decides whether they are one disk.
   assert.deepEqual(
-    out.value.map((f) => [f.deviceName, f.kernelName, f.serialNumber]),
+    out.value.map((f) => [f.deviceName, f.kernelName, f.serialNumber, f.controllerType]),
     [
-      ["/dev/sda", "sda", "RECONM0001"],
-      ["/dev/sdb", "sdb", "RECONM0000"],
-      ["/dev/sdc", "sdc", "RECONL0001"],
+      ["/dev/sda", "sda", "RECONM0001", null],
+      ["/dev/sdb", "sdb", "RECONM0000", null],
+      ["/dev/sdc", "sdc", "RECONL0001", null],
+      ["/dev/bus/6", null, "RECONM0000", "megaraid,0"],
     ],
   );
   assert.deepEqual(

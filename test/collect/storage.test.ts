@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import fc from "fast-check";
+import { collectInventory } from "../../agent/collect/index.ts";
 import { memberDisk, parseMdstat, readMdstat } from "../../agent/collect/mdadm.ts";
 import {
   nvmeIdCtrlProbe,
@@ -186,7 +187,7 @@ test("nvme list -o json, nvme-cli 1.x (Toshiba KXG60ZNV1T02)", () => {
   assert.deepEqual(readNvmeList('{"Devices":[]}'), { value: [], problem: null });
   assert.match(readNvmeList("[]").problem ?? "", /not an object/);
   assert.equal(nvmeIdCtrlProbe("nvme0; rm -rf /"), null);
-  assert.deepEqual((nvmeIdCtrlProbe("nvme3")?.source as unknown as { argv: string[] }).argv, [
+  assert.deepEqual((nvmeIdCtrlProbe("nvme3")?.source as { argv?: string[] } | undefined)?.argv, [
     "nvme",
     "id-ctrl",
     "-o",
@@ -613,5 +614,111 @@ test("property: random bytes are a problem, never facts", () => {
       );
       assert.ok(readMdstat(text).problem !== null || readMdstat(text).value.length === 0);
     }),
+  );
+});
+
+// --- golden: the QEMU 7.2 capture made here (fixtures/qemu-storage; FACTS.md is the hardware
+// QEMU was given, the raw files are what the guest said) ---------------------------------------
+
+const QEMU = "fixtures/qemu-storage/";
+
+test("qemu-storage raw files: nvme list (nvme-cli 2.3), id-ctrl and sys-storage.json", () => {
+  assert.deepEqual(
+    parseNvmeList(read(`${QEMU}nvme-list.json`)).map((ns) => [
+      ns.name,
+      ns.sizeBytes,
+      ns.serialNumber,
+    ]),
+    [
+      ["nvme0n2", 536870912],
+      ["nvme0n1", 1073741824],
+    ].map(([name, size]) => [name, size, "RLNVME000001"]),
+  );
+  // QEMU 7.2 puts its own prefix before the NQN it was given (FACTS.md has the given one).
+  assert.deepEqual(parseNvmeIdCtrl(read(`${QEMU}nvme-id-ctrl-nvme0.json`)), {
+    serialNumber: "RLNVME000001",
+    model: "QEMU NVMe Ctrl",
+    firmwareVersion: "7.2.22",
+    nqn: "nqn.2019-08.org.qemu:nqn.2026-12.lab.recon:subsys-capture",
+  });
+  const sys = readSysStorage(read(`${QEMU}sys-storage.json`));
+  assert.equal(sys.problem, null);
+  assert.deepEqual(sys.value.nvme.nvme0?.namespaces, ["nvme0n1", "nvme0n2"]);
+  assert.equal(sys.value.scsiHost.host6?.procName, "megaraid_sas");
+  assert.equal(sys.value.scsiHost.host6?.pciAddress, "0000:00:04.0");
+});
+
+test("qemu-storage document: megasas logical drives, the drive behind them, NVMe namespaces and controllers", async () => {
+  const doc = await collectInventory({
+    runner: await replayRunner(new URL(QEMU, ROOT).pathname),
+    now: () => new Date("2026-12-02T00:00:00Z"),
+  });
+  // sda..sdc sit on SCSI channel 2 of the megaraid_sas host (6:2:N:0): logical drives. QEMU's
+  // megasas answers smartctl -d megaraid,0, 256 and 512 all with target 0 (RLSAS0000001): one drive.
+  assert.deepEqual(
+    doc.disks.map((d) => [
+      d.name,
+      d.path,
+      d.serialNumber,
+      d.reachedThrough,
+      d.virtual,
+      d.sizeBytes,
+    ]),
+    [
+      ["sda", "/dev/sda", "RLSAS0000001", null, true, 2147483648],
+      ["sdb", "/dev/sdb", "RLSAS0000002", null, true, 2147483648],
+      ["sdc", "/dev/sdc", "RLSSD0000003", null, true, 1073741824],
+      ["nvme0n1", "/dev/nvme0n1", "RLNVME000001", null, false, 1073741824],
+      ["nvme0n2", "/dev/nvme0n2", "RLNVME000001", null, false, 536870912],
+      ["sda:megaraid,0", null, "RLSAS0000001", "sda megaraid,0", false, 2147483648],
+    ],
+  );
+  const drive = doc.disks.at(-1) as Disk;
+  assert.deepEqual(
+    [drive.vendor, drive.model, drive.firmwareVersion],
+    ["SEAGATE", "ST600MM0009", "N003"],
+  );
+  assert.deepEqual(
+    doc.disks
+      .filter((d) => d.name.startsWith("nvme"))
+      .map((d) => [d.controllerSerial, d.firmwareVersion]),
+    [
+      ["RLNVME000001", "7.2.22"],
+      ["RLNVME000001", "7.2.22"],
+    ],
+  );
+  assert.deepEqual(doc.nvmeControllers, [
+    {
+      name: "nvme0",
+      pciAddress: "0000:00:05.0",
+      model: "QEMU NVMe Ctrl",
+      serialNumber: "RLNVME000001",
+      firmwareVersion: "7.2.22",
+      nqn: "nqn.2019-08.org.qemu:nqn.2026-12.lab.recon:subsys-capture",
+      namespaces: ["nvme0n1", "nvme0n2"],
+    },
+  ]);
+  assert.deepEqual(
+    doc.storageControllers.map((c) => [c.pciAddress, c.driver, c.firmwareVersion, c.serialNumber]),
+    [
+      // QEMU's megaraid_sas host has no fw_version attribute: unknown, not guessed.
+      ["0000:00:04.0", "megaraid_sas", null, null],
+      ["0000:00:05.0", "nvme", "7.2.22", "RLNVME000001"],
+      ["0000:00:1f.2", "ahci", null, null],
+    ],
+  );
+  assert.equal(doc.storageControllers[0]?.model, "MegaRAID SAS 2108 [Liberator]");
+  const reports = doc.collectors.filter((c) =>
+    ["sysfs-storage", "nvme-list", "nvme-id-ctrl", "storcli", "mdstat"].includes(c.name),
+  );
+  assert.deepEqual(
+    reports.map((r) => [r.name, r.status]),
+    [
+      ["sysfs-storage", "ok"],
+      ["mdstat", "skipped"],
+      ["nvme-list", "ok"],
+      ["nvme-id-ctrl", "ok"],
+      ["storcli", "skipped"],
+    ],
   );
 });
