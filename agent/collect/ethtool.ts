@@ -4,6 +4,7 @@
 import type { CollectorReport } from "../../schema/inventory.ts";
 import type { Probe, Runner } from "../exec.ts";
 import { cleanString, normalizeMac } from "../normalize.ts";
+import { USB_NET_DRIVERS } from "./net.ts";
 import {
   binaryProblem,
   type Collect,
@@ -138,6 +139,9 @@ export interface EthtoolDriverInfo {
  *
  * Firmware strings are kept whole: mlx5 prints `14.27.1016 (MT_2420110034)`, i40e
  * `5.02 0x80002248 1.33.0`. virtio_net prints `firmware-version: ` (this machine): null.
+ * The USB class drivers print their own description there (usbnet's get_drvinfo copies
+ * driver_info->description: `firmware-version: CDC Ethernet Device` for cdc_ether in the QEMU
+ * capture): no firmware, so null.
  */
 export function parseDriverInfo(text: string): EthtoolDriverInfo {
   const field = (name: string) => {
@@ -145,9 +149,11 @@ export function parseDriverInfo(text: string): EthtoolDriverInfo {
     const match = new RegExp(`^${name}:[ \\t]*(.*?)[ \\t\\r]*$`, "m").exec(text);
     return cleanString(match?.[1]);
   };
+  const driver = field("driver");
   return {
-    driver: field("driver"),
-    firmwareVersion: field("firmware-version"),
+    driver,
+    firmwareVersion:
+      driver !== null && USB_NET_DRIVERS.has(driver) ? null : field("firmware-version"),
     busInfo: field("bus-info"),
   };
 }

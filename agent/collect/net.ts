@@ -63,6 +63,11 @@ export function pciAddressFromDevicePath(path: string | null | undefined): strin
   return parts.at(-1)?.toLowerCase() ?? null;
 }
 
+/** A device path below a USB bus (`.../0000:00:14.0/usb1/1-3/1-3:1.0`). */
+export function isUsbDevicePath(path: string | null | undefined): boolean {
+  return typeof path === "string" && path.split("/").some((p) => /^usb\d+$/.test(p));
+}
+
 interface IpLink {
   name: string;
   macAddress: string | null;
@@ -201,7 +206,8 @@ export function buildNics(links: IpLink[], sys: SysNet | null): Nic[] {
       macAddress: link?.macAddress ?? normalizeMac(hw?.address),
       permanentMacAddress: null,
       driver,
-      pciAddress: pciAddressFromDevicePath(hw?.devicePath),
+      // A USB NIC hangs off the USB host controller's PCI function: that address is not the NIC's.
+      pciAddress: isUsbDevicePath(hw?.devicePath) ? null : pciAddressFromDevicePath(hw?.devicePath),
       // sysfs reports -1 (or fails to read) when the speed is unknown, e.g. link down.
       speedMbps: Number.isSafeInteger(speed) && speed > 0 ? speed : null,
       linkUp: carrier === "1" ? true : carrier === "0" ? false : (link?.up ?? null),

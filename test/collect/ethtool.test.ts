@@ -423,3 +423,18 @@ test("firmwareVersionCollector: a capture dir with ethtool-i files; a missing on
     rmSync(temp, { recursive: true, force: true });
   }
 });
+
+test("ethtool -i in the QEMU capture: e1000e firmware 2.1-0; cdc_ether's description is no firmware", () => {
+  const uefi = (name: string) => read(`qemu-uefi/${name}`);
+  assert.deepEqual(parseDriverInfo(uefi("ethtool-i-eth0.txt")), {
+    driver: "e1000e",
+    firmwareVersion: "2.1-0",
+    busInfo: "0000:81:00.0",
+  });
+  assert.deepEqual(parseDriverInfo(uefi("ethtool-i-usb0.txt")), {
+    driver: "cdc_ether",
+    firmwareVersion: null, // the file says "firmware-version: CDC Ethernet Device"
+    busInfo: "usb-0000:00:04.0-1",
+  });
+  assert.match(uefi("ethtool-i-usb0.txt"), /^firmware-version: CDC Ethernet Device$/m);
+});

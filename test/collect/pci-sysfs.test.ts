@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { z } from "zod";
-import { mergeNics } from "../../agent/collect/index.ts";
+import { collectInventory, mergeNics } from "../../agent/collect/index.ts";
 import { emptyLshwFacts } from "../../agent/collect/lshw.ts";
 import { parseLspci } from "../../agent/collect/lspci.ts";
 import { buildNics } from "../../agent/collect/net.ts";
@@ -16,7 +16,7 @@ import {
   readSysBusPciCapture,
 } from "../../agent/collect/pci-sysfs.ts";
 import { replayRunner } from "../../agent/exec.ts";
-import { Nic, PciDevice } from "../../schema/inventory.ts";
+import { Inventory, Nic, PciDevice } from "../../schema/inventory.ts";
 import { assertHonestParser, assertSurvivesMutations } from "../support/properties.ts";
 import { unpackTtar } from "../support/ttar.ts";
 
@@ -199,4 +199,66 @@ test("property: the sys-bus-pci.json reader is honest and its values schema-vali
   assertSurvivesMutations([thisMachine()], (text) => {
     Facts.parse(parseSysBusPci(text));
   });
+});
+
+// --- the QEMU capture made here: NUMA node 1 behind a pxb-pcie, the BMC-style USB NIC, a VGA ----
+
+const QEMU_UEFI = new URL("../../fixtures/qemu-uefi/", import.meta.url).pathname;
+
+test("fixtures/qemu-uefi: NIC firmware, NUMA node 1 behind the pxb-pcie, usb0 marked bmcUsb, the VGA in gpus[]", async () => {
+  const doc = await collectInventory({
+    runner: await replayRunner(QEMU_UEFI),
+    now: () => new Date("2026-12-02T02:00:00Z"),
+  });
+  Inventory.parse(doc);
+  // By hand from sys-class-net.json, ethtool-i-*.txt and sys-bus-pci.json of the capture.
+  assert.deepEqual(
+    doc.nics.map((n) => [n.name, n.driver, n.pciAddress, n.firmwareVersion, n.numaNode, n.bmcUsb]),
+    [
+      ["eth0", "e1000e", "0000:81:00.0", "2.1-0", 1, false],
+      ["eth1", "virtio_net", "0000:00:03.0", null, null, false],
+      // cdc_ether's "firmware-version: CDC Ethernet Device" is usbnet's description, not firmware;
+      // its device path is under the xHCI at 0000:00:04.0, which is not the NIC's address.
+      ["usb0", "cdc_ether", null, null, null, true],
+    ],
+  );
+  const numa = doc.pciDevices
+    .filter((d) => d.numaNode !== null)
+    .map((d) => [d.address, d.numaNode]);
+  assert.deepEqual(numa, [
+    ["0000:80:00.0", 1],
+    ["0000:81:00.0", 1],
+  ]);
+  assert.equal(doc.pciDevices.length, 12);
+  assert.ok(doc.pciDevices.every((d) => d.sriovTotalVfs === null && d.sriovEnabledVfs === null));
+  assert.deepEqual(doc.gpus, [
+    {
+      pciAddress: "0000:00:05.0",
+      vendor: "1234", // QEMU's std VGA: pci.ids has no name for 1234:1111 in this guest
+      model: null,
+      uuid: null,
+      serialNumber: null,
+      vbiosVersion: null,
+      memoryBytes: null,
+      driver: null,
+      numaNode: null,
+    },
+  ]);
+  assert.deepEqual(doc.infiniband, []);
+  // usb0 (52:54:00:c6:00:03) is never the identity; the UUID is first anyway.
+  assert.equal(doc.nodeIdSource, "uuid");
+  const mine = doc.collectors.filter((c) =>
+    ["ethtool-driver", "sysfs-pci", "nvidia-smi", "sysfs-infiniband"].includes(c.name),
+  );
+  assert.deepEqual(
+    mine.map((c) => `${c.name}:${c.status}`),
+    [
+      "ethtool-driver:ok",
+      "ethtool-driver:ok",
+      "ethtool-driver:ok",
+      "sysfs-pci:ok",
+      "nvidia-smi:skipped",
+      "sysfs-infiniband:ok",
+    ],
+  );
 });
