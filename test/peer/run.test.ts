@@ -121,6 +121,31 @@ test("acknowledged upload, then the BMC switches the chassis off", {
     );
     assert.match(run.stdout, /acknowledged by/);
     assert.equal(existsSync(join(dir, "spool")), false, "nothing spooled");
+    // The peer told the master each step: the early one by boot MAC, the rest by nodeId.
+    const timeline = (await (
+      await fetch(`${master.url}/api/v1/nodes/${encodeURIComponent(doc.nodeId)}/events`)
+    ).json()) as { events: { type: string; key: string; detail: Record<string, unknown> }[] };
+    assert.deepEqual(
+      timeline.events.map((e) => [e.type, e.key]),
+      [
+        ["agent-started", "mac-525400123456"],
+        ["collected", doc.nodeId],
+        ["uploaded", doc.nodeId],
+        ["powering-off", doc.nodeId],
+      ],
+    );
+    assert.equal(timeline.events[3]?.detail.method, "hard");
+    const failedCollectors = doc.collectors
+      .filter((c) => c.status === "failed" || c.status === "timeout")
+      .map((c) => c.name);
+    assert.deepEqual(timeline.events[1]?.detail.failedCollectors, failedCollectors);
+    const list = (await (await fetch(`${master.url}/api/v1/nodes`)).json()) as {
+      nodes: { key: string; state: string; mac: string }[];
+    };
+    assert.deepEqual(
+      list.nodes.map((n) => [n.key, n.state, n.mac]),
+      [[doc.nodeId, "powered-off", "52:54:00:12:34:56"]],
+    );
   } finally {
     await master.close();
     await bmc.stop();
@@ -156,6 +181,43 @@ test("no acknowledgement: the document is spooled, the chassis stays on, exit 5"
     Inventory.parse(spooled);
     assert.ok(existsSync(join(dir, "spool", nodeIdIn(run.stderr), "evidence.tar.gz")));
   } finally {
+    await bmc.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a master refusing the document: spooled, and the master shows the node failed with why", {
+  skip: ipmiSimSkip(),
+}, async () => {
+  const dir = workdir();
+  const bmc = await startIpmiSim();
+  // Events are small and pass; the inventory is over the limit: a final 413.
+  const master = await startServer({
+    root: join(dir, "master"),
+    host: "127.0.0.1",
+    port: 0,
+    maxInventoryBytes: 1000,
+  });
+  try {
+    const run = await agent(
+      [...peerArgs(dir, master.url), "--poweroff", "hard", ...ipmiFlags(bmc)],
+      {
+        IPMI_PASSWORD: bmc.password,
+      },
+    );
+    assert.equal(run.code, 5, run.stderr);
+    assert.equal(await bmc.powerState(), "on");
+    const list = (await (await fetch(`${master.url}/api/v1/nodes`)).json()) as {
+      nodes: { nodeId: string; state: string; reason: string; lastEvent: { type: string } }[];
+    };
+    assert.equal(list.nodes.length, 1);
+    const node = list.nodes[0];
+    assert.equal(node?.nodeId, nodeIdIn(run.stderr));
+    assert.equal(node?.state, "failed");
+    assert.equal(node?.lastEvent.type, "spooled");
+    assert.match(node?.reason ?? "", /HTTP 413/);
+  } finally {
+    await master.close();
     await bmc.stop();
     rmSync(dir, { recursive: true, force: true });
   }
