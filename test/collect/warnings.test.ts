@@ -301,3 +301,24 @@ test("qemu-uefi-secureboot document: slots join pciDevices, two PSUs with distin
   assert.equal(doc.memory.osVisibleBytes, 1978296 * 1024);
   assert.deepEqual(doc.warnings, []);
 });
+
+test("qemu-uefi document: the platform facts reach the document, and nothing disagrees", async () => {
+  const doc = await documentOf("qemu-uefi");
+  assert.deepEqual([doc.boot.firmware, doc.boot.secureBoot], ["uefi", false]);
+  assert.equal(doc.redfishHostInterface?.serviceAddress, "169.254.0.1");
+  assert.deepEqual(
+    doc.numaNodes.map((n) => [n.id, n.logicalCpus, n.memoryBytes]),
+    [
+      [0, [0], 970092 * 1024],
+      [1, [1], 1009504 * 1024],
+    ],
+  );
+  assert.equal(doc.slots[0]?.busAddress, "0000:81:00.0");
+  assert.deepEqual(
+    doc.collectors
+      .filter((c) => ["efi", "tpm", "numa", "smbios-type42"].includes(c.name))
+      .map((c) => c.status),
+    ["ok", "ok", "ok", "ok"],
+  );
+  assert.deepEqual(doc.warnings, []);
+});
