@@ -48,6 +48,7 @@ export const LAB_MODULES = [
   "ata_piix",
   "sd_mod",
   "nvme",
+  "megaraid_sas", // the lab's server peer has a MegaRAID HBA (PeerSpec.extra)
   // BMC (KCS interface)
   "ipmi_msghandler",
   "ipmi_devintf",

@@ -25,6 +25,7 @@ import { Master } from "./master.ts";
 import { Lan, removeStaleNamespaces } from "./netns.ts";
 import {
   defaultPeers,
+  labServerHardware,
   makeDisks,
   type OffMethod,
   type PeerSpec,
@@ -478,6 +479,8 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
       // The live image's peers hold the downloaded ISO (livenet), post.tgz and its unpacked
       // binaries in /run, a tmpfs of half the RAM.
       if (image) spec.memoryMiB += 1024;
+      // One peer is a server with a RAID HBA and an NVMe subsystem (schema 1.2 storage facts).
+      if (spec.name === "peer3") spec.extra = labServerHardware(spec);
       return { spec, scenario: "normal" };
     });
     let index = 0;
@@ -704,6 +707,24 @@ export function checkPeer(r: PeerResult, serveHistory: LabResult["serveHistory"]
       problems.push(
         `disk ${d.bus} serial ${d.serial} missing (master has ${[...diskSerials].join(", ")})`,
       );
+  }
+  for (const d of spec.extra?.megasas?.drives ?? []) {
+    const drive = doc.disks.find((disk) => disk.serialNumber === d.serial);
+    if (!drive) problems.push(`megasas drive ${d.serial} missing from disks[]`);
+    else if (drive.firmwareVersion !== d.ver)
+      problems.push(`megasas drive ${d.serial}: firmware ${drive.firmwareVersion}, given ${d.ver}`);
+  }
+  const subsystem = spec.extra?.nvmeSubsystem;
+  if (subsystem) {
+    const controller = doc.nvmeControllers.find((c) => c.serialNumber === subsystem.serial);
+    if (!controller) problems.push(`NVMe controller ${subsystem.serial} missing`);
+    else if (controller.namespaces.length !== subsystem.namespaces.length)
+      problems.push(
+        `NVMe ${subsystem.serial}: ${controller.namespaces.length} namespaces, given ${subsystem.namespaces.length}`,
+      );
+    const namespaces = doc.disks.filter((disk) => disk.controllerSerial === subsystem.serial);
+    if (namespaces.length !== subsystem.namespaces.length)
+      problems.push(`NVMe ${subsystem.serial}: ${namespaces.length} namespace disks in disks[]`);
   }
   const macs = new Set(doc.nics.flatMap((n) => [n.macAddress, n.permanentMacAddress]));
   for (const n of spec.nics)
