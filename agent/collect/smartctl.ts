@@ -252,6 +252,12 @@ function wwnOf(value: unknown): string | null {
   return `0x${hex(naa, 1)}${hex(oui, 6)}${hex(id, 9)}`;
 }
 
+/** smartctl's logical_unit_id ("0x5000c500a1b2c301"): an NAA name of 64 or 128 bits. */
+function naaOf(value: unknown): string | null {
+  const id = str(value)?.toLowerCase() ?? null;
+  return id !== null && /^0x[0-9a-f]{16}(?:[0-9a-f]{16})?$/.test(id) ? id : null;
+}
+
 /** ATA is SATA here (PATA disks are gone from servers); SCSI says SAS only when it says so. */
 function transportOf(document: Json): string | null {
   const protocol = str(child(document.device, "protocol"))?.toLowerCase();
@@ -328,7 +334,8 @@ export function parseSmartctl(text: string): SmartFacts {
       count(child(document.power_on_time, "hours")) ?? count(child(nvmeLog, "power_on_hours")),
     temperatureCelsius: temperature,
     sizeBytes: count(child(document.user_capacity, "bytes")) ?? count(document.nvme_total_capacity),
-    wwn: wwnOf(document.wwn),
+    // SCSI disks have no wwn object; their logical_unit_id is the NAA designator lsblk prints.
+    wwn: wwnOf(document.wwn) ?? naaOf(document.logical_unit_id),
     rotational: typeof rotation === "number" && rotation >= 0 ? rotation > 0 : null,
     transport: transportOf(document),
     vendor: str(document.scsi_vendor) ?? str(document.vendor),

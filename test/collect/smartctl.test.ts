@@ -379,7 +379,7 @@ function checkFacts(f: SmartFacts) {
   const { deviceName, kernelName, controllerType, ...diskPart } = f;
   SmartSchema.parse(diskPart);
   assert.ok(controllerType === null || /^[a-z0-9]+(,[0-9/,]+)?$/.test(controllerType));
-  assert.ok(f.wwn === null || /^0x[0-9a-f]{16}$/.test(f.wwn), String(f.wwn));
+  assert.ok(f.wwn === null || /^0x[0-9a-f]{16}([0-9a-f]{16})?$/.test(f.wwn), String(f.wwn));
   assert.ok(deviceName === null || typeof deviceName === "string");
   assert.ok(kernelName === null || /^[A-Za-z0-9_-]{1,64}$/.test(kernelName), String(kernelName));
   assert.ok(f.temperatureCelsius === null || Number.isFinite(f.temperatureCelsius));

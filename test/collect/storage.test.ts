@@ -674,9 +674,10 @@ test("qemu-storage document: megasas logical drives, the drive behind them, NVMe
     ],
   );
   const drive = doc.disks.at(-1) as Disk;
+  // logical_unit_id 0x5000c500a1b2c301: the wwn QEMU was given for target 0 (FACTS.md).
   assert.deepEqual(
-    [drive.vendor, drive.model, drive.firmwareVersion],
-    ["SEAGATE", "ST600MM0009", "N003"],
+    [drive.vendor, drive.model, drive.firmwareVersion, drive.wwn],
+    ["SEAGATE", "ST600MM0009", "N003", "0x5000c500a1b2c301"],
   );
   assert.deepEqual(
     doc.disks
