@@ -162,6 +162,7 @@ tr.bad td{background:#fdecee;color:#8a0010}
 .went{color:#b00020;font-weight:600}
 .appeared{color:#1f6f33;font-weight:600}
 .muted{color:#777}
+table.versions td:nth-child(-n+3){white-space:nowrap}
 `;
 
 /** Sent with the node page: no script at all, only its style. */

@@ -136,7 +136,7 @@ describe("status page", { skip: haveChromium ? false : `${CHROMIUM} not installe
 
     // 1400 px wide and no horizontal scroll.
     assert.ok(
-      (await page.evaluate("document.documentElement.scrollWidth")) <= 1400,
+      Number(await page.evaluate("document.documentElement.scrollWidth")) <= 1400,
       "the page scrolls sideways at 1400 px",
     );
 

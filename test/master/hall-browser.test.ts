@@ -1,0 +1,257 @@
+// The status page and the node page with a hall of 1,000 nodes, in headless Chromium, fed through
+// the real upload API of a real master on loopback: the counts, the search, the state filter,
+// opening a node page from the table, the versions table naming the DIMM and disk serials that
+// appeared or went, the downloads, and no sideways scroll at 1400 px. Screenshots at 1400x900 go
+// to a temp directory (printed) for a person to look at; the time to the first full render of
+// 1,000 rows is printed as a figure, not asserted.
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { gunzipSync } from "node:zlib";
+import { type Browser, chromium, type Page } from "playwright-core";
+import type { Inventory } from "../../schema/inventory.ts";
+import { underCI } from "../support/ci.ts";
+import { putInventory, sandbox, startTestServer, type TestServer } from "../support/master.ts";
+import { sampleInventory } from "../support/sample-inventory.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium && underCI) {
+  test("chromium is installed in CI", () =>
+    assert.fail(`${CHROMIUM} missing (apt-get install chromium)`));
+}
+
+const NODES = 1000;
+const PRODUCTS = ["PowerEdge R640", "PowerEdge R650", "PowerEdge R750", "PowerEdge C6420"];
+const hex = (n: number, width: number) => n.toString(16).padStart(width, "0");
+
+/** Node i of the hall: its own serials and MACs; every 10th with a failed collector. */
+function hallNode(i: number): Inventory {
+  const base = sampleInventory();
+  const nodeId = `r${String(Math.floor(i / 40) + 1).padStart(2, "0")}-u${String((i % 40) + 1).padStart(2, "0")}`;
+  const serial = `HX${hex(i, 5).toUpperCase()}`;
+  const mac = (n: number) => `b4:96:91:${hex((i >> 8) & 0xff, 2)}:${hex(i & 0xff, 2)}:${hex(n, 2)}`;
+  return sampleInventory({
+    nodeId,
+    hostname: `node-${i}`,
+    boot: { ...base.boot, bootMac: mac(0x10) },
+    system: {
+      ...base.system,
+      serialNumber: serial,
+      productName: PRODUCTS[i % PRODUCTS.length] ?? null,
+      uuid: null,
+    },
+    memory: {
+      ...base.memory,
+      dimms: base.memory.dimms.map((d, k) => ({ ...d, serialNumber: `D${hex(i, 4)}${hex(k, 2)}` })),
+    },
+    disks: base.disks.slice(0, 1 + (i % base.disks.length)).map((d, k) => ({
+      ...d,
+      serialNumber: `S${hex(i, 4)}-${k}`,
+    })),
+    nics: base.nics.map((n, k) => ({
+      ...n,
+      macAddress: mac(0x10 + k),
+      permanentMacAddress: mac(0x10 + k),
+    })),
+    collectors: base.collectors.map((c) =>
+      c.status === "failed" && i % 10 !== 0
+        ? { ...c, status: "ok" as const, exitCode: 0, message: null }
+        : c,
+    ),
+  });
+}
+
+async function shot(page: Page, dir: string, name: string): Promise<void> {
+  const file = path.join(dir, `${name}.png`);
+  await page.screenshot({ path: file });
+  process.stdout.write(`# screenshot ${file}\n`);
+}
+
+describe("status page with a hall of 1,000 nodes", {
+  skip: haveChromium ? false : `${CHROMIUM} not installed`,
+}, () => {
+  const box = sandbox();
+  const shots = mkdtempSync(path.join(os.tmpdir(), "recon-hall-screens-"));
+  let t: TestServer;
+  let browser: Browser;
+  const docs = Array.from({ length: NODES }, (_, i) => hallNode(i));
+  before(async () => {
+    t = await startTestServer({ root: path.join(box.dir, "root") });
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < docs.length) {
+          const doc = docs[next++] as Inventory;
+          const stored = await putInventory(t.url, doc.nodeId, doc);
+          assert.equal(stored.status, 201, JSON.stringify(stored.body));
+        }
+      }),
+    );
+    // r01-u01 gets a second version: DIMM A1 swapped, a disk added.
+    const first = docs[0] as Inventory;
+    const second = {
+      ...first,
+      collectedAt: "2025-03-15T10:00:00.000Z",
+      memory: {
+        ...first.memory,
+        dimms: first.memory.dimms.map((d, k) =>
+          k === 0 ? { ...d, serialNumber: "SWAPPED01" } : d,
+        ),
+      },
+      disks: [
+        ...first.disks,
+        {
+          ...(first.disks[0] as Inventory["disks"][number]),
+          name: "sdz",
+          serialNumber: "NEWDISK9",
+        },
+      ],
+    };
+    assert.equal((await putInventory(t.url, first.nodeId, second)).status, 201);
+    // Other hardware under r01-u02's id: kept apart as a conflict, shown on the page.
+    const other = {
+      ...(docs[1] as Inventory),
+      system: { ...first.system, serialNumber: "OTHERBOX" },
+      nics: [],
+    };
+    assert.equal((await putInventory(t.url, "r01-u02", other)).status, 202);
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+      ],
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await t?.server.close();
+    box.cleanup();
+  });
+
+  test("counts, search, filter, node page, versions, downloads; render time", async () => {
+    const context = await browser.newContext({
+      viewport: { width: 1400, height: 900 },
+      acceptDownloads: true,
+    });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    page.on("console", (m) => {
+      if (m.type() === "error") errors.push(m.text());
+    });
+
+    const firstScreen: number[] = [];
+    const allRows: number[] = [];
+    for (let run = 0; run < 3; run++) {
+      await page.goto(t.url);
+      await page.waitForFunction("window.reconAllRowsAt > 0");
+      firstScreen.push(Math.round(Number(await page.evaluate("window.reconRenderedAt"))));
+      allRows.push(Math.round(Number(await page.evaluate("window.reconAllRowsAt"))));
+    }
+    process.stdout.write(
+      `# figure: ${NODES} nodes in headless Chromium, ms from navigation start: first screen ${firstScreen.join(", ")}; all rows ${allRows.join(", ")} (target < 300; load average ${os.loadavg()[0]?.toFixed(1)} on ${os.cpus().length} CPUs)\n`,
+    );
+    assert.equal(await page.locator("tbody#nodes tr").count(), NODES);
+    const count = (state: string) =>
+      page.locator(`.counts button[data-state="${state}"] b`).textContent();
+    assert.equal(await count(""), String(NODES));
+    assert.equal(await count("reported"), String(NODES));
+    assert.equal(await page.locator("#shown").textContent(), `showing ${NODES} of ${NODES}`);
+    assert.ok(
+      Number(await page.evaluate("document.documentElement.scrollWidth")) <= 1400,
+      "sideways scroll at 1400 px",
+    );
+    // Newest activity first: r01-u02 (the conflict upload) and r01-u01 (second version) came last.
+    const firstKeys = await page
+      .locator("tbody#nodes tr")
+      .evaluateAll((rows) => rows.slice(0, 2).map((r) => r.getAttribute("data-key")));
+    assert.deepEqual(firstKeys.sort(), ["r01-u01", "r01-u02"]);
+    assert.match(
+      (await page.locator('tr[data-key="r01-u02"] td.problems').textContent()) ?? "",
+      /1 conflict/,
+    );
+    await shot(page, shots, "1-hall-1000");
+
+    // Search: one serial, then every node whose collector failed.
+    await page.fill("#search", "HX0002A");
+    assert.equal(await page.locator("#shown").textContent(), `showing 1 of ${NODES}`);
+    assert.equal(
+      await page.locator("tbody#nodes tr:not([hidden])").getAttribute("data-key"),
+      "r02-u03",
+    );
+    await page.fill("#search", "failed: ipmitool-lan");
+    assert.equal(await page.locator("#shown").textContent(), `showing ${NODES / 10} of ${NODES}`);
+    await shot(page, shots, "2-search-failed-collector");
+    await page.fill("#search", "");
+    await page.click('.counts button[data-state="failed"]');
+    assert.equal(await page.locator("#shown").textContent(), `showing 0 of ${NODES}`);
+    await page.click('.counts button[data-state="reported"]');
+    assert.equal(await page.locator("#shown").textContent(), `showing ${NODES} of ${NODES}`);
+    await page.click('.counts button[data-state=""]');
+
+    // Downloads from the page's own links.
+    for (const [label, check] of [
+      [
+        "nodes.csv",
+        (data: Buffer) =>
+          assert.equal(data.toString("utf8").trimEnd().split("\r\n").length, NODES + 1),
+      ],
+      [
+        "all inventories",
+        (data: Buffer) =>
+          assert.ok(gunzipSync(data).includes(Buffer.from("nodes/r25-u40/inventory.json"))),
+      ],
+    ] as const) {
+      const [download] = await Promise.all([
+        page.waitForEvent("download"),
+        page.click(`nav.downloads a:has-text("${label}")`),
+      ]);
+      const file = await download.path();
+      check(readFileSync(file));
+    }
+
+    // The node page, opened from the table.
+    await page.click('tr[data-key="r01-u01"] td.node a');
+    await page.waitForURL(`${t.url}/node/r01-u01`);
+    assert.equal(await page.locator("h1").textContent(), "r01-u01");
+    const headings = await page.locator("h2").allTextContents();
+    for (const want of [
+      /^System$/,
+      /^CPUs$/,
+      /^Memory: 384 GiB in 12 of/,
+      /^Disks/,
+      /^NICs/,
+      /^BMC$/,
+      /^FRU$/,
+      /^Collectors$/,
+      /^Events$/,
+      /^Versions \(2/,
+    ]) {
+      assert.ok(
+        headings.some((h) => want.test(h)),
+        `${want} in ${headings.join(" | ")}`,
+      );
+    }
+    const serials = await page.locator("table.versions td.serials").first().textContent();
+    assert.match(serials ?? "", /DIMM D000000 \(A1\) went/);
+    assert.match(serials ?? "", /DIMM SWAPPED01 \(A1\) appeared/);
+    assert.match(serials ?? "", /disk NEWDISK9 \(sdz\) appeared/);
+    await shot(page, shots, "3-node-page");
+    await page.locator("table.versions").scrollIntoViewIfNeeded();
+    await shot(page, shots, "4-node-versions");
+    const inventoryLink = page.locator('nav a:has-text("inventory.json")');
+    const res = await page.request.get(
+      new URL((await inventoryLink.getAttribute("href")) ?? "", t.url).href,
+    );
+    assert.equal(((await res.json()) as Inventory).memory.dimms[0]?.serialNumber, "SWAPPED01");
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+});
