@@ -16,6 +16,7 @@ import { normalizePciAddress } from "./lspci.ts";
 import {
   type Collect,
   isBlank,
+  mapLimit,
   type Parsed,
   parseOutput,
   readJson,
@@ -67,11 +68,13 @@ function sysCount(value: unknown): number | null {
   return Number.isSafeInteger(n) ? n : null;
 }
 
-/** "0x8086" -> "8086"; `digits` hex digits after the prefix, else null. */
+const HEX_ATTRIBUTE = /^0x([0-9a-f]+)$/i;
+
+/** "0x8086" -> "8086"; exactly `digits` hex digits after the prefix, else null. */
 function sysHex(value: unknown, digits: number): string | null {
   if (typeof value !== "string") return null;
-  const match = new RegExp(`^0x([0-9a-f]{${digits}})$`, "i").exec(value.trim());
-  return match?.[1]?.toLowerCase() ?? null;
+  const hex = HEX_ATTRIBUTE.exec(value.trim())?.[1];
+  return hex?.length === digits ? hex.toLowerCase() : null;
 }
 
 function factsOf(entry: Record<string, unknown>): PciSysfsFacts {
@@ -128,10 +131,13 @@ async function readAttr(dir: string, name: string): Promise<string | null> {
   }
 }
 
+/** Functions read at a time: a big server has hundreds, each a handful of small files. */
+const READ_PARALLEL = 8;
+
 /** Reads /sys/bus/pci/devices into the sys-bus-pci.json form. */
 export async function readSysBusPci(root = "/sys/bus/pci/devices"): Promise<string> {
-  const out: Record<string, RawEntry> = {};
-  for (const address of (await readdir(root)).sort()) {
+  const addresses = (await readdir(root)).sort();
+  const entries = await mapLimit(addresses, READ_PARALLEL, async (address) => {
     const dir = join(root, address);
     const values = await Promise.all(PCI_SYSFS_ATTRIBUTES.map((name) => readAttr(dir, name)));
     const entry: RawEntry = Object.fromEntries(
@@ -147,9 +153,10 @@ export async function readSysBusPci(root = "/sys/bus/pci/devices"): Promise<stri
     // Only amdgpu exports the VRAM size here; other drivers are not asked (one read fewer each).
     entry.mem_info_vram_total =
       driver === "amdgpu" ? await readAttr(dir, "mem_info_vram_total") : null;
-    out[address] = entry;
-  }
-  return `${JSON.stringify(out, null, 2)}\n`;
+    return [address, entry] as const;
+  });
+  // fromEntries keeps the sorted order: the same tree always gives the same file.
+  return `${JSON.stringify(Object.fromEntries(entries), null, 2)}\n`;
 }
 
 export const sysBusPciProbe: Probe = {
