@@ -224,12 +224,12 @@ export const COLUMNS: readonly { label: string; width: number }[] = [
   { label: "Product", width: 12 },
   { label: "Serial", width: 8 },
   { label: "CPU", width: 13 },
-  { label: "Memory", width: 10 },
+  { label: "Memory", width: 11 },
   { label: "Disks", width: 7 },
   { label: "NICs", width: 4 },
   { label: "BMC", width: 8 },
   { label: "Last event", width: 9 },
-  { label: "Problems", width: 13 },
+  { label: "Problems", width: 12 },
 ];
 
 /** The text of each cell but the last event's, in column order (page script and report). */
@@ -245,7 +245,8 @@ export function rowCells(n: NodeListItem): string[] {
     stateOf(n),
     product,
     n.serial ?? "",
-    n.cpu ?? "",
+    // Shorter for the table ("(R)" and "CPU @" add nothing); the node page has it whole.
+    (n.cpu ?? "").replace(/\((R|TM)\)/g, "").replace(" CPU @ ", " @ "),
     n.memory ?? "",
     disks,
     !n.nics ? "" : String(n.nics),
@@ -429,7 +430,7 @@ const SCRIPT = `
       .then(function (data) {
         if (data) render(data); else ages();
         status.className = "";
-        status.textContent = "updated " + new Date().toLocaleTimeString();
+        status.textContent = "updated " + new Date(now()).toISOString().slice(0, 19).replace("T", " ") + "Z";
       })
       .catch(function () {
         status.className = "stale";
