@@ -110,13 +110,11 @@ const MAX_HOLD_MS = 500;
  * page tables of a ~100 MB process. Sixteen probes started in one go under QEMU TCG blocked the
  * event loop for seconds, so in-process reads queued behind them: collectors[] said reading
  * /proc/cmdline took 1.0-3.3 s. One start per turn lets the I/O completions in between run;
- * reads first keeps their durations their own (a start queued before any read, lshw's, the
- * critical path, is not held). The hold has a budget (MAX_HOLD_MS for the whole
+ * reads first keeps their durations their own. The hold has a budget (MAX_HOLD_MS for the whole
  * run), so a slow sysfs walk cannot turn the process starts into a serial wait.
  */
 function processStarts() {
-  /** Queued starts; `holdable`: in-process reads were in flight when it was queued. */
-  const waiting: { start: () => void; holdable: boolean }[] = [];
+  const waiting: (() => void)[] = [];
   let inProcess = 0;
   let holdLeft = MAX_HOLD_MS;
   let heldSince: number | null = null;
@@ -129,12 +127,12 @@ function processStarts() {
       const now = performance.now();
       if (heldSince !== null) holdLeft -= now - heldSince;
       heldSince = null;
-      if (inProcess > 0 && holdLeft > 0 && waiting[0]?.holdable) {
+      if (inProcess > 0 && holdLeft > 0) {
         heldSince = now;
         setTimeout(pump, holdLeft).unref();
         return;
       }
-      waiting.shift()?.start();
+      waiting.shift()?.();
       pump();
     });
   };
@@ -142,7 +140,7 @@ function processStarts() {
     /** Resolves when the caller may start its process (it must do so synchronously). */
     turn(): Promise<void> {
       return new Promise((resolve) => {
-        waiting.push({ start: resolve, holdable: inProcess > 0 });
+        waiting.push(resolve);
         pump();
       });
     },

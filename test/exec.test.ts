@@ -50,7 +50,7 @@ test("the overall budget cancels a running probe and refuses to start new ones",
   assert.equal(late.output, "");
 });
 
-test("process starts wait for the in-process reads in flight; a start queued before them does not", async () => {
+test("process starts wait for the in-process reads in flight, then go one per turn in order", async () => {
   const traces: ProbeTrace[] = [];
   const runner = realRunner({ allowInTests: true, trace: (t) => traces.push(t) });
   const first = runner.run(command("first.txt", ["true"]));
@@ -68,14 +68,25 @@ test("process starts wait for the in-process reads in flight; a start queued bef
   assert.ok(results.every((r) => r.status === "ok"));
   const at = (file: string) => traces.find((t) => t.file === file) as ProbeTrace;
   const readEnd = at("slow-read.json").endMs;
-  assert.ok(at("first.txt").startMs < readEnd, "the first start was not held");
-  for (const n of ["a", "b", "c"]) assert.ok(at(`${n}.txt`).startMs >= readEnd, `${n} held`);
-  // One start per event-loop turn, in the order asked.
-  const starts = ["a", "b", "c"].map((n) => at(`${n}.txt`).startMs);
+  const starts = ["first", "a", "b", "c"].map((n) => at(`${n}.txt`).startMs);
+  for (const start of starts) assert.ok(start >= readEnd, `${start} after the read (${readEnd})`);
   assert.deepEqual(
     [...starts].sort((x, y) => x - y),
     starts,
   );
+});
+
+test("a read that never ends holds process starts only for a bounded time", async () => {
+  const runner = realRunner({ allowInTests: true });
+  void runner.run({
+    file: "stuck.json",
+    source: { kind: "internal", describe: "stuck", read: () => new Promise(() => {}) },
+    timeoutMs: 1000,
+  });
+  const started = performance.now();
+  const ok = await runner.run(command("echo.txt", ["echo", "go"]));
+  assert.equal(ok.status, "ok");
+  assert.ok(performance.now() - started < 5000, "not held until the read ends");
 });
 
 test("a file probe's duration is its own read", async () => {
