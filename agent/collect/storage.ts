@@ -19,6 +19,7 @@ import {
   readNvmeList,
 } from "./nvme.ts";
 import type { SmartFacts } from "./smartctl.ts";
+import { readSsacliConfig, runSsacli, type SsacliController } from "./ssacli.ts";
 import {
   readStorcliControllers,
   readStorcliVirtualDrives,
@@ -46,6 +47,7 @@ export interface StorageFacts {
   storcliControllers: StorcliController[];
   virtualDrives: StorcliVirtualDrive[];
   mdArrays: MdArray[];
+  ssacli: SsacliController[];
 }
 
 export function emptyStorageFacts(): StorageFacts {
@@ -56,6 +58,7 @@ export function emptyStorageFacts(): StorageFacts {
     storcliControllers: [],
     virtualDrives: [],
     mdArrays: [],
+    ssacli: [],
   };
 }
 
@@ -74,6 +77,7 @@ export const collectStorage: Collect<StorageFacts> = async (runner, signal) => {
   const hosts = Object.values(value.sys.scsiHost);
   const controllers = Object.keys(value.sys.nvme).sort();
   const megaraid = blind || hosts.some((h) => h.procName === "megaraid_sas");
+  const hpsa = blind || hosts.some((h) => h.procName === "hpsa");
   const nvme = blind || controllers.length > 0;
 
   const mdstat = runner.run(MDSTAT_PROBE, signal).then((result) => {
@@ -115,7 +119,14 @@ export const collectStorage: Collect<StorageFacts> = async (runner, signal) => {
         out.push(reportParsed("storcli", vd, drives.problem));
         return out;
       });
-  for (const part of await Promise.all([mdstat, nvmeTools, storcli])) reports.push(...part);
+  const ssacli = !hpsa
+    ? Promise.resolve([])
+    : runSsacli(runner, signal).then((result) => {
+        const parsed = parseOutput(usableOutput(result), readSsacliConfig, []);
+        value.ssacli = parsed.value;
+        return [reportParsed("ssacli", result, parsed.problem)];
+      });
+  for (const part of await Promise.all([mdstat, nvmeTools, storcli, ssacli])) reports.push(...part);
   return { value, reports };
 };
 
@@ -168,7 +179,9 @@ export function buildStorageControllers(
   for (const device of pci) {
     if (!device.classId?.startsWith("01")) continue;
     const address = device.address;
-    const storcli = storage.storcliControllers.find((c) => c.pciAddress === address);
+    const storcli =
+      storage.storcliControllers.find((c) => c.pciAddress === address) ??
+      smartArrayAt(device, pci, storage.ssacli);
     const host = hosts.find((h) => h.pciAddress === address && h.firmwareVersion !== null);
     const ctrl = nvme.find((c) => c.pciAddress === address);
     out.push({
@@ -193,6 +206,27 @@ export function buildStorageControllers(
     });
   }
   return out;
+}
+
+/**
+ * The Smart Array controller ssacli describes at a PCI function: by its PCI address when ssacli
+ * prints one, else the only ssacli controller when this is the only hpsa function.
+ */
+function smartArrayAt(
+  device: PciDevice,
+  pci: PciDevice[],
+  ssacli: SsacliController[],
+): SsacliController | undefined {
+  const byAddress = ssacli.find((c) => c.pciAddress === device.address);
+  if (byAddress) return byAddress;
+  const hpsa = pci.filter((d) => d.driver === "hpsa");
+  const unplaced = ssacli.filter((c) => c.pciAddress === null);
+  return device.driver === "hpsa" &&
+    hpsa.length === 1 &&
+    unplaced.length === 1 &&
+    ssacli.length === 1
+    ? unplaced[0]
+    : undefined;
 }
 
 /** The SCSI host a smartctl device reaches its drive through: /dev/bus/6 -> host6, sda -> its host. */
@@ -304,12 +338,16 @@ export function applyStorage(disks: Disk[], smart: SmartFacts[], storage: Storag
     const ctrl = nvme.find((c) => c.namespaces.includes(disk.name));
     const listed = storage.nvmeNamespaces.find((ns) => ns.name === disk.name);
     const vd = storage.virtualDrives.find((v) => v.kernelName === disk.name);
+    const smartArray = storage.ssacli.find((c) =>
+      c.logicalDrives.some((l) => l.kernelName === disk.name),
+    );
+    const ld = smartArray?.logicalDrives.find((l) => l.kernelName === disk.name);
     const drive = smart.find(
       (s) =>
         (disk.serialNumber !== null && s.serialNumber === disk.serialNumber) ||
         (s.kernelName === disk.name && (s.serialNumber === null || disk.serialNumber === null)),
     );
-    const logical = vd !== undefined || isMegaraidLogicalDrive(disk.name, sys);
+    const logical = vd !== undefined || ld !== undefined || isMegaraidLogicalDrive(disk.name, sys);
     const isDrive =
       ctrl !== undefined ||
       listed !== undefined ||
@@ -325,8 +363,15 @@ export function applyStorage(disks: Disk[], smart: SmartFacts[], storage: Storag
       controllerSerial: ctrl?.serialNumber ?? listed?.serialNumber ?? disk.controllerSerial,
       numaNode: disk.numaNode ?? fsNuma,
       virtual: logical ? true : isDrive ? false : disk.virtual,
-      raidLevel: vd?.raidLevel ?? disk.raidLevel,
-      memberSerials: vd ? storcliMemberSerials(vd, storage, smart) : disk.memberSerials,
+      raidLevel: vd?.raidLevel ?? ld?.raidLevel ?? disk.raidLevel,
+      memberSerials: vd
+        ? storcliMemberSerials(vd, storage, smart)
+        : ld
+          ? ld.members.flatMap((bay) => {
+              const serial = smartArray?.physicalDrives.find((p) => p.bay === bay)?.serialNumber;
+              return serial ? [serial] : [];
+            })
+          : disk.memberSerials,
     };
   });
   // A drive the kernel exposes itself (JBOD) is not added again; a logical drive that reports
@@ -359,6 +404,26 @@ export function applyStorage(disks: Disk[], smart: SmartFacts[], storage: Storag
       reachedThrough: `${through} ${facts.controllerType}`,
       numaNode: host ? (sys.scsiHost[host]?.numaNode ?? null) : null,
     });
+  }
+  // Smart Array drives hide behind the controller; smartctl reaches them only as cciss,N.
+  for (const controller of storage.ssacli) {
+    for (const drive of controller.physicalDrives) {
+      if (drive.serialNumber !== null && serials.has(drive.serialNumber)) continue;
+      const name = `slot${controller.slot ?? "?"}:${drive.bay}`;
+      if (out.some((d) => d.name === name)) continue;
+      if (drive.serialNumber !== null) serials.add(drive.serialNumber);
+      out.push({
+        ...emptyDisk(name),
+        model: drive.model,
+        vendor: drive.vendor,
+        serialNumber: drive.serialNumber,
+        transport: drive.transport,
+        rotational: drive.rotational,
+        firmwareVersion: drive.firmwareVersion,
+        virtual: false,
+        reachedThrough: `ssacli slot=${controller.slot ?? "?"} ${drive.bay}`,
+      });
+    }
   }
   for (const md of storage.mdArrays) {
     if (out.some((d) => d.name === md.name)) continue;

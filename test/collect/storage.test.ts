@@ -14,6 +14,12 @@ import {
 } from "../../agent/collect/nvme.ts";
 import { emptySmartFacts, parseSmartctl, type SmartFacts } from "../../agent/collect/smartctl.ts";
 import {
+  parseSsacliConfig,
+  readSsacliConfig,
+  type SsacliController,
+  ssacliRaidLevel,
+} from "../../agent/collect/ssacli.ts";
+import {
   applyStorage,
   buildNvmeControllers,
   buildStorageControllers,
@@ -722,4 +728,106 @@ test("qemu-storage document: megasas logical drives, the drive behind them, NVMe
       ["storcli", "skipped"],
     ],
   );
+});
+
+// --- ssacli (HPE Smart Array) -------------------------------------------------------------------
+
+const SSACLI = "samples/ssacli-proliantutils/ssacli-ctrl-all-show-config-detail.txt";
+
+test("ssacli ctrl all show config detail (Smart Array P822): controller, RAID 1 on sda, seven drives", () => {
+  const { value, problem } = readSsacliConfig(read(SSACLI));
+  assert.equal(problem, null);
+  assert.equal(value.length, 1);
+  const c = value[0] as SsacliController;
+  assert.deepEqual(
+    [c.model, c.slot, c.serialNumber, c.firmwareVersion, c.driver, c.pciAddress],
+    ["Smart Array P822", "2", "PDVTF0BRH5T0MO", "4.68", "hpsa", null],
+  );
+  assert.deepEqual(c.logicalDrives, [
+    { id: 1, raidLevel: "raid1", kernelName: "sda", members: ["5I:1:1", "5I:1:2"] },
+  ]);
+  assert.deepEqual(
+    c.physicalDrives.map((d) => [d.bay, d.serialNumber]),
+    [
+      ["5I:1:1", "6SL7G55D0000N4173JLT"],
+      ["5I:1:2", "6SL7H2DM0000B41800Y0"],
+      ["5I:1:3", "6SL7G4ZN0000B41707PD"],
+      ["5I:1:4", "6SL7H27F0000B41800S0"],
+      ["6I:1:5", "6SL7H2BR0000B41800V8"],
+      ["6I:1:6", "6SL7G4WD0000N4180GEJ"],
+      ["6I:1:7", "6SL7G54Q0000N4180W34"],
+    ],
+  );
+  assert.deepEqual(c.physicalDrives[0], {
+    bay: "5I:1:1",
+    serialNumber: "6SL7G55D0000N4173JLT",
+    vendor: "HP",
+    model: "EF0600FARNA",
+    firmwareVersion: "HPD6",
+    transport: "sas",
+    rotational: true,
+  });
+  assert.deepEqual(["0", "1", "1+0", "5", "6", "ADG", "1ADM", "x"].map(ssacliRaidLevel), [
+    "raid0",
+    "raid1",
+    "raid10",
+    "raid5",
+    "raid6",
+    "raid6",
+    "raid1adm",
+    null,
+  ]);
+  assert.match(readSsacliConfig("Error: nothing\n").problem ?? "", /in Slot/);
+});
+
+test("ssacli merge: sda is the RAID 1 with its members' serials; each Smart Array drive is listed once", () => {
+  const storage = storageWith({ ssacli: readSsacliConfig(read(SSACLI)).value });
+  const out = applyStorage([disk("sda", { model: "LOGICAL VOLUME", vendor: "HP" })], [], storage);
+  const sda = out[0] as Disk;
+  assert.deepEqual(
+    [sda.virtual, sda.raidLevel, sda.memberSerials],
+    [true, "raid1", ["6SL7G55D0000N4173JLT", "6SL7H2DM0000B41800Y0"]],
+  );
+  assert.equal(out.length, 8);
+  assert.deepEqual(
+    [out[1]?.name, out[1]?.path, out[1]?.reachedThrough, out[1]?.serialNumber, out[1]?.virtual],
+    ["slot2:5I:1:1", null, "ssacli slot=2 5I:1:1", "6SL7G55D0000N4173JLT", false],
+  );
+  for (const d of out) Disk.parse(d);
+  const hpsa = PciDevice.parse({
+    address: "0000:07:00.0",
+    classId: "0104",
+    className: null,
+    vendorId: null,
+    vendorName: "Hewlett-Packard Company",
+    deviceId: null,
+    deviceName: "Smart Array Gen8 Controllers",
+    subsystemVendorId: null,
+    subsystemId: null,
+    revision: null,
+    driver: "hpsa",
+  });
+  assert.deepEqual(
+    buildStorageControllers([hpsa], storage).map((c) => [c.firmwareVersion, c.serialNumber]),
+    [["4.68", "PDVTF0BRH5T0MO"]],
+  );
+});
+
+test("collectStorage: an hpsa host asks ssacli under each of its names", async () => {
+  const calls: string[] = [];
+  const sys = JSON.stringify({ block: {}, scsiHost: { host2: { procName: "hpsa" } }, nvme: {} });
+  await collectStorage(scriptedRunner({ "sys-storage.json": sys }, calls));
+  assert.deepEqual(
+    calls.filter((c) => c.includes("config")),
+    ["ssacli", "hpssacli", "hpacucli"].map((b) => `${b} ctrl all show config detail`),
+  );
+});
+
+test("property: the ssacli parser never throws on cut or overwritten real input", () => {
+  assertSurvivesMutations([read(SSACLI)], (t) => {
+    for (const c of parseSsacliConfig(t)) {
+      for (const d of c.physicalDrives) assert.match(d.bay, /^[0-9A-Za-z]+:\d+:\d+$/);
+      for (const l of c.logicalDrives) assert.ok(l.raidLevel === null || /^raid/.test(l.raidLevel));
+    }
+  });
 });

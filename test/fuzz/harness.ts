@@ -444,6 +444,7 @@ const COLLECT_MODULES = [
   "nvme",
   "storcli",
   "sysfs-storage",
+  "ssacli",
 ];
 const collectExports: Record<string, unknown>[] = await Promise.all(
   COLLECT_MODULES.map((name) => import(`../../agent/collect/${name}.ts`)),

@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { parseMdstat } from "../../agent/collect/mdadm.ts";
 import { parseNvmeIdCtrl, parseNvmeList } from "../../agent/collect/nvme.ts";
+import { parseSsacliConfig } from "../../agent/collect/ssacli.ts";
 import { parseStorcliControllers, parseStorcliVirtualDrives } from "../../agent/collect/storcli.ts";
 import { parseSysStorage } from "../../agent/collect/sysfs-storage.ts";
 
@@ -89,6 +90,46 @@ export const STORAGE_TARGETS = [
           .regex(/^[a-z][a-z0-9]*$/)
           .nullable(),
         memberDeviceIds: z.array(z.number().int().nonnegative()),
+      }),
+    ),
+  },
+  {
+    name: "parseSsacliConfig",
+    files: starts("ssacli-"),
+    run: parseSsacliConfig,
+    schema: z.array(
+      z.strictObject({
+        model: text,
+        slot: text,
+        serialNumber: text,
+        firmwareVersion: text,
+        driver: text,
+        pciAddress: pci,
+        logicalDrives: z.array(
+          z.strictObject({
+            id: z.number().int().nonnegative(),
+            raidLevel: z
+              .string()
+              .regex(/^raid\d+(adm)?$/)
+              .nullable(),
+            kernelName: z
+              .string()
+              .regex(/^[a-z][a-z0-9]*$/)
+              .nullable(),
+            members: z.array(z.string().regex(/^[0-9A-Za-z]+:\d+:\d+$/)),
+          }),
+        ),
+        physicalDrives: z.array(
+          z.strictObject({
+            bay: z.string().regex(/^[0-9A-Za-z]+:\d+:\d+$/),
+            serialNumber: text,
+            vendor: text,
+            model: text,
+            firmwareVersion: text,
+            transport: z.enum(["sata", "sas", "nvme"]).nullable(),
+            rotational: z.boolean().nullable(),
+          }),
+        ),
       }),
     ),
   },
