@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import fc from "fast-check";
-import { collectInventory } from "../../agent/collect/index.ts";
+import { collectInventory, mergeDisks } from "../../agent/collect/index.ts";
+import { emptyLshwFacts } from "../../agent/collect/lshw.ts";
 import { memberDisk, parseMdstat, readMdstat } from "../../agent/collect/mdadm.ts";
 import {
   nvmeIdCtrlProbe,
@@ -830,4 +831,15 @@ test("property: the ssacli parser never throws on cut or overwritten real input"
       for (const l of c.logicalDrives) assert.ok(l.raidLevel === null || /^raid/.test(l.raidLevel));
     }
   });
+});
+
+test("mergeDisks: smartctl's whole firmware string wins over lsblk's 4-character REV", () => {
+  // The Samsung 860 EVO of the scrutiny sample reports RVT02B6Q; the kernel's SCSI revision
+  // (lsblk REV) keeps 4 characters of it.
+  const ata = parseSmartctl(read(`${SCRUTINY}smartctl-ata-full.json`));
+  const lsblk = disk("sda", { serialNumber: "S3YZNB0KB00864E", firmwareVersion: "2B6Q" });
+  const [merged] = mergeDisks([lsblk], emptyLshwFacts(), [ata]);
+  assert.equal(merged?.firmwareVersion, "RVT02B6Q");
+  const [alone] = mergeDisks([lsblk], emptyLshwFacts(), []);
+  assert.equal(alone?.firmwareVersion, "2B6Q");
 });
