@@ -96,8 +96,9 @@ function toDisk(entry: Json): Disk | null {
 /**
  * Parses `lsblk -J -b -O`. Only top-level devices of TYPE "disk" count: partitions, loop and rom
  * devices are left out, and so are md RAID and device-mapper (LVM, crypt, multipath) devices:
- * those are built from the disks listed here, so they belong to storage configuration, not to
- * the hardware inventory (lsblk nests them under their member disks anyway). Accepts every
+ * those are built from the disks listed here (lsblk nests them under their member disks). md
+ * arrays do enter disks[] as virtual disks, from /proc/mdstat (collect/storage.ts), which names
+ * their level and members; device-mapper stays storage configuration. Accepts every
  * util-linux generation seen in the wild: typed JSON (2.33+), all-strings JSON (older),
  * `mountpoint` or `mountpoints`, and no `path` column (before 2.33: "/dev/" + name).
  * Real input (util-linux 2.38.1, Debian 12, trimmed):
