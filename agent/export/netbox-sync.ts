@@ -120,8 +120,9 @@ export interface NodePlan {
   unchanged: number;
   /** What was left alone and why (a conflicting cable, a switch not in NetBox...). */
   notes: string[];
-  /** Shared objects this node's dry run already plans to create (planned once per node). */
-  pending: Set<string>;
+  /** Shared objects (manufacturers, module types) this node already counted, by key: the row,
+   * or null when a dry run plans to create it. Each is counted once per node. */
+  shared: Map<string, Row | null>;
 }
 
 /** One step of the sync: plan it, and unless dry-run, do it. Returns the row (or null when
@@ -134,6 +135,8 @@ async function ensure(
   path: string,
   current: Row | null,
   wanted: Body,
+  /** A second look at an object already counted (a field set after its creation). */
+  again = false,
 ): Promise<Row | null> {
   if (current === null) {
     plan.create.push(what);
@@ -141,7 +144,7 @@ async function ensure(
   }
   const diff = changes(current, wanted);
   if (Object.keys(diff).length === 0) {
-    plan.unchanged++;
+    if (!again) plan.unchanged++;
     return current;
   }
   plan.update.push(`${what} (${Object.keys(diff).join(", ")})`);
@@ -162,21 +165,19 @@ async function ensureManufacturer(
   wanted: Body,
 ): Promise<{ name: string; slug: string }> {
   const key = `manufacturer ${wanted.slug}`;
-  const brief = (row: Row) => ({ name: String(row.name), slug: String(row.slug) });
-  const known = client.known.get(key);
+  const brief = (row: Row | null | undefined) =>
+    row
+      ? { name: String(row.name), slug: String(row.slug) }
+      : { name: String(wanted.name), slug: String(wanted.slug) };
+  if (plan.shared.has(key)) return brief(plan.shared.get(key));
+  const known =
+    client.known.get(key) ??
+    one(await client.list("dcim/manufacturers", { slug: wanted.slug as string }), "manufacturers");
   if (known) {
+    client.known.set(key, known);
+    plan.shared.set(key, known);
     plan.unchanged++;
     return brief(known);
-  }
-  if (plan.pending.has(key)) return { name: String(wanted.name), slug: String(wanted.slug) };
-  const current = one(
-    await client.list("dcim/manufacturers", { slug: wanted.slug as string }),
-    "manufacturers",
-  );
-  if (current) {
-    client.known.set(key, current);
-    plan.unchanged++;
-    return brief(current);
   }
   const row = await ensure(
     client,
@@ -188,8 +189,8 @@ async function ensureManufacturer(
     { ...wanted, tags: [{ ...RECON_TAG }] },
   );
   if (row) client.known.set(key, row);
-  else plan.pending.add(key);
-  return { name: String(wanted.name), slug: String(wanted.slug) };
+  plan.shared.set(key, row);
+  return brief(row);
 }
 
 /** The module type by manufacturer and model. One that exists is used as it is (module types
@@ -209,22 +210,22 @@ async function ensureModuleType(
   );
   const model = module.moduleType.model as string;
   const key = `module type ${maker.slug} ${model}`;
-  const known = client.known.get(key);
+  if (plan.shared.has(key)) return plan.shared.get(key) ?? null;
+  // A manufacturer a dry run would create has no module types yet.
+  const planned = plan.shared.get(`manufacturer ${maker.slug}`) === null;
+  const known =
+    client.known.get(key) ??
+    (planned
+      ? null
+      : one(
+          await client.list("dcim/module-types", { manufacturer: maker.slug, model }),
+          `module types ${model}`,
+        ));
   if (known) {
+    client.known.set(key, known);
+    plan.shared.set(key, known);
     plan.unchanged++;
     return known;
-  }
-  if (plan.pending.has(key)) return null;
-  const current = plan.pending.has(`manufacturer ${maker.slug}`)
-    ? null
-    : one(
-        await client.list("dcim/module-types", { manufacturer: maker.slug, model }),
-        `module types ${model}`,
-      );
-  if (current) {
-    client.known.set(key, current);
-    plan.unchanged++;
-    return current;
   }
   const body: Body = { ...module.moduleType, manufacturer: maker };
   if (module.profile !== null) {
@@ -246,7 +247,7 @@ async function ensureModuleType(
     body,
   );
   if (row) client.known.set(key, row);
-  else plan.pending.add(key);
+  plan.shared.set(key, row);
   return row;
 }
 
@@ -409,7 +410,7 @@ export async function syncNode(
   siteSlug: string,
   dryRun: boolean,
 ): Promise<NodePlan> {
-  const plan: NodePlan = { create: [], update: [], unchanged: 0, notes: [], pending: new Set() };
+  const plan: NodePlan = { create: [], update: [], unchanged: 0, notes: [], shared: new Map() };
   if (objects.deviceType === null) {
     // NetBox requires a device type, and a placeholder model is never exported.
     throw new Error("no device type: system.manufacturer or system.productName is unknown");
@@ -502,8 +503,10 @@ export async function syncNode(
               ? { id: macRow.id, mac_address: mac }
               : { mac_address: mac },
           },
+          true,
         );
-      else plan.create.push(`interface ${nic.name} primary MAC`);
+      // Dry run, new interface: the apply PATCHes it once its MAC object exists.
+      else plan.update.push(`interface ${nic.name} primary MAC (primary_mac_address)`);
     }
     await syncCable(client, plan, dryRun, nic, iface);
     if (nic.oobAddress !== null) {
@@ -532,10 +535,17 @@ export async function syncNode(
   }
   if (oob !== null) {
     if (device)
-      await ensure(client, plan, dryRun, "device oob_ip", "dcim/devices", device, {
-        oob_ip: oobRow ? { id: oobRow.id, address: oob } : { address: oob },
-      });
-    else plan.create.push("device oob_ip");
+      await ensure(
+        client,
+        plan,
+        dryRun,
+        "device oob_ip",
+        "dcim/devices",
+        device,
+        { oob_ip: oobRow ? { id: oobRow.id, address: oob } : { address: oob } },
+        true,
+      );
+    else plan.update.push("device oob_ip (oob_ip)");
   }
   await syncModules(client, plan, dryRun, objects.modules, device, found !== null, ref);
   const components: [string, string, Body[]][] = [

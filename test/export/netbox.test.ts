@@ -808,6 +808,10 @@ test("cables from LLDP: made only between interfaces both in NetBox; a conflicti
     assert.match(notes, /cable eno4 to sw-a1 Ethernet9\/9: sw-a1 has no interface Ethernet9\/9/);
     const first = await syncNode(client, objects(), "dc1", false);
     assert.deepEqual(first.notes, planned.notes);
+    // Honest counts: a shared module type or manufacturer counts once per node, so a first run
+    // into this NetBox leaves nothing "unchanged", and the second finds what the first created.
+    assert.equal(first.unchanged, 0);
+    assert.deepEqual([first.create, first.update], [planned.create, planned.update], "as planned");
     assert.deepEqual(
       server.writes.filter((w) => w.refused !== null),
       [],
@@ -828,6 +832,7 @@ test("cables from LLDP: made only between interfaces both in NetBox; a conflicti
     const second = await syncNode(client, objects(), "dc1", false);
     assert.equal(server.writes.length, writes, JSON.stringify(server.writes.slice(writes)));
     assert.deepEqual([second.create, second.update], [[], []]);
+    assert.equal(second.unchanged, first.create.length);
     assert.deepEqual(second.notes, planned.notes);
     // The machine was recabled to Ethernet1/3: its interface's cable to 1/1 is reported, kept.
     doc.nics[0] = {
