@@ -15,7 +15,7 @@ import {
   formatBytes,
   formatTime,
   listItem,
-  type NodeListItem,
+  type PageNode,
   problemsText,
   stateOf,
 } from "./page.ts";
@@ -130,7 +130,7 @@ export async function nodeVersions(store: NodeStore, nodeId: string): Promise<Ve
 
 export interface NodePageData {
   key: string;
-  item: NodeListItem | null;
+  item: PageNode | null;
   /** The current document as stored; null when there is none or it no longer validates. */
   document: Inventory | null;
   /** Why document is null although an inventory is stored. */
@@ -439,7 +439,7 @@ ${versionsSection(key, data.versions)}
 export async function nodePageData(
   store: NodeStore,
   key: string,
-  extra: { item?: NodeListItem | null; events?: NodeEvent[] | null } = {},
+  extra: { item?: PageNode | null; events?: NodeEvent[] | null } = {},
 ): Promise<NodePageData | null> {
   const record = store.get(key);
   const events = extra.events ?? null;
@@ -478,7 +478,7 @@ export async function sendNodePage(
   res: ServerResponse,
   store: NodeStore,
   key: string,
-  extra: { item?: NodeListItem | null; events?: NodeEvent[] | null } = {},
+  extra: { item?: PageNode | null; events?: NodeEvent[] | null } = {},
 ): Promise<void> {
   const data = await nodePageData(store, key, extra);
   const html =

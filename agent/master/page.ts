@@ -57,6 +57,9 @@ export interface NodeListItem {
   reason?: string | null;
 }
 
+/** A node as the pages show it: a list item, or one known only from DHCP or events (no nodeId). */
+export type PageNode = Omit<NodeListItem, "nodeId"> & { nodeId: string | null };
+
 /** The life of a node on the master, in order; "unknown" only for a list without states. */
 export const NODE_STATES = [
   "dhcp",
@@ -137,22 +140,22 @@ export function listItem(record: NodeRecord): NodeListItem {
 }
 
 /** The URL key of a node: its nodeId, or "mac-<12 hex>" before the nodeId is known. */
-export function keyOf(n: NodeListItem): string {
-  return n.key ?? n.nodeId;
+export function keyOf(n: PageNode): string {
+  return n.key ?? n.nodeId ?? "";
 }
 
 /** A node's state; a list without states (no events yet) shows stored inventories as reported. */
-export function stateOf(n: NodeListItem): NodeState {
+export function stateOf(n: PageNode): NodeState {
   return n.state ?? "reported";
 }
 
 /** When the node last did anything the master saw. */
-export function activityOf(n: NodeListItem): string | null {
+export function activityOf(n: PageNode): string | null {
   return n.lastActivityAt ?? n.lastEvent?.at ?? n.lastReportAt ?? n.stateSince ?? null;
 }
 
 /** Problems worth a look, as one line: why it failed, failed collectors, warnings, conflicts. */
-export function problemsText(n: NodeListItem): string {
+export function problemsText(n: PageNode): string {
   const parts: string[] = n.reason ? [n.reason] : [];
   // ?? []: items built by other code (the events side) may lack the document's fields.
   const failed = n.failedCollectors ?? [];
@@ -179,7 +182,7 @@ export function detailText(detail: unknown): string {
   return picked !== "" ? picked : JSON.stringify(detail).slice(0, 200);
 }
 
-export function stateCounts(nodes: NodeListItem[]): Record<NodeState, number> {
+export function stateCounts(nodes: readonly PageNode[]): Record<NodeState, number> {
   const counts = Object.fromEntries(NODE_STATES.map((state) => [state, 0])) as Record<
     NodeState,
     number
@@ -233,7 +236,7 @@ export const COLUMNS: readonly { label: string; width: number }[] = [
 ];
 
 /** The text of each cell but the last event's, in column order (page script and report). */
-export function rowCells(n: NodeListItem): string[] {
+export function rowCells(n: PageNode): string[] {
   const product = [n.manufacturer, n.product].filter((v) => v !== null).join(" ");
   const disks = !n.disks
     ? ""
@@ -481,7 +484,10 @@ export interface PageOptions {
   dhcp?: boolean;
 }
 
-export function renderPage(list: NodeList, options: PageOptions = {}): string {
+export function renderPage(
+  list: { generatedAt: string; nodes: readonly PageNode[] },
+  options: PageOptions = {},
+): string {
   // Fixed paths and labels, escaped anyway like every other value on the page.
   const downloadLinks = DOWNLOAD_LINKS.map(
     (d) => `<a href="${escapeHtml(d.path)}" download>${escapeHtml(d.label)}</a>`,

@@ -9,6 +9,7 @@ import path from "node:path";
 import { CSV_TABLES } from "../export/csv.ts";
 import { makeDirectory } from "../fs.ts";
 import { csvOf } from "./downloads.ts";
+import { Hall } from "./hall.ts";
 import {
   activityOf,
   COLUMNS,
@@ -18,9 +19,8 @@ import {
   formatTime,
   keyOf,
   NODE_STATES,
-  type NodeListItem,
   type NodeState,
-  nodeList,
+  type PageNode,
   problemsText,
   rowCells,
   stateCounts,
@@ -41,7 +41,7 @@ const RANK: Record<NodeState, number> = {
   "powered-off": 5,
 };
 
-function rank(n: NodeListItem): number {
+function rank(n: PageNode): number {
   const state = stateOf(n);
   // A node with a kept conflicting document needs a look even when it reported.
   return state === "reported" || state === "powered-off"
@@ -52,7 +52,7 @@ function rank(n: NodeListItem): number {
 }
 
 /** Failed, stalled, never reported, conflicts, then the rest; by key within each group. */
-export function reportOrder(nodes: readonly NodeListItem[]): NodeListItem[] {
+export function reportOrder(nodes: readonly PageNode[]): PageNode[] {
   return [...nodes].sort((a, b) => rank(a) - rank(b) || (keyOf(a) < keyOf(b) ? -1 : 1));
 }
 
@@ -87,7 +87,7 @@ function relativeHref(from: string, to: string): string {
 }
 
 export interface ReportInput {
-  nodes: readonly NodeListItem[];
+  nodes: readonly PageNode[];
   /** The data root (its nodes/ holds each node's files). */
   root: string;
   /** The directory report.html goes to (links are relative to it). */
@@ -168,7 +168,7 @@ export interface ReportOptions {
   /** Where report.html and nodes.csv go; default the root. */
   out?: string;
   /** The nodes with their states (the running master's list); default: read from the root. */
-  nodes?: readonly NodeListItem[];
+  nodes?: readonly PageNode[];
   now?: () => Date;
 }
 
@@ -179,6 +179,20 @@ export interface ReportResult {
   counts: Record<NodeState, number>;
   /** Nodes whose stored document no longer validates: left out of nodes.csv. */
   skipped: string[];
+}
+
+/**
+ * Every node of a data root with its state, from the stored inventories and events/events.jsonl
+ * (which holds the dhcp and boot-file events too, so no lease file is needed). Nodes that never
+ * finished count as stalled once the stall time has passed, as on the running master.
+ */
+async function hallOfRoot(root: string, store: NodeStore): Promise<PageNode[]> {
+  const hall = await Hall.open({ root, log: () => undefined });
+  try {
+    return hall.nodes(store.list());
+  } finally {
+    await hall.close();
+  }
 }
 
 async function writeAtomic(file: string, text: string): Promise<void> {
@@ -193,7 +207,7 @@ export async function writeReport(options: ReportOptions): Promise<ReportResult>
   const out = path.resolve(options.out ?? root);
   const store = new NodeStore(root);
   await store.open();
-  const nodes = options.nodes ?? nodeList(store.list()).nodes;
+  const nodes = options.nodes ?? (await hallOfRoot(root, store));
   const generatedAt = (options.now ?? (() => new Date()))().toISOString();
   const tables = CSV_TABLES.filter((x) => x.file === REPORT_FILES.csv);
   const { files, skipped } = await csvOf(store, tables);

@@ -14,7 +14,7 @@ import { EvidenceCheck } from "./evidence.ts";
 import { Hall, listEtag } from "./hall.ts";
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from "./json-depth.ts";
 import { sendNodePage } from "./node-page.ts";
-import { nodeList, PAGE_CSP, renderPage } from "./page.ts";
+import { PAGE_CSP, renderPage } from "./page.ts";
 import { watchRate } from "./rate.ts";
 import { checkUrlPath, resolveInside, serveFile } from "./static.ts";
 import {
@@ -677,7 +677,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     switch (r.kind) {
       case "page": {
         if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed("GET, HEAD");
-        const html = renderPage(nodeList(store.list(), store.evidenceOnly().length));
+        const html = renderPage(hall.list(store.list(), store.evidenceOnly().length), {
+          dhcp: true,
+        });
         res.writeHead(200, {
           "Content-Type": "text/html; charset=utf-8",
           "Content-Length": Buffer.byteLength(html),
@@ -691,7 +693,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       }
       case "node-page":
         if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed("GET, HEAD");
-        return sendNodePage(req, res, store, r.nodeId as string);
+        return sendNodePage(req, res, store, r.nodeId as string, {
+          item: hall.nodes(store.list()).find((n) => n.key === r.nodeId) ?? null,
+          events: hall.nodeEvents(r.nodeId as string, store.get(r.nodeId as string)),
+        });
       case "list": {
         if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed("GET, HEAD");
         const list = hall.list(store.list(), store.evidenceOnly().length);

@@ -43,18 +43,40 @@ describe("report", () => {
         (await putEvidence(t.url, "rack1-u07", evidenceOf({ "dmidecode.txt": "x" }))).status,
         201,
       );
+      // Two nodes known only from their events: one failed, one whose agent started (by MAC).
+      const post = (body: Record<string, unknown>) =>
+        fetch(`${t.url}/api/v1/events`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ at: "2026-12-02T02:00:00Z", ...body }),
+        });
+      assert.equal(
+        (await post({ type: "error", nodeId: "rack1-u11", bootMac: null, reason: "no disk <b>" }))
+          .status,
+        202,
+      );
+      assert.equal(
+        (await post({ type: "agent-started", nodeId: null, bootMac: "52:54:00:00:00:0a" })).status,
+        202,
+      );
       const exported = await (await fetch(`${t.url}/api/v1/export/nodes.csv`)).text();
       await t.server.close();
 
       const out = path.join(box.dir, "elsewhere");
       const written = await writeReport({ root, out, now: () => new Date("2026-12-02T03:00:00Z") });
-      assert.equal(written.nodes, 2);
+      assert.equal(written.nodes, 4);
       assert.equal(written.counts.reported, 2);
+      assert.equal(written.counts.failed, 1);
+      assert.equal(written.counts.agent, 1);
       assert.equal(readFileSync(written.csv, "utf8"), exported);
       const html = readFileSync(written.html, "utf8");
-      assert.match(html, /<b>2<\/b>all nodes/);
+      assert.match(html, /<b>4<\/b>all nodes/);
       assert.match(html, /<b>2<\/b>reported/);
-      assert.match(html, /<b>0<\/b>failed/);
+      assert.match(html, /<b>1<\/b>failed/);
+      // The failed node first, with its reason (escaped), then the one that never reported.
+      const order = [...html.matchAll(/data-key="([^"]+)"/g)].map((m) => m[1]);
+      assert.deepEqual(order, ["rack1-u11", "mac-52540000000a", "rack1-u07", "rack1-u09"]);
+      assert.ok(html.includes("no disk &#60;b&#62;"));
       assert.ok(!html.includes("<script"), "no script in the report");
       assert.ok(!/src=|https?:\/\//.test(html), "nothing loaded from elsewhere");
       assert.ok(html.includes("&#60;/td&#62;&#60;script&#62;x()&#60;/script&#62;"));
