@@ -31,6 +31,14 @@ test("this machine (no TPM, real capture): tpm null, no problem", async () => {
   assert.deepEqual(readSysClassTpm("{}\n"), { value: null, problem: null });
 });
 
+test("QEMU tpm-tis with swtpm (real capture, fixtures/qemu-uefi-secureboot): TPM 2.0", async () => {
+  const fixture = new URL("../../fixtures/qemu-uefi-secureboot/", import.meta.url);
+  const out = await collectTpm(await replayRunner(fixture.pathname));
+  // sys-class-tpm.json there: {"tpm0":{"tpm_version_major":"2","caps":null,"description":null}}
+  assert.deepEqual(out.value, { version: "2.0", manufacturer: null, firmwareVersion: null });
+  assert.equal(out.reports[0]?.status, "ok");
+});
+
 test("TPM 1.2: version, vendor id decoded, firmware version from caps", () => {
   assert.deepEqual(
     readSysClassTpm(capture({ tpm_version_major: "1", caps: CAPS_STM, description: null })),
