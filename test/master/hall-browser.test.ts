@@ -1,11 +1,14 @@
-// The status page and the node page with a hall of 1,000 nodes, in headless Chromium, fed through
-// the real upload API of a real master on loopback: the counts, the search, the state filter,
+// The status page and the node page with a hall of 1,000 nodes in mixed states, in headless
+// Chromium, fed through a real master on loopback: inventories through the upload API, peer
+// events through POST /api/v1/events, and every node's lease in a dnsmasq-format lease file
+// (150 nodes are known from it alone; the range is nearly used up). Checked: the counts, the
+// search, the state filter,
 // opening a node page from the table, the versions table naming the DIMM and disk serials that
 // appeared or went, the downloads, and no sideways scroll at 1400 px. Screenshots at 1400x900 go
 // to a temp directory (printed) for a person to look at; the time to the first full render of
 // 1,000 rows is printed as a figure, not asserted.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -24,8 +27,18 @@ if (!haveChromium && underCI) {
 }
 
 const NODES = 1000;
+/** Nodes 0-699 report (500-699 then power off), 700-749 fail, 750-849 start the agent, 850- DHCP only. */
+const REPORTED = 700;
+const POWERED_OFF_FROM = 500;
+const FAILED_TO = 750;
+const AGENT_TO = 850;
+const bootMac = (i: number) => `b4:96:91:${hex((i >> 8) & 0xff, 2)}:${hex(i & 0xff, 2)}:10`;
+/** 10.13.36.10 + i. */
+const leaseIp = (i: number) => `10.13.${36 + ((10 + i) >> 8)}.${(10 + i) & 0xff}`;
 const PRODUCTS = ["PowerEdge R640", "PowerEdge R650", "PowerEdge R750", "PowerEdge C6420"];
-const hex = (n: number, width: number) => n.toString(16).padStart(width, "0");
+function hex(n: number, width: number): string {
+  return n.toString(16).padStart(width, "0");
+}
 
 /** Node i of the hall: its own serials and MACs; every 10th with a failed collector. */
 function hallNode(i: number): Inventory {
@@ -79,16 +92,55 @@ describe("status page with a hall of 1,000 nodes", {
   let browser: Browser;
   const docs = Array.from({ length: NODES }, (_, i) => hallNode(i));
   before(async () => {
-    t = await startTestServer({ root: path.join(box.dir, "root") });
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 16 }, async () => {
-        while (next < docs.length) {
-          const doc = docs[next++] as Inventory;
-          const stored = await putInventory(t.url, doc.nodeId, doc);
-          assert.equal(stored.status, 201, JSON.stringify(stored.body));
-        }
+    // dnsmasq's files as the master's dnsmasq writes them: 1,000 leases of a 1,014-address range.
+    const dnsmasq = path.join(box.dir, "dnsmasq");
+    mkdirSync(dnsmasq);
+    const leaseFile = path.join(dnsmasq, "dnsmasq.leases");
+    const expiry = Math.floor(Date.now() / 1000) + 3600;
+    writeFileSync(
+      leaseFile,
+      docs.map((_, i) => `${expiry} ${bootMac(i)} ${leaseIp(i)} * *\n`).join(""),
+    );
+    const conf = path.join(dnsmasq, "dnsmasq.conf");
+    writeFileSync(
+      conf,
+      `dhcp-range=10.13.36.10,${leaseIp(NODES + 13)},255.255.252.0,1h\ndhcp-leasefile=${leaseFile}\n`,
+    );
+    t = await startTestServer({ root: path.join(box.dir, "root"), dnsmasqConf: conf });
+    const each = async (from: number, to: number, work: (i: number) => Promise<void>) => {
+      let next = from;
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          while (next < to) await work(next++);
+        }),
+      );
+    };
+    await each(0, REPORTED, async (i) => {
+      const doc = docs[i] as Inventory;
+      const stored = await putInventory(t.url, doc.nodeId, doc);
+      assert.equal(stored.status, 201, JSON.stringify(stored.body));
+    });
+    const post = async (body: Record<string, unknown>) => {
+      const res = await fetch(`${t.url}/api/v1/events`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ at: new Date().toISOString(), ...body }),
+      });
+      assert.equal(res.status, 202, await res.text());
+    };
+    await each(POWERED_OFF_FROM, REPORTED, (i) =>
+      post({ type: "powering-off", nodeId: docs[i]?.nodeId, bootMac: bootMac(i), method: "ipmi" }),
+    );
+    await each(REPORTED, FAILED_TO, (i) =>
+      post({
+        type: "error",
+        nodeId: docs[i]?.nodeId,
+        bootMac: bootMac(i),
+        reason: "smartctl hung on /dev/sdb",
       }),
+    );
+    await each(FAILED_TO, AGENT_TO, (i) =>
+      post({ type: "agent-started", nodeId: null, bootMac: bootMac(i) }),
     );
     // r01-u01 gets a second version: DIMM A1 swapped, a disk added.
     const first = docs[0] as Inventory;
@@ -161,8 +213,22 @@ describe("status page with a hall of 1,000 nodes", {
     assert.equal(await page.locator("tbody#nodes tr").count(), NODES);
     const count = (state: string) =>
       page.locator(`.counts button[data-state="${state}"] b`).textContent();
-    assert.equal(await count(""), String(NODES));
-    assert.equal(await count("reported"), String(NODES));
+    const expected = {
+      "": NODES,
+      dhcp: NODES - AGENT_TO,
+      booting: 0,
+      agent: AGENT_TO - FAILED_TO,
+      reported: POWERED_OFF_FROM,
+      "powered-off": REPORTED - POWERED_OFF_FROM,
+      stalled: 0,
+      failed: FAILED_TO - REPORTED,
+    };
+    for (const [state, n] of Object.entries(expected)) {
+      assert.equal(await count(state), String(n), `count of ${state || "all"}`);
+    }
+    // 1,000 leases of 1,014 addresses: the page says the range is nearly used up.
+    await page.locator("#dhcp:not([hidden])").waitFor({ timeout: 10_000 });
+    assert.match((await page.locator("#dhcp").textContent()) ?? "", /1000 leases of 1014, 14 free/);
     assert.equal(await page.locator("#shown").textContent(), `showing ${NODES} of ${NODES}`);
     assert.ok(
       Number(await page.evaluate("document.documentElement.scrollWidth")) <= 1400,
@@ -187,26 +253,53 @@ describe("status page with a hall of 1,000 nodes", {
       "r02-u03",
     );
     await page.fill("#search", "failed: ipmitool-lan");
-    assert.equal(await page.locator("#shown").textContent(), `showing ${NODES / 10} of ${NODES}`);
+    assert.equal(
+      await page.locator("#shown").textContent(),
+      `showing ${REPORTED / 10} of ${NODES}`,
+    );
     await shot(page, shots, "2-search-failed-collector");
     await page.fill("#search", "");
+    // The failed ones, with their reason in the row.
     await page.click('.counts button[data-state="failed"]');
-    assert.equal(await page.locator("#shown").textContent(), `showing 0 of ${NODES}`);
-    await page.click('.counts button[data-state="reported"]');
-    assert.equal(await page.locator("#shown").textContent(), `showing ${NODES} of ${NODES}`);
+    assert.equal(
+      await page.locator("#shown").textContent(),
+      `showing ${FAILED_TO - REPORTED} of ${NODES}`,
+    );
+    assert.equal(
+      await page.locator("tbody#nodes tr:not([hidden]) td.problems").first().textContent(),
+      "smartctl hung on /dev/sdb",
+    );
+    await shot(page, shots, "3-filter-failed");
+    await page.selectOption("#state-filter", "powered-off");
+    assert.equal(
+      await page.locator("#shown").textContent(),
+      `showing ${REPORTED - POWERED_OFF_FROM} of ${NODES}`,
+    );
     await page.click('.counts button[data-state=""]');
+    // A node known from its lease alone, found by its MAC, and its page.
+    await page.fill("#search", bootMac(900));
+    assert.equal(await page.locator("#shown").textContent(), `showing 1 of ${NODES}`);
+    const dhcpOnly = page.locator("tbody#nodes tr:not([hidden])");
+    assert.equal(await dhcpOnly.getAttribute("data-state"), "dhcp");
+    assert.equal(await dhcpOnly.locator("td.node").textContent(), "mac-b49691038410");
+    await dhcpOnly.locator("td.node a").click();
+    await page.waitForURL(`${t.url}/node/mac-b49691038410`);
+    assert.match(await page.content(), /<h2>Events \(1\)<\/h2>/);
+    assert.equal(await page.locator("header .st").textContent(), "dhcp");
+    await page.goBack();
+    await page.fill("#search", "");
 
     // Downloads from the page's own links.
     for (const [label, check] of [
       [
         "nodes.csv",
         (data: Buffer) =>
-          assert.equal(data.toString("utf8").trimEnd().split("\r\n").length, NODES + 1),
+          assert.equal(data.toString("utf8").trimEnd().split("\r\n").length, REPORTED + 1),
       ],
       [
         "all inventories",
         (data: Buffer) =>
-          assert.ok(gunzipSync(data).includes(Buffer.from("nodes/r25-u40/inventory.json"))),
+          assert.ok(gunzipSync(data).includes(Buffer.from("nodes/r18-u20/inventory.json"))),
       ],
     ] as const) {
       const [download] = await Promise.all([
@@ -223,6 +316,7 @@ describe("status page with a hall of 1,000 nodes", {
     assert.equal(await page.locator("h1").textContent(), "r01-u01");
     const headings = await page.locator("h2").allTextContents();
     for (const want of [
+      /^Events \(\d+\)$/,
       /^System$/,
       /^CPUs$/,
       /^Memory: 384 GiB in 12 of/,
@@ -231,7 +325,6 @@ describe("status page with a hall of 1,000 nodes", {
       /^BMC$/,
       /^FRU$/,
       /^Collectors$/,
-      /^Events$/,
       /^Versions \(2/,
     ]) {
       assert.ok(
@@ -243,9 +336,9 @@ describe("status page with a hall of 1,000 nodes", {
     assert.match(serials ?? "", /DIMM D000000 \(A1\) went/);
     assert.match(serials ?? "", /DIMM SWAPPED01 \(A1\) appeared/);
     assert.match(serials ?? "", /disk NEWDISK9 \(sdz\) appeared/);
-    await shot(page, shots, "3-node-page");
+    await shot(page, shots, "4-node-page");
     await page.locator("table.versions").scrollIntoViewIfNeeded();
-    await shot(page, shots, "4-node-versions");
+    await shot(page, shots, "5-node-versions");
     const inventoryLink = page.locator('nav a:has-text("inventory.json")');
     const res = await page.request.get(
       new URL((await inventoryLink.getAttribute("href")) ?? "", t.url).href,
