@@ -10,6 +10,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Boot } from "../../schema/inventory.ts";
 import type { Probe } from "../exec.ts";
+import { jsonRecord } from "./sysfs.ts";
 import {
   type Collect,
   isBlank,
@@ -40,12 +41,6 @@ export interface SysFirmwareEfi {
 export type BootFirmwareFacts = Pick<Boot, "firmware" | "secureBoot">;
 
 export const emptyBootFirmware = (): BootFirmwareFacts => ({ firmware: null, secureBoot: null });
-
-function asRecord(value: unknown): Record<string, unknown> | null {
-  return typeof value === "object" && value !== null && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : null;
-}
 
 const HEX = /^(?:[0-9a-f]{2})*$/;
 
@@ -119,15 +114,15 @@ export function readSysFirmwareEfi(text: string): Parsed<BootFirmwareFacts> {
 }
 
 function captureOf(document: unknown): SysFirmwareEfi | null {
-  const record = asRecord(document);
+  const record = jsonRecord(document);
   if (record === null || typeof record.efi !== "boolean") return null;
   const count = record.efivarCount;
   const variables: Record<string, string | null> = {};
-  for (const [name, hex] of Object.entries(asRecord(record.variables) ?? {})) {
+  for (const [name, hex] of Object.entries(jsonRecord(record.variables) ?? {})) {
     variables[name] = typeof hex === "string" ? hex.toLowerCase() : null;
   }
   const errors: Record<string, string> = {};
-  for (const [name, code] of Object.entries(asRecord(record.errors) ?? {})) {
+  for (const [name, code] of Object.entries(jsonRecord(record.errors) ?? {})) {
     errors[name] = String(code);
   }
   return {

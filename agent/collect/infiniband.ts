@@ -13,12 +13,13 @@
 //   {"mlx4_0":{"node_guid":null,"fw_ver":"2.31.5050","board_id":"SM_1141000001000",
 //     "devicePath":null,"ports":{"1":{"state":"4: ACTIVE","phys_state":"5: LinkUp",
 //     "rate":"40 Gb/sec (4X QDR)","link_layer":"InfiniBand","gid0":null}}}}
-import { readdir, readFile, realpath } from "node:fs/promises";
+import { readdir, realpath } from "node:fs/promises";
 import { join } from "node:path";
 import type { InfinibandDevice, InfinibandPort } from "../../schema/inventory.ts";
 import type { Probe } from "../exec.ts";
 import { cleanString } from "../normalize.ts";
 import { pciAddressFromDevicePath } from "./net.ts";
+import { jsonRecord, readSysfsAttr } from "./sysfs.ts";
 import {
   type Collect,
   isBlank,
@@ -31,12 +32,6 @@ import {
 
 const DEVICE_ATTRIBUTES = ["node_guid", "fw_ver", "board_id"] as const;
 const PORT_ATTRIBUTES = ["state", "phys_state", "rate", "link_layer"] as const;
-
-function asRecord(value: unknown): Record<string, unknown> | null {
-  return typeof value === "object" && value !== null && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : null;
-}
 
 const text = (value: unknown) => (typeof value === "string" ? cleanString(value) : null);
 
@@ -78,12 +73,12 @@ export function portGuidFromGid(gid: unknown): string | null {
 export function parseSysInfiniband(input: string): InfinibandDevice[] {
   const { document } = readJson(typeof input === "string" ? input : "");
   const devices: InfinibandDevice[] = [];
-  for (const [name, value] of Object.entries(asRecord(document) ?? {})) {
-    const entry = asRecord(value);
+  for (const [name, value] of Object.entries(jsonRecord(document) ?? {})) {
+    const entry = jsonRecord(value);
     if (entry === null || name.length === 0) continue;
     const ports: InfinibandPort[] = [];
-    for (const [number, portValue] of Object.entries(asRecord(entry.ports) ?? {})) {
-      const port = asRecord(portValue);
+    for (const [number, portValue] of Object.entries(jsonRecord(entry.ports) ?? {})) {
+      const port = jsonRecord(portValue);
       if (port === null || !/^\d{1,3}$/.test(number)) continue;
       ports.push({
         port: Number(number),
@@ -116,16 +111,8 @@ export function readSysInfinibandCapture(input: string): Parsed<InfinibandDevice
   if (typeof input !== "string" || isBlank(input)) return { value: [], problem: null };
   const { document, problem } = readJson(input);
   if (problem !== null) return { value: [], problem };
-  if (asRecord(document) === null) return { value: [], problem: "JSON but not an object" };
+  if (jsonRecord(document) === null) return { value: [], problem: "JSON but not an object" };
   return { value: parseSysInfiniband(input), problem: null };
-}
-
-async function readAttr(path: string): Promise<string | null> {
-  try {
-    return (await readFile(path, "utf8")).trim();
-  } catch {
-    return null;
-  }
 }
 
 async function listDir(path: string): Promise<string[]> {
@@ -145,7 +132,7 @@ export async function readSysInfiniband(root = "/sys/class/infiniband"): Promise
   for (const name of (await readdir(root)).sort()) {
     const dir = join(root, name);
     const entry: Record<string, unknown> = {};
-    for (const attr of DEVICE_ATTRIBUTES) entry[attr] = await readAttr(join(dir, attr));
+    for (const attr of DEVICE_ATTRIBUTES) entry[attr] = await readSysfsAttr(join(dir, attr));
     let devicePath: string | null = null;
     try {
       devicePath = await realpath(join(dir, "device"));
@@ -157,8 +144,8 @@ export async function readSysInfiniband(root = "/sys/class/infiniband"): Promise
     for (const number of await listDir(join(dir, "ports"))) {
       const portDir = join(dir, "ports", number);
       const port: Record<string, string | null> = {};
-      for (const attr of PORT_ATTRIBUTES) port[attr] = await readAttr(join(portDir, attr));
-      port.gid0 = await readAttr(join(portDir, "gids", "0"));
+      for (const attr of PORT_ATTRIBUTES) port[attr] = await readSysfsAttr(join(portDir, attr));
+      port.gid0 = await readSysfsAttr(join(portDir, "gids", "0"));
       ports[number] = port;
     }
     entry.ports = ports;

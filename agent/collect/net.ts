@@ -9,11 +9,12 @@
 // Real input, sys-class-net.json (written by this module):
 //   {"eth0":{"address":"52:54:00:12:34:56","carrier":"1","speed":"1000","mtu":"1500",
 //     "driver":"e1000","devicePath":"/sys/devices/pci0000:00/0000:00:03.0","type":"1"}}
-import { readdir, readFile, readlink, realpath } from "node:fs/promises";
+import { readdir, readlink, realpath } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { Nic } from "../../schema/inventory.ts";
 import type { Probe } from "../exec.ts";
 import { normalizeMac, parseCount } from "../normalize.ts";
+import { readSysfsAttr } from "./sysfs.ts";
 import {
   type Collect,
   isBlank,
@@ -222,14 +223,6 @@ export function buildNics(links: IpLink[], sys: SysNet | null): Nic[] {
   });
 }
 
-async function readAttr(dir: string, name: string): Promise<string | null> {
-  try {
-    return (await readFile(join(dir, name), "utf8")).trim();
-  } catch {
-    return null; // e.g. `speed` raises EINVAL while the link is down
-  }
-}
-
 /** Reads /sys/class/net into the sys-class-net.json form. */
 export async function readSysNet(root = "/sys/class/net"): Promise<string> {
   const out: SysNet = {};
@@ -244,12 +237,12 @@ export async function readSysNet(root = "/sys/class/net"): Promise<string> {
       // virtual interface (no device) or a device without a bound driver
     }
     out[name] = {
-      address: await readAttr(dir, "address"),
-      carrier: await readAttr(dir, "carrier"),
-      speed: await readAttr(dir, "speed"),
-      mtu: await readAttr(dir, "mtu"),
-      operstate: await readAttr(dir, "operstate"),
-      type: await readAttr(dir, "type"),
+      address: await readSysfsAttr(join(dir, "address")),
+      carrier: await readSysfsAttr(join(dir, "carrier")),
+      speed: await readSysfsAttr(join(dir, "speed")),
+      mtu: await readSysfsAttr(join(dir, "mtu")),
+      operstate: await readSysfsAttr(join(dir, "operstate")),
+      type: await readSysfsAttr(join(dir, "type")),
       driver,
       devicePath,
     };

@@ -5,10 +5,11 @@
 // - cpulist: the node's CPUs as a range list ("0-1", "0-15,32-47", "" for a memory-only node);
 // - meminfo: "Node 0 MemTotal:       19490552 kB" and more lines (kB is KiB);
 // - hugepages/hugepages-<size>kB/{nr_hugepages,free_hugepages}.
-import { readdir, readFile } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { NumaNode } from "../../schema/inventory.ts";
 import type { Probe } from "../exec.ts";
+import { jsonRecord, jsonText, readSysfsFile } from "./sysfs.ts";
 import {
   type Collect,
   isBlank,
@@ -31,16 +32,6 @@ export type SysDevicesSystemNode = Record<string, SysNodeEntry>;
 
 /** More CPUs than any machine has: a list that claims more is not a cpulist. */
 const MAX_CPUS = 1 << 16;
-
-function asRecord(value: unknown): Record<string, unknown> | null {
-  return typeof value === "object" && value !== null && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : null;
-}
-
-function asText(value: unknown): string | null {
-  return typeof value === "string" ? value : null;
-}
 
 function count(text: string | null): number | null {
   const trimmed = text?.trim() ?? "";
@@ -84,17 +75,17 @@ export function readSysDevicesSystemNode(text: string): Parsed<NumaNode[]> {
   if (typeof text !== "string" || isBlank(text)) return { value: [], problem: null };
   const { document, problem } = readJson(text);
   if (problem !== null) return { value: [], problem };
-  const record = asRecord(document);
+  const record = jsonRecord(document);
   if (record === null) return { value: [], problem: "JSON but not an object" };
   const nodes: NumaNode[] = [];
   const problems: string[] = [];
   for (const [name, value] of Object.entries(record)) {
     const match = /^node(\d{1,5})$/.exec(name);
-    const entry = asRecord(value);
+    const entry = jsonRecord(value);
     if (!match || entry === null) continue;
     const id = Number(match[1]);
-    const cpulist = asText(entry.cpulist);
-    const meminfo = asText(entry.meminfo);
+    const cpulist = jsonText(entry.cpulist);
+    const meminfo = jsonText(entry.meminfo);
     const logicalCpus = cpulist === null ? null : parseCpuList(cpulist);
     if (cpulist !== null && logicalCpus === null)
       problems.push(`${name}: cpulist "${cpulist.slice(0, 40)}"`);
@@ -102,14 +93,14 @@ export function readSysDevicesSystemNode(text: string): Parsed<NumaNode[]> {
     if (meminfo !== null && memoryBytes === null)
       problems.push(`${name}: meminfo has no "Node ${id} MemTotal" line`);
     const hugepages: NumaNode["hugepages"] = [];
-    for (const [dir, counters] of Object.entries(asRecord(entry.hugepages) ?? {})) {
+    for (const [dir, counters] of Object.entries(jsonRecord(entry.hugepages) ?? {})) {
       const size = /^hugepages-(\d{1,12})kB$/.exec(dir);
-      const pair = asRecord(counters);
+      const pair = jsonRecord(counters);
       if (!size || pair === null || Number(size[1]) === 0) continue;
       hugepages.push({
         sizeBytes: Number(size[1]) * 1024,
-        total: count(asText(pair.nr_hugepages)),
-        free: count(asText(pair.free_hugepages)),
+        total: count(jsonText(pair.nr_hugepages)),
+        free: count(jsonText(pair.free_hugepages)),
       });
     }
     hugepages.sort((a, b) => a.sizeBytes - b.sizeBytes);
@@ -125,14 +116,6 @@ export function readSysDevicesSystemNode(text: string): Parsed<NumaNode[]> {
 /** The facts of `readSysDevicesSystemNode`, problem or not. */
 export function parseSysDevicesSystemNode(text: string): NumaNode[] {
   return readSysDevicesSystemNode(text).value;
-}
-
-async function readText(path: string): Promise<string | null> {
-  try {
-    return await readFile(path, "utf8");
-  } catch {
-    return null;
-  }
 }
 
 /** Reads /sys/devices/system/node into the sys-devices-system-node.json form. */
@@ -154,13 +137,13 @@ export async function readSysDevicesSystemNodeCapture(
     for (const size of sizes) {
       const sizeDir = join(dir, "hugepages", size);
       hugepages[size] = {
-        nr_hugepages: (await readText(join(sizeDir, "nr_hugepages")))?.trim() ?? null,
-        free_hugepages: (await readText(join(sizeDir, "free_hugepages")))?.trim() ?? null,
+        nr_hugepages: (await readSysfsFile(join(sizeDir, "nr_hugepages")))?.trim() ?? null,
+        free_hugepages: (await readSysfsFile(join(sizeDir, "free_hugepages")))?.trim() ?? null,
       };
     }
     out[name] = {
-      cpulist: (await readText(join(dir, "cpulist")))?.trim() ?? null,
-      meminfo: await readText(join(dir, "meminfo")),
+      cpulist: (await readSysfsFile(join(dir, "cpulist")))?.trim() ?? null,
+      meminfo: await readSysfsFile(join(dir, "meminfo")),
       hugepages,
     };
   }

@@ -8,11 +8,12 @@
 //     "sriov_totalvfs":null,"sriov_numvfs":null,"driver":"virtio-pci","mem_info_vram_total":null}}
 // Values are the attribute files' text, trimmed; null when the file is absent (sriov_* exist only
 // on SR-IOV capable functions, mem_info_vram_total only under amdgpu).
-import { readdir, readFile, readlink } from "node:fs/promises";
+import { readdir, readlink } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { PciDevice } from "../../schema/inventory.ts";
 import type { Probe } from "../exec.ts";
 import { normalizePciAddress } from "./lspci.ts";
+import { jsonRecord, readSysfsAttr, sysfsCount } from "./sysfs.ts";
 import {
   type Collect,
   isBlank,
@@ -53,21 +54,7 @@ export interface PciSysfsFacts {
 /** Keyed by lowercase dddd:bb:dd.f. */
 export type PciSysfs = Record<string, PciSysfsFacts>;
 
-function asRecord(value: unknown): Record<string, unknown> | null {
-  return typeof value === "object" && value !== null && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : null;
-}
-
 /** A sysfs decimal: digits only ("-1", "", "12 MB" are not counts). */
-function sysCount(value: unknown): number | null {
-  if (typeof value !== "string" && typeof value !== "number") return null;
-  const text = String(value).trim();
-  if (!/^\d{1,18}$/.test(text)) return null;
-  const n = Number(text);
-  return Number.isSafeInteger(n) ? n : null;
-}
-
 const HEX_ATTRIBUTE = /^0x([0-9a-f]+)$/i;
 
 /** "0x8086" -> "8086"; exactly `digits` hex digits after the prefix, else null. */
@@ -86,10 +73,10 @@ function factsOf(entry: Record<string, unknown>): PciSysfsFacts {
     vendorId: sysHex(entry.vendor, 4),
     deviceId: sysHex(entry.device, 4),
     driver,
-    numaNode: sysCount(entry.numa_node),
-    sriovTotalVfs: sysCount(entry.sriov_totalvfs),
-    sriovEnabledVfs: sysCount(entry.sriov_numvfs),
-    vramBytes: sysCount(entry.mem_info_vram_total),
+    numaNode: sysfsCount(entry.numa_node),
+    sriovTotalVfs: sysfsCount(entry.sriov_totalvfs),
+    sriovEnabledVfs: sysfsCount(entry.sriov_numvfs),
+    vramBytes: sysfsCount(entry.mem_info_vram_total),
   };
 }
 
@@ -97,9 +84,9 @@ function factsOf(entry: Record<string, unknown>): PciSysfsFacts {
 export function parseSysBusPci(text: string): PciSysfs {
   const { document } = readJson(typeof text === "string" ? text : "");
   const out: PciSysfs = {};
-  for (const [key, value] of Object.entries(asRecord(document) ?? {})) {
+  for (const [key, value] of Object.entries(jsonRecord(document) ?? {})) {
     const address = normalizePciAddress(key);
-    const entry = asRecord(value);
+    const entry = jsonRecord(value);
     if (address === null || entry === null || Object.hasOwn(out, address)) continue;
     out[address] = factsOf(entry);
   }
@@ -114,21 +101,13 @@ export function readSysBusPciCapture(text: string): Parsed<PciSysfs> {
   if (typeof text !== "string" || isBlank(text)) return { value: {}, problem: null };
   const { document, problem } = readJson(text);
   if (problem !== null) return { value: {}, problem };
-  const record = asRecord(document);
+  const record = jsonRecord(document);
   if (record === null) return { value: {}, problem: "JSON but not an object" };
   const value = parseSysBusPci(text);
   const keys = Object.keys(record).length;
   if (keys > 0 && Object.keys(value).length === 0)
     return { value, problem: `none of ${keys} keys is a PCI address` };
   return { value, problem: null };
-}
-
-async function readAttr(dir: string, name: string): Promise<string | null> {
-  try {
-    return (await readFile(join(dir, name), "utf8")).trim();
-  } catch {
-    return null; // absent on this function (sriov_* on non-SR-IOV devices)
-  }
 }
 
 /** Functions read at a time: a big server has hundreds, each a handful of small files. */
@@ -139,7 +118,9 @@ export async function readSysBusPci(root = "/sys/bus/pci/devices"): Promise<stri
   const addresses = (await readdir(root)).sort();
   const entries = await mapLimit(addresses, READ_PARALLEL, async (address) => {
     const dir = join(root, address);
-    const values = await Promise.all(PCI_SYSFS_ATTRIBUTES.map((name) => readAttr(dir, name)));
+    const values = await Promise.all(
+      PCI_SYSFS_ATTRIBUTES.map((name) => readSysfsAttr(join(dir, name))),
+    );
     const entry: RawEntry = Object.fromEntries(
       PCI_SYSFS_ATTRIBUTES.map((n, i) => [n, values[i] ?? null]),
     );
@@ -152,7 +133,7 @@ export async function readSysBusPci(root = "/sys/bus/pci/devices"): Promise<stri
     entry.driver = driver;
     // Only amdgpu exports the VRAM size here; other drivers are not asked (one read fewer each).
     entry.mem_info_vram_total =
-      driver === "amdgpu" ? await readAttr(dir, "mem_info_vram_total") : null;
+      driver === "amdgpu" ? await readSysfsAttr(join(dir, "mem_info_vram_total")) : null;
     return [address, entry] as const;
   });
   // fromEntries keeps the sorted order: the same tree always gives the same file.

@@ -12,11 +12,12 @@
 //    "nvme":{"nvme0":{"serial":"RECONNVME0","model":"QEMU NVMe Ctrl","firmwareRev":"7.2.22",
 //     "subsysnqn":"nqn.2026-12.io.recon:subsys0","numaNode":"-1",
 //     "devicePath":"/sys/devices/pci0000:00/0000:00:05.0","namespaces":["nvme0n1","nvme0n2"]}}}
-import { readdir, readFile, realpath } from "node:fs/promises";
+import { readdir, realpath } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Probe } from "../exec.ts";
 import { cleanString } from "../normalize.ts";
 import { pciAddressFromDevicePath } from "./net.ts";
+import { readSysfsAttr } from "./sysfs.ts";
 import { isBlank, type Parsed, readJson } from "./types.ts";
 
 export interface SysBlock {
@@ -157,14 +158,6 @@ export function scsiAddressOf(
   return { host, channel, target, lun };
 }
 
-async function attr(path: string): Promise<string | null> {
-  try {
-    return (await readFile(path, "utf8")).trim();
-  } catch {
-    return null;
-  }
-}
-
 async function list(path: string): Promise<string[] | null> {
   try {
     return (await readdir(path)).sort();
@@ -176,7 +169,7 @@ async function list(path: string): Promise<string[] | null> {
 /** numa_node of the nearest ancestor that has one (the PCI function a disk hangs off). */
 async function nearestNumaNode(devicePath: string | null, top: string): Promise<string | null> {
   for (let dir = devicePath; dir?.startsWith(top); dir = dirname(dir)) {
-    const value = await attr(join(dir, "numa_node"));
+    const value = await readSysfsAttr(join(dir, "numa_node"));
     if (value !== null) return value;
   }
   return null;
@@ -209,12 +202,12 @@ export async function readSysStorageTree(root = "/sys"): Promise<string> {
     const dir = join(root, "class", "scsi_host", host);
     let fwVersion: string | null = null;
     for (const name of FIRMWARE_ATTRIBUTES) {
-      fwVersion = await attr(join(dir, name));
+      fwVersion = await readSysfsAttr(join(dir, name));
       if (fwVersion !== null) break;
     }
     const devicePath = await resolved(join(dir, "device"));
     scsiHost[host] = {
-      procName: await attr(join(dir, "proc_name")),
+      procName: await readSysfsAttr(join(dir, "proc_name")),
       fwVersion,
       devicePath,
       numaNode: await nearestNumaNode(devicePath, top),
@@ -232,11 +225,12 @@ export async function readSysStorageTree(root = "/sys"): Promise<string> {
       parent && /\/nvme-subsys\d+$/.test(parent) ? ((await list(parent)) ?? []) : [];
     const devicePath = await resolved(join(dir, "device"));
     nvme[name] = {
-      serial: await attr(join(dir, "serial")),
-      model: await attr(join(dir, "model")),
-      firmwareRev: await attr(join(dir, "firmware_rev")),
-      subsysnqn: await attr(join(dir, "subsysnqn")),
-      numaNode: (await attr(join(dir, "numa_node"))) ?? (await nearestNumaNode(devicePath, top)),
+      serial: await readSysfsAttr(join(dir, "serial")),
+      model: await readSysfsAttr(join(dir, "model")),
+      firmwareRev: await readSysfsAttr(join(dir, "firmware_rev")),
+      subsysnqn: await readSysfsAttr(join(dir, "subsysnqn")),
+      numaNode:
+        (await readSysfsAttr(join(dir, "numa_node"))) ?? (await nearestNumaNode(devicePath, top)),
       devicePath,
       namespaces: [...entries, ...fromSubsystem].filter((e) => /^nvme\d+(c\d+)?n\d+$/.test(e)),
     };

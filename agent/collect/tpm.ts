@@ -13,10 +13,11 @@
 // (TPM_PT_MANUFACTURER, TPM_PT_FIRMWARE_VERSION_1/2) that only a command to /dev/tpm0 reads
 // (tpm2_getcap properties-fixed, from tpm2-tools, which the image does not ship). For a 2.0 they
 // stay null: unknown, not absent.
-import { readdir, readFile } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Tpm } from "../../schema/inventory.ts";
 import type { Probe } from "../exec.ts";
+import { jsonRecord, jsonText, readSysfsAttr } from "./sysfs.ts";
 import {
   type Collect,
   isBlank,
@@ -35,16 +36,6 @@ export interface SysTpmEntry {
 }
 /** sys-class-tpm.json: keyed by the class entry (tpm0, tpm1); {} when there is no TPM. */
 export type SysClassTpm = Record<string, SysTpmEntry>;
-
-function asRecord(value: unknown): Record<string, unknown> | null {
-  return typeof value === "object" && value !== null && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : null;
-}
-
-function asText(value: unknown): string | null {
-  return typeof value === "string" ? value : null;
-}
 
 /** The vendor id as the 1-4 printable characters it encodes ("0x49465800" -> "IFX"). */
 export function tpmVendorOf(hex: string): string | null {
@@ -104,17 +95,17 @@ export function readSysClassTpm(text: string): Parsed<Tpm | null> {
   if (typeof text !== "string" || isBlank(text)) return { value: null, problem: null };
   const { document, problem } = readJson(text);
   if (problem !== null) return { value: null, problem };
-  const record = asRecord(document);
+  const record = jsonRecord(document);
   if (record === null) return { value: null, problem: "JSON but not an object" };
   const names = Object.keys(record).sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
   const first = names[0];
   if (first === undefined) return { value: null, problem: null };
-  const raw = asRecord(record[first]);
+  const raw = jsonRecord(record[first]);
   if (raw === null) return { value: null, problem: `${first}: not an object` };
   const { tpm, problem: entryProblem } = tpmOf({
-    tpm_version_major: asText(raw.tpm_version_major),
-    caps: asText(raw.caps),
-    description: asText(raw.description),
+    tpm_version_major: jsonText(raw.tpm_version_major),
+    caps: jsonText(raw.caps),
+    description: jsonText(raw.description),
   });
   return { value: tpm, problem: entryProblem === null ? null : `${first}: ${entryProblem}` };
 }
@@ -122,14 +113,6 @@ export function readSysClassTpm(text: string): Parsed<Tpm | null> {
 /** The facts of `readSysClassTpm`, problem or not. */
 export function parseSysClassTpm(text: string): Tpm | null {
   return readSysClassTpm(text).value;
-}
-
-async function readAttr(path: string): Promise<string | null> {
-  try {
-    return (await readFile(path, "utf8")).trim();
-  } catch {
-    return null;
-  }
 }
 
 /** Reads /sys/class/tpm into the sys-class-tpm.json form ({} when there is no TPM). */
@@ -144,9 +127,11 @@ export async function readSysClassTpmCapture(root = "/sys/class/tpm"): Promise<s
   for (const name of names) {
     const dir = join(root, name);
     out[name] = {
-      tpm_version_major: await readAttr(join(dir, "tpm_version_major")),
-      caps: (await readAttr(join(dir, "caps"))) ?? (await readAttr(join(dir, "device", "caps"))),
-      description: await readAttr(join(dir, "device", "description")),
+      tpm_version_major: await readSysfsAttr(join(dir, "tpm_version_major")),
+      caps:
+        (await readSysfsAttr(join(dir, "caps"))) ??
+        (await readSysfsAttr(join(dir, "device", "caps"))),
+      description: await readSysfsAttr(join(dir, "device", "description")),
     };
   }
   return `${JSON.stringify(out)}\n`;
