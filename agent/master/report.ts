@@ -14,7 +14,6 @@ import {
   activityOf,
   COLUMNS,
   cspHash,
-  detailText,
   escapeHtml,
   formatTime,
   keyOf,
@@ -117,11 +116,8 @@ export function renderReport(input: ReportInput): string {
       );
       const e = n.lastEvent;
       const at = activityOf(n);
-      const what = e
-        ? `${e.type}${detailText(e.detail) ? `: ${detailText(e.detail)}` : ""}`
-        : n.lastReportAt
-          ? "report"
-          : "";
+      // The reason of a failure is in Problems; here what happened last, and when.
+      const what = e ? e.type : n.lastReportAt ? "report" : "";
       tds.push(`<td>${escapeHtml(`${what}${at ? ` ${formatTime(at)}` : ""}`)}</td>`);
       tds.push(`<td class="problems">${escapeHtml(problemsText(n))}</td>`);
       const dir = path.join(input.root, "nodes", n.nodeId ?? keyOf(n));
