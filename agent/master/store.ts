@@ -172,9 +172,11 @@ export function summarize(doc: Inventory): NodeSummary {
     identity: {
       systemUuid: doc.system.uuid,
       systemSerial: doc.system.serialNumber,
+      // The BMC's USB NIC often has the same MAC on every machine of a model: not an identity.
       macs: [
         ...new Set(
           doc.nics
+            .filter((nic) => nic.bmcUsb !== true)
             .map((nic) => (nic.permanentMacAddress ?? nic.macAddress)?.toLowerCase())
             .filter((mac): mac is string => typeof mac === "string"),
         ),

@@ -192,6 +192,9 @@ test("the same nodeId on other hardware is kept apart as a conflict, never overw
   const s = await serverFor(t);
   const id = "dup-id";
   const original = sampleInventory({ nodeId: id });
+  // The BMC's USB NIC: a MAC many machines of one model share (iDRAC, iLO), never an identity.
+  const usb = { ...(original.nics[0] as Inventory["nics"][number]), name: "usb0", bmcUsb: true };
+  original.nics.push({ ...usb, macAddress: "fe:ed:be:ef:00:01", permanentMacAddress: null });
   const originalBytes = Buffer.from(JSON.stringify(original));
   assert.equal((await putInventory(s.url, id, originalBytes)).status, 201);
   const other = (patch: (doc: Inventory) => void): Buffer => {
@@ -205,6 +208,17 @@ test("the same nodeId on other hardware is kept apart as a conflict, never overw
     }),
     "another system UUID": other((d) => {
       d.system.uuid = "00000000-1111-2222-3333-444444444444";
+    }),
+    "only the BMC's USB NIC in common": other((d) => {
+      d.nics = d.nics.map((nic, i) =>
+        nic.bmcUsb
+          ? nic
+          : {
+              ...nic,
+              macAddress: `02:00:00:00:01:${(i + 16).toString(16)}`,
+              permanentMacAddress: `02:00:00:00:01:${(i + 16).toString(16)}`,
+            },
+      );
     }),
     "no MAC in common": other((d) => {
       d.nics = d.nics.map((nic, i) => ({
