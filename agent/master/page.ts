@@ -478,20 +478,26 @@ export interface PageOptions {
   dhcp?: boolean;
 }
 
+/**
+ * The page. With `list` the counts are filled in on the server; without it (the master's own
+ * page: the list costs the master most of the page's time at 1,000 nodes) they show "…" until
+ * the script's first fetch, a moment later.
+ */
 export function renderPage(
-  list: { generatedAt: string; nodes: readonly PageNode[] },
+  list: { generatedAt: string; nodes: readonly PageNode[] } | null,
   options: PageOptions = {},
 ): string {
   // Fixed paths and labels, escaped anyway like every other value on the page.
   const downloadLinks = DOWNLOAD_LINKS.map(
     (d) => `<a href="${escapeHtml(d.path)}" download>${escapeHtml(d.label)}</a>`,
   ).join("");
-  const counts = stateCounts(list.nodes);
+  const counts = list ? stateCounts(list.nodes) : null;
+  const shown = (n: number | undefined) => (n === undefined ? "…" : String(n));
   const buttons = [
-    `<button type="button" data-state="" class="all"><b>${list.nodes.length}</b><span>all nodes</span></button>`,
+    `<button type="button" data-state="" class="all"><b>${shown(list?.nodes.length)}</b><span>all nodes</span></button>`,
     ...NODE_STATES.map(
       (s) =>
-        `<button type="button" data-state="${s}" class="st-${s}"><b>${counts[s]}</b><span>${s}</span></button>`,
+        `<button type="button" data-state="${s}" class="st-${s}"><b>${shown(counts?.[s])}</b><span>${s}</span></button>`,
     ),
   ].join("");
   const stateOptions = NODE_STATES.map((s) => `<option value="${s}">${s}</option>`).join("");
@@ -506,7 +512,7 @@ export function renderPage(
 <style>${STYLE}</style>
 </head>
 <body data-dhcp="${options.dhcp ? "yes" : "no"}">
-<header><h1>recon master</h1><span id="status">updated ${escapeHtml(formatTime(list.generatedAt))}</span><nav class="downloads">Download:${downloadLinks}</nav></header>
+<header><h1>recon master</h1><span id="status">${list ? `updated ${escapeHtml(formatTime(list.generatedAt))}` : "loading"}</span><nav class="downloads">Download:${downloadLinks}</nav></header>
 <div id="dhcp" role="alert" hidden></div>
 <section class="counts" aria-label="nodes per state">${buttons}</section>
 <div class="tools"><label>State <select id="state-filter"><option value="">all</option>${stateOptions}</select></label><input id="search" type="search" placeholder="Search: node, serial, MAC, IP, product, collector" aria-label="search"><span id="shown"></span></div>

@@ -677,9 +677,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     switch (r.kind) {
       case "page": {
         if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed("GET, HEAD");
-        const html = renderPage(hall.list(store.list(), store.evidenceOnly().length), {
-          dhcp: true,
-        });
+        const html = renderPage(null, { dhcp: true });
         res.writeHead(200, {
           "Content-Type": "text/html; charset=utf-8",
           "Content-Length": Buffer.byteLength(html),
