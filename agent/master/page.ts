@@ -155,6 +155,13 @@ export function activityOf(n: PageNode): string | null {
   return n.lastActivityAt ?? n.lastEvent?.at ?? n.lastReportAt ?? n.stateSince ?? null;
 }
 
+/** The node's last step by name: its last event, or "report" when an upload came after it. */
+export function lastStepOf(n: PageNode): string {
+  const e = n.lastEvent;
+  if (n.lastReportAt && (!e || n.lastReportAt > e.at)) return "report";
+  return e ? e.type : "";
+}
+
 /** Problems worth a look, as one line: why it failed, failed collectors, warnings, conflicts. */
 export function problemsText(n: PageNode): string {
   const parts: string[] = n.reason ? [n.reason] : [];
@@ -225,15 +232,15 @@ export function formatAge(seconds: number): string {
 export const COLUMNS: readonly { label: string; width: number }[] = [
   { label: "Node", width: 10 },
   { label: "State", width: 6 },
-  { label: "Product", width: 12 },
+  { label: "Product", width: 11 },
   { label: "Serial", width: 8 },
   { label: "CPU", width: 13 },
   { label: "Memory", width: 11 },
   { label: "Disks", width: 7 },
   { label: "NICs", width: 4 },
   { label: "BMC", width: 8 },
-  { label: "Last event", width: 9 },
-  { label: "Problems", width: 12 },
+  { label: "Last event", width: 11 },
+  { label: "Problems", width: 11 },
 ];
 
 /** The text of each cell but the last event's, in column order (page script and report). */
@@ -245,7 +252,8 @@ export function rowCells(n: PageNode): string[] {
       ? String(n.disks)
       : `${n.disks}, ${formatBytes(n.diskBytes)}`;
   return [
-    n.nodeId ?? n.key ?? "",
+    // Before the nodeId is known the node is its boot MAC (its key is "mac-<hex>").
+    n.nodeId ?? n.mac ?? n.key ?? "",
     stateOf(n),
     product,
     n.serial ?? "",
@@ -305,6 +313,7 @@ const SCRIPT = `
   var stateOf = ${stateOf.toString()};
   var keyOf = ${keyOf.toString()};
   var activityOf = ${activityOf.toString()};
+  var lastStepOf = ${lastStepOf.toString()};
   var problemsText = ${problemsText.toString()};
   var detailText = ${detailText.toString()};
   var rowCells = ${rowCells.toString()};
@@ -320,7 +329,7 @@ const SCRIPT = `
   function lastEventText(n) {
     var e = n.lastEvent, at = activityOf(n);
     // The cell says what and how long ago; the detail (a reason is in Problems too) is on hover.
-    var what = e ? e.type : (n.lastReportAt ? "report" : ""), detail = e ? detailText(e.detail) : "";
+    var what = lastStepOf(n), detail = e && what === e.type ? detailText(e.detail) : "";
     return { text: at ? what + " · " + formatAge((now() - Date.parse(at)) / 1000) : what, title: (detail ? what + ": " + detail : what) + (at ? " at " + at : "") };
   }
   // One row's data; its <tr> is built when it is first put on the page.

@@ -17,6 +17,7 @@ import {
   escapeHtml,
   formatTime,
   keyOf,
+  lastStepOf,
   NODE_STATES,
   type NodeState,
   type PageNode,
@@ -114,10 +115,9 @@ export function renderReport(input: ReportInput): string {
             ? `<td><span class="st st-${escapeHtml(v)}">${escapeHtml(v)}</span></td>`
             : `<td>${escapeHtml(v)}</td>`,
       );
-      const e = n.lastEvent;
       const at = activityOf(n);
       // The reason of a failure is in Problems; here what happened last, and when.
-      const what = e ? e.type : n.lastReportAt ? "report" : "";
+      const what = lastStepOf(n);
       tds.push(`<td>${escapeHtml(`${what}${at ? ` ${formatTime(at)}` : ""}`)}</td>`);
       tds.push(`<td class="problems">${escapeHtml(problemsText(n))}</td>`);
       const dir = path.join(input.root, "nodes", n.nodeId ?? keyOf(n));
