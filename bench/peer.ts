@@ -42,6 +42,8 @@ export const PACKAGES = [
   "pciutils",
   "ipmitool",
   "fusioninventory-agent",
+  // Provides perl-openssl-abi-3, a virtual package debootstrap does not resolve by itself.
+  "perl-openssl-defaults",
   "facter",
   "linux-image-amd64",
   "initramfs-tools",
@@ -196,7 +198,8 @@ function guestRoot(): GuestRoot {
   writeFileSync(init, GUEST_INIT, { mode: 0o755 });
   const boot = readdirSync(join(tree, "boot"));
   const vmlinuz = boot.find((f) => f.startsWith("vmlinuz-"));
-  const initrd = boot.find((f) => f.startsWith("initrd.img-"));
+  const initrd =
+    vmlinuz && boot.find((f) => f === `initrd.img-${vmlinuz.slice("vmlinuz-".length)}`);
   if (!vmlinuz || !initrd) throw new Error(`${tree}/boot: no vmlinuz/initrd (${boot.join(" ")})`);
   copyFileSync(join(tree, "boot", vmlinuz), out.kernel);
   copyFileSync(join(tree, "boot", initrd), out.initrd);
