@@ -230,11 +230,11 @@ export function formatAge(seconds: number): string {
 
 /** Columns of the status table and their share of the width (fixed layout: never wider). */
 export const COLUMNS: readonly { label: string; width: number }[] = [
-  { label: "Node", width: 10 },
+  { label: "Node", width: 11 },
   { label: "State", width: 6 },
   { label: "Product", width: 11 },
   { label: "Serial", width: 8 },
-  { label: "CPU", width: 13 },
+  { label: "CPU", width: 12 },
   { label: "Memory", width: 11 },
   { label: "Disks", width: 7 },
   { label: "NICs", width: 4 },
