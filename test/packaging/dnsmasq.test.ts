@@ -46,6 +46,10 @@ host-record=recon.lan,master.recon.lan,master,10.13.37.1
 dhcp-range=10.13.37.100,10.13.37.250,255.255.255.0,1h
 # dnsmasq's own default is 1,000 leases: as many as the range holds instead.
 dhcp-lease-max=151
+# No ping before an offer: dnsmasq waits for each ping's answer, so a hall booting at once
+# saw offers seconds late and clients gave up (test/master/dhcp-hall.test.ts). The network
+# is isolated and this is its only DHCP server: nothing else holds its addresses.
+no-ping
 dhcp-authoritative
 dhcp-leasefile=/run/recon/dnsmasq.leases
 # No default route: nothing is routed out of the provisioning network.
