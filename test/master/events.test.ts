@@ -77,7 +77,11 @@ describe("POST /api/v1/events", () => {
       assert.equal((await post(t.url, ok)).status, 401);
       assert.equal((await post(t.url, ok, { authorization: "Bearer wrong" })).status, 401);
       assert.equal((await post(t.url, ok, auth)).status, 202);
-      const refused = async (body: unknown, code: string, headers = auth) => {
+      const refused = async (
+        body: unknown,
+        code: string,
+        headers: Record<string, string> = auth,
+      ) => {
         const response = await post(t.url, body, headers);
         assert.equal(
           response.status,
