@@ -16,9 +16,11 @@ import { type Daemon, run, sleep, startDaemon } from "./proc.ts";
 import { QmpClient } from "./qmp.ts";
 
 /** recon-role.sh's default provisioning address: the master image is booted with no options. */
-export const IMAGE_MASTER_IP = "10.13.37.1";
+export const IMAGE_MASTER_IP = "10.13.36.1";
 /** The lab's own address on the provisioning bridge when the master is the image. */
-export const IMAGE_LAB_HOST_IP = "10.13.37.2";
+export const IMAGE_LAB_HOST_IP = "10.13.36.2";
+/** recon-role.sh's default prefix: the hall network, 10.13.36.0/22. */
+export const IMAGE_PREFIX_LENGTH = 22;
 export const DATA_LABEL = "RECON-DATA";
 const MiB = 1024 ** 2;
 

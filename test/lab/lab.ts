@@ -19,7 +19,13 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Inventory } from "../../schema/inventory.ts";
 import { startIpmiSim, unprivileged } from "./bmc.ts";
-import { DATA_LABEL, IMAGE_LAB_HOST_IP, IMAGE_MASTER_IP, ImageMaster } from "./image-master.ts";
+import {
+  DATA_LABEL,
+  IMAGE_LAB_HOST_IP,
+  IMAGE_MASTER_IP,
+  IMAGE_PREFIX_LENGTH,
+  ImageMaster,
+} from "./image-master.ts";
 import { type BootAssets, buildBootAssets, defaultCacheDir, resolveInputs } from "./initramfs.ts";
 import { Master } from "./master.ts";
 import { Lan, removeStaleNamespaces } from "./netns.ts";
@@ -269,7 +275,10 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
     const uid = UNPRIVILEGED_UID;
     const runTag = randomBytes(2).toString("hex");
 
-    const lan = Lan.create(cleanup, image ? { masterIp: IMAGE_LAB_HOST_IP } : {});
+    const lan = Lan.create(
+      cleanup,
+      image ? { masterIp: IMAGE_LAB_HOST_IP, prefixLength: IMAGE_PREFIX_LENGTH } : {},
+    );
     say(`provisioning LAN: netns ${lan.ns}, ${lan.bridge} ${lan.masterIp}/${lan.prefixLength}`);
 
     const menuArgs = [
