@@ -468,22 +468,42 @@ interface LanFound {
   report: CollectorReport;
 }
 
-/** The first channel whose `lan print` is a LAN channel's; a timeout ends the search. */
+/**
+ * LAN channels asked at once after channel 1: on a slow BMC (or under TCG) each `lan print` of a
+ * channel that is not a LAN channel costs a second or more, and a BMC without a LAN channel (QEMU's
+ * ipmi-bmc-sim) would make eleven of them in a row. Four at a time stays within what BMCs allow.
+ */
+const LAN_SCAN_WIDTH = 4;
+
+/**
+ * The lowest channel whose `lan print` is a LAN channel's. Channel 1 first, alone: it is the LAN
+ * channel of most BMCs. Then the others in rounds of LAN_SCAN_WIDTH; a timeout ends the search.
+ */
 async function findLanChannel(
   probes: IpmiProbes,
   runner: Runner,
   signal?: AbortSignal,
 ): Promise<LanFound> {
   let last: ProbeResult | null = null;
-  for (const candidate of LAN_CHANNELS) {
+  const [first, ...rest] = LAN_CHANNELS;
+  const rounds: number[][] = [[first]];
+  for (let i = 0; i < rest.length; i += LAN_SCAN_WIDTH)
+    rounds.push(rest.slice(i, i + LAN_SCAN_WIDTH));
+  for (const round of rounds) {
     if (signal?.aborted) break;
-    const result = await runner.run(probes.lanPrint(candidate), signal);
-    last = result;
-    const text = usableOutput(result);
-    const parsed = text === null ? null : parseLanPrint(text);
-    if (parsed)
-      return { lan: parsed, channel: candidate, report: reportOf("ipmitool-lan-print", result) };
-    if (result.status === "timeout") break;
+    const results = await Promise.all(
+      round.map((candidate) => runner.run(probes.lanPrint(candidate), signal)),
+    );
+    for (const [i, result] of results.entries()) {
+      last = result;
+      const text = usableOutput(result);
+      const parsed = text === null ? null : parseLanPrint(text);
+      if (parsed) {
+        const channel = round[i] as number;
+        return { lan: parsed, channel, report: reportOf("ipmitool-lan-print", result) };
+      }
+    }
+    if (results.some((result) => result.status === "timeout")) break;
   }
   return {
     lan: null,

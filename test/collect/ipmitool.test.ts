@@ -465,7 +465,7 @@ test("collectIpmi: BMC without a LAN channel (QEMU ipmi-bmc-sim) still yields a 
   }
 });
 
-test("collectIpmi: stops at the first channel that is a LAN channel", async () => {
+test("collectIpmi: stops at the round holding the first LAN channel (1 alone, then 2-5 at once)", async () => {
   const { runner, files } = tableRunner({
     "ipmi-devices.txt": ok("present /dev/ipmi0\n"),
     "ipmitool-mc-info.txt": ok(await read(join(SIM, "ipmitool-mc-info.txt"))),
@@ -484,6 +484,9 @@ test("collectIpmi: stops at the first channel that is a LAN channel", async () =
     [
       "ipmitool-lan-print-1.txt",
       "ipmitool-lan-print-2.txt",
+      "ipmitool-lan-print-3.txt",
+      "ipmitool-lan-print-4.txt",
+      "ipmitool-lan-print-5.txt",
       "ipmitool-lan6-print-2.txt",
       "ipmitool-user-list-2.txt",
     ],
@@ -493,7 +496,7 @@ test("collectIpmi: stops at the first channel that is a LAN channel", async () =
     "ipmitool-fru-print.txt",
     "ipmitool-sdr-elist.txt",
   ]);
-  assert.equal(asked.length, 9);
+  assert.equal(asked.length, 12);
   assert.equal(reports[1]?.command, "ipmitool lan print 2");
   assert.equal(reports[1]?.status, "ok");
 });
