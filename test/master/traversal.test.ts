@@ -2,7 +2,7 @@
 // sent raw (no client-side URL normalisation). Nothing may be written outside the root and
 // nothing outside a mount may be read.
 import assert from "node:assert/strict";
-import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
@@ -91,7 +91,13 @@ describe("traversal", () => {
       listTree(box.dir).filter((p) => !p.startsWith("root")),
       outsideBefore,
     );
-    assert.deepEqual(listTree(path.join(box.dir, "root")), ["nodes"]);
+    // Nothing but the empty node directory and the (empty) event log the server opens.
+    assert.deepEqual(listTree(path.join(box.dir, "root")), [
+      "events",
+      "events/events.jsonl",
+      "nodes",
+    ]);
+    assert.equal(readFileSync(path.join(box.dir, "root/events/events.jsonl"), "utf8"), "");
   });
 
   test("static paths cannot leave the mount", async () => {
