@@ -58,6 +58,8 @@ const RANK: Record<Phase, number> = {
 
 interface Step {
   at: string;
+  /** `at` in milliseconds, parsed once (sorting parses it otherwise on every comparison). */
+  ms: number;
   order: number;
   event: EventRecord | null;
 }
@@ -65,12 +67,15 @@ interface Step {
 export function lifecycleOf(input: LifecycleInput): Lifecycle {
   const steps: Step[] = input.events.map((event) => ({
     at: event.receivedAt,
+    ms: Date.parse(event.receivedAt),
     order: event.seq,
     event,
   }));
   // The stored inventory is a step of its own (nodes that reported before events existed too).
-  if (input.reportedAt !== null) steps.push({ at: input.reportedAt, order: 0, event: null });
-  steps.sort((a, b) => Date.parse(a.at) - Date.parse(b.at) || a.order - b.order);
+  if (input.reportedAt !== null) {
+    steps.push({ at: input.reportedAt, ms: Date.parse(input.reportedAt), order: 0, event: null });
+  }
+  steps.sort((a, b) => a.ms - b.ms || a.order - b.order);
 
   let phase = null as Phase | null;
   let since = null as string | null;
@@ -136,18 +141,19 @@ export function lifecycleOf(input: LifecycleInput): Lifecycle {
     }
   }
 
-  const last = steps.at(-1)?.at ?? null;
+  const lastStep = steps.at(-1);
+  const last = lastStep?.at ?? null;
   let state: NodeState = phase ?? "dhcp";
   let stateSince = since;
   if (
-    last !== null &&
+    lastStep !== undefined &&
     phase !== "powered-off" &&
     phase !== "failed" &&
     !done &&
-    input.nowMs - Date.parse(last) > input.stallAfterMs
+    input.nowMs - lastStep.ms > input.stallAfterMs
   ) {
     state = "stalled";
-    stateSince = new Date(Date.parse(last) + input.stallAfterMs).toISOString();
+    stateSince = new Date(lastStep.ms + input.stallAfterMs).toISOString();
   }
   return { state, stateSince, lastEvent, lastActivityAt: last, failedCollectors, reason };
 }
