@@ -391,6 +391,15 @@ function netnsSetup(): void {
   }
 }
 
+/** Bytes the tbf qdisc of dev has sent (`tc -s qdisc`), packets with their headers. */
+function tbfSentBytes(ns: string, dev: string): number {
+  const text = execFileSync("tc", ["-s", "-n", ns, "qdisc", "show", "dev", dev], {
+    encoding: "utf8",
+  });
+  const match = /Sent (\d+) bytes/.exec(text);
+  return match ? Number(match[1]) : Number.NaN;
+}
+
 function vmHwm(pid: number): number {
   try {
     const match = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -523,6 +532,7 @@ async function orchestrate(): Promise<void> {
     const prober = inPeers<{ page: Probe; nodes: Probe }>("probe", true);
     const driver = inPeers<DriveResult>("drive");
     const storm = await driver.result;
+    const wireBytes = tbfSentBytes(NS_SERVER, "hb-s");
     prober.child.stdin?.end();
     const probes = await prober.result;
     const loadAfter = os.loadavg()[0] ?? Number.NaN;
@@ -558,6 +568,9 @@ async function orchestrate(): Promise<void> {
     );
     console.log(
       `  bytes: ${(storm.bytesDown / 1e9).toFixed(3)} GB down (master -> peers), ${(storm.bytesUp / 1e6).toFixed(1)} MB up`,
+    );
+    console.log(
+      `  tbf sent ${(wireBytes / 1e9).toFixed(3)} GB master -> peers (packets with headers, the probe's pages too): bodies are ${((100 * storm.bytesDown) / wireBytes).toFixed(1)}%`,
     );
     console.log(
       `  wall ${wallS.toFixed(1)} s, link floor ${floorS.toFixed(1)} s (busier direction / link rate): ratio ${(wallS / floorS).toFixed(3)} (target <= 1.1)`,
