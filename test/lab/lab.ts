@@ -17,6 +17,8 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { Hall } from "../../agent/master/hall.ts";
+import { NodeStore } from "../../agent/master/store.ts";
 import { Inventory } from "../../schema/inventory.ts";
 import { startIpmiSim, unprivileged } from "./bmc.ts";
 import {
@@ -93,6 +95,8 @@ export interface PeerResult {
   startedAt: number;
   /** Agent log events seen on the console, by name (upload.retry, upload.acknowledged, ...). */
   agentEvents: string[];
+  /** The node's state as the master's data says it (events/events.jsonl), e.g. powered-off. */
+  masterState: string | null;
   notes: string[];
   serialTail: string;
   serialLog: string;
@@ -117,6 +121,22 @@ export interface LabResult {
   /** serve stop/start times (outage scenario). */
   serveHistory: { event: "start" | "stop"; at: number }[];
   kept: boolean;
+}
+
+/** Each node's state from a master's data root, as its status page would show it. */
+async function statesOf(root: string): Promise<Map<string, string>> {
+  const store = new NodeStore(root);
+  await store.open();
+  const hall = await Hall.open({ root, log: () => undefined });
+  try {
+    return new Map(
+      hall
+        .nodes(store.list())
+        .flatMap((node) => (node.nodeId ? [[node.nodeId, node.state] as const] : [])),
+    );
+  } finally {
+    await hall.close();
+  }
 }
 
 /** What the lab needs; returns the reason it cannot run, or null. */
@@ -580,6 +600,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
         } catch {}
       }
     }
+    const states = await statesOf(master.root);
     const peers: PeerResult[] = [];
     for (const { vm, peer } of vms.values()) {
       const found = documents.get(peer.spec.name);
@@ -615,6 +636,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
         offAt: vm.exit?.at ?? null,
         startedAt: vm.timeline.startedAt,
         agentEvents: vm.agentEvents.map((e) => String(e.event)),
+        masterState: nodeId ? (states.get(nodeId) ?? null) : null,
         notes: vm.notes,
         serialTail,
         serialLog: vm.serialLog,
@@ -761,6 +783,9 @@ export function checkPeer(r: PeerResult, serveHistory: LabResult["serveHistory"]
       `power-off: ${r.offMethod ?? "still running"}, expected ${wantMethods.join(" or ")}`,
     );
   }
+  // The master saw it go: its page shows the node as powered off (the peer's last event).
+  if (r.masterState !== "powered-off")
+    problems.push(`the master shows the node as ${r.masterState ?? "unknown"}, not powered-off`);
   if (r.offRequestedAt !== null) {
     for (const [what, at] of [
       ["inventory", r.inventoryStoredAt],
