@@ -7,9 +7,9 @@
 // which on a loaded 2-core machine more than halves the CPU per byte compared to a stream pipe.
 // Node has no sendfile, so the cost per byte is one pread copy, one socket copy and a fixed cost
 // per chunk (a thread-pool round trip for the read, a write call): 1 MiB chunks instead of 256 KiB
-// cut that fixed cost by four and took 50 downloads of a 500 MB file from 0.53 to 0.72 GB/s
-// (nginx with sendfile: 0.46 GB/s in the same runs; bench:master on a loaded machine, see
-// docs/benchmarks-hall.md). The pool stays at 32 MiB, so the master's RSS target holds.
+// cut that fixed cost by four: bench:master (50 downloads of a 500 MB file, loaded machine) went
+// from 1.16-1.30 x nginx (sendfile) to 1.38-1.50 x (docs/benchmarks-hall.md). The pool is capped
+// at 32 MiB, so the master's RSS stays under its target with many peers downloading.
 import type { FileHandle } from "node:fs/promises";
 import { open, realpath } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
