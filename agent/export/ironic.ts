@@ -210,7 +210,17 @@ function extraFacts(doc: Inventory): ExtraFact[] {
   add("recon", "agent", "version", doc.agent.version);
   add("recon", "document", "schema_version", doc.schemaVersion);
   add("recon", "document", "collected_at", doc.collectedAt);
-  for (const c of doc.collectors) add("recon", `collector:${c.name}`, "status", c.status);
+  // One collector may report several runs (smartctl: one per drive): number them, or the
+  // extra_hardware hook would keep only the last.
+  const runs = new Map<string, number>();
+  for (const c of doc.collectors) runs.set(c.name, (runs.get(c.name) ?? 0) + 1);
+  const seen = new Map<string, number>();
+  for (const c of doc.collectors) {
+    const n = (seen.get(c.name) ?? 0) + 1;
+    seen.set(c.name, n);
+    const item = (runs.get(c.name) ?? 0) > 1 ? `collector:${c.name}[${n}]` : `collector:${c.name}`;
+    add("recon", item, "status", c.status);
+  }
   const s = doc.system;
   add("system", "product", "name", s.productName);
   add("system", "product", "vendor", s.manufacturer);
