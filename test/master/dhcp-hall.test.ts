@@ -204,7 +204,7 @@ describe("dnsmasq with a hall of DHCP clients, seen by serve", {
       const batchStarted = performance.now();
       const ids = Array.from({ length: Math.min(BATCH, CLIENTS - first) }, (_, k) => first + k);
       const ips = await Promise.all(ids.map((i) => client(i, script)));
-      ids.forEach((i, k) => bound.set(macOf(i), ips[k] as string));
+      for (const [k, i] of ids.entries()) bound.set(macOf(i), ips[k] as string);
       process.stdout.write(
         `# dhcp-hall: clients ${first}-${first + ids.length - 1} bound in ${Math.round(performance.now() - batchStarted)} ms\n`,
       );
