@@ -1,5 +1,5 @@
 // recon-agent's entry: arguments, subcommands, and the one place errors become exit codes.
-// Heavy modules (zod, execa, undici, tar) are imported by the subcommand that needs them, so
+// Heavy modules (zod, undici, tar) are imported by the subcommand that needs them, so
 // `--version`, `--help` and usage errors start as fast as plain node.
 // Each subcommand is one entry of COMMANDS: its flags (with their help), its positionals and its
 // handler; `<command> --help` and the flag checks are generated from that entry, so the help
