@@ -7,11 +7,9 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { deflateSync } from "node:zlib";
 import type { Inventory } from "../../schema/inventory.ts";
-import { ERROR_CODES, ReconError } from "../errors.ts";
-import { makeDirectory } from "../fs.ts";
 import { cleanString } from "../normalize.ts";
 import { errorText, readBodyLimited } from "./source.ts";
-import type { ExportSession, ExportTarget } from "./target.ts";
+import { type ExportSession, type ExportTarget, startFileOrSend } from "./target.ts";
 
 type Record_ = Record<string, string | number | boolean>;
 
@@ -287,16 +285,7 @@ the BMC is a network entry with management: true.
   --dry-run     prints what would be sent; writes and sends nothing`,
   options: { compress: { type: "boolean", default: false } },
   async start(context): Promise<ExportSession> {
-    if (context.out === null && context.url === null && !context.dryRun) {
-      throw new ReconError(ERROR_CODES.USAGE, "glpi needs --out DIR, --url URL or --dry-run");
-    }
-    if (context.out !== null && !context.dryRun) {
-      try {
-        await makeDirectory(context.out);
-      } catch (error) {
-        throw new ReconError(ERROR_CODES.IO, `cannot create ${context.out}: ${errorText(error)}`);
-      }
-    }
+    await startFileOrSend("glpi", context);
     return {
       async node(doc) {
         const inventory = toGlpi(doc);

@@ -11,11 +11,14 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Disk, Inventory, Nic } from "../../schema/inventory.ts";
-import { ERROR_CODES, ReconError } from "../errors.ts";
-import { makeDirectory } from "../fs.ts";
 import { cleanString } from "../normalize.ts";
 import { errorText, type Fetch, readBodyLimited } from "./source.ts";
-import type { ExportSession, ExportTarget, NodeOutcome } from "./target.ts";
+import {
+  type ExportSession,
+  type ExportTarget,
+  type NodeOutcome,
+  startFileOrSend,
+} from "./target.ts";
 
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
@@ -556,16 +559,7 @@ turns it into "extra".
   --dry-run     prints what would be sent; writes and sends nothing`,
   options: {},
   async start(context): Promise<ExportSession> {
-    if (context.out === null && context.url === null && !context.dryRun) {
-      throw new ReconError(ERROR_CODES.USAGE, "ironic needs --out DIR, --url URL or --dry-run");
-    }
-    if (context.out !== null && !context.dryRun) {
-      try {
-        await makeDirectory(context.out);
-      } catch (error) {
-        throw new ReconError(ERROR_CODES.IO, `cannot create ${context.out}: ${errorText(error)}`);
-      }
-    }
+    await startFileOrSend("ironic", context);
     return {
       async node(doc) {
         const data = toIronic(doc);

@@ -9,11 +9,9 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { deflateSync, gunzipSync, inflateSync } from "node:zlib";
 import type { Inventory } from "../../schema/inventory.ts";
-import { ERROR_CODES, ReconError } from "../errors.ts";
-import { makeDirectory } from "../fs.ts";
 import { cleanString } from "../normalize.ts";
 import { errorText, readBodyLimited } from "./source.ts";
-import type { ExportSession, ExportTarget } from "./target.ts";
+import { type ExportSession, type ExportTarget, startFileOrSend } from "./target.ts";
 
 export type OcsFields = Record<string, string>;
 
@@ -360,16 +358,7 @@ DESCRIPTION "bmc".
 OCS answers a new and a known machine alike, so a node it accepted is "sent".`,
   options: {},
   async start(context): Promise<ExportSession> {
-    if (context.out === null && context.url === null && !context.dryRun) {
-      throw new ReconError(ERROR_CODES.USAGE, "ocs needs --out DIR, --url URL or --dry-run");
-    }
-    if (context.out !== null && !context.dryRun) {
-      try {
-        await makeDirectory(context.out);
-      } catch (error) {
-        throw new ReconError(ERROR_CODES.IO, `cannot create ${context.out}: ${errorText(error)}`);
-      }
-    }
+    await startFileOrSend("ocs", context);
     return {
       async node(doc) {
         const inventory = toOcs(doc);

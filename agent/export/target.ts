@@ -4,7 +4,9 @@
 // (--out), plans (--dry-run) or sends (--url) what the mapping produced.
 import type { ParseArgsOptionsConfig } from "node:util";
 import type { Inventory } from "../../schema/inventory.ts";
-import type { Fetch } from "./source.ts";
+import { ERROR_CODES, ReconError } from "../errors.ts";
+import { makeDirectory } from "../fs.ts";
+import { errorText, type Fetch } from "./source.ts";
 import type { Outcome } from "./summary.ts";
 
 export interface ExportContext {
@@ -42,4 +44,21 @@ export interface ExportTarget {
   options: ParseArgsOptionsConfig;
   /** Checks the flags (ReconError USAGE) and opens a session. */
   start(context: ExportContext): Promise<ExportSession>;
+}
+
+/**
+ * The start of a target that writes files (--out), sends (--url) or plans (--dry-run): one of
+ * them is required, and --out is created (unless only planning).
+ */
+export async function startFileOrSend(name: string, context: ExportContext): Promise<void> {
+  if (context.out === null && context.url === null && !context.dryRun) {
+    throw new ReconError(ERROR_CODES.USAGE, `${name} needs --out DIR, --url URL or --dry-run`);
+  }
+  if (context.out !== null && !context.dryRun) {
+    try {
+      await makeDirectory(context.out);
+    } catch (error) {
+      throw new ReconError(ERROR_CODES.IO, `cannot create ${context.out}: ${errorText(error)}`);
+    }
+  }
 }
