@@ -165,10 +165,14 @@ export async function serveCommand(args: ServeArgs, io: ServeIo = {}): Promise<v
   tuneProcessForServing();
   const server = await startServer({ ...options, log });
   io.onListening?.(server);
+  // Once stopping, a further SIGINT, SIGTERM or SIGHUP must not end the process before the
+  // report is on the stick: they are logged and otherwise ignored until serveCommand returns.
+  const repeated = (signal: NodeJS.Signals) => log({ event: "signal_while_stopping", signal });
   await new Promise<void>((resolve) => {
     const stop = (reason: string) => {
       process.off("SIGINT", onSigint);
       process.off("SIGTERM", onSigterm);
+      for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, repeated);
       io.signal?.removeEventListener("abort", onAbort);
       log({ event: "stopping", reason });
       resolve();
@@ -181,16 +185,25 @@ export async function serveCommand(args: ServeArgs, io: ServeIo = {}): Promise<v
     if (io.signal?.aborted) onAbort();
     else io.signal?.addEventListener("abort", onAbort, { once: true });
   });
-  await server.close();
+  try {
+    await server.close();
+    await writeServeReport(options.root, log);
+  } finally {
+    for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.off(signal, repeated);
+  }
+}
+
+/** report.html and nodes.csv into the data root; E_IO when they cannot be written. */
+async function writeServeReport(root: string, log: (event: LogEvent) => void): Promise<void> {
   const { writeReport } = await import("./report.ts");
   try {
-    const written = await writeReport({ root: options.root });
+    const written = await writeReport({ root });
     log({ event: "report_written", html: written.html, csv: written.csv, nodes: written.nodes });
   } catch (error) {
-    log({ event: "report_failed", root: options.root, message: causeText(error) });
+    log({ event: "report_failed", root, message: causeText(error) });
     throw new ReconError(
       ERROR_CODES.IO,
-      `cannot write the report to ${options.root}: ${causeText(error)}`,
+      `cannot write the report to ${root}: ${causeText(error)}`,
       {
         cause: error,
       },

@@ -71,7 +71,12 @@ export class ImageMaster extends MasterEvents {
     if (line.includes('"event":"listening"')) this.milestones.listening ??= now;
     if (/recon-media: serving install\//.test(line)) this.milestones.isoServed ??= now;
     if (/recon-data: inventories go to/.test(line)) this.milestones.dataMounted ??= now;
-    if (/recon-(role|media|data): |Entering emergency mode|dracut-initqueue.*timeout/.test(line)) {
+    // serve's shutdown (and the report it writes to RECON-DATA then) is followed too.
+    const shutdown = /"event":"(stopping|closed|report_written|report_failed)"/;
+    if (
+      /recon-(role|media|data): |Entering emergency mode|dracut-initqueue.*timeout/.test(line) ||
+      shutdown.test(line)
+    ) {
       this.notes.push(line.trim());
       this.options.log(`master  ${line.trim()}`);
     }
