@@ -19,7 +19,7 @@ import type { InfinibandDevice, InfinibandPort } from "../../schema/inventory.ts
 import type { Probe } from "../exec.ts";
 import { cleanString } from "../normalize.ts";
 import { pciAddressFromDevicePath } from "./net.ts";
-import { jsonRecord, readSysfsAttr } from "./sysfs.ts";
+import { jsonRecord, listSysfsDir, readSysfsAttr } from "./sysfs.ts";
 import {
   type Collect,
   isBlank,
@@ -115,14 +115,6 @@ export function readSysInfinibandCapture(input: string): Parsed<InfinibandDevice
   return { value: parseSysInfiniband(input), problem: null };
 }
 
-async function listDir(path: string): Promise<string[]> {
-  try {
-    return (await readdir(path)).sort();
-  } catch {
-    return [];
-  }
-}
-
 /**
  * Reads /sys/class/infiniband into the sys-class-infiniband.json form. A machine without RDMA
  * has no such directory: ENOENT, which the runner reports as skipped.
@@ -141,7 +133,7 @@ export async function readSysInfiniband(root = "/sys/class/infiniband"): Promise
     }
     entry.devicePath = devicePath;
     const ports: Record<string, unknown> = {};
-    for (const number of await listDir(join(dir, "ports"))) {
+    for (const number of await listSysfsDir(join(dir, "ports"))) {
       const portDir = join(dir, "ports", number);
       const port: Record<string, string | null> = {};
       for (const attr of PORT_ATTRIBUTES) port[attr] = await readSysfsAttr(join(portDir, attr));

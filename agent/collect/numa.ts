@@ -9,7 +9,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { NumaNode } from "../../schema/inventory.ts";
 import type { Probe } from "../exec.ts";
-import { jsonRecord, jsonText, readSysfsFile } from "./sysfs.ts";
+import { jsonRecord, jsonText, listSysfsDir, readSysfsAttr, readSysfsFile } from "./sysfs.ts";
 import {
   type Collect,
   isBlank,
@@ -128,21 +128,16 @@ export async function readSysDevicesSystemNodeCapture(
   for (const name of names) {
     const dir = join(root, name);
     const hugepages: SysNodeEntry["hugepages"] = {};
-    let sizes: string[] = [];
-    try {
-      sizes = (await readdir(join(dir, "hugepages"))).sort();
-    } catch {
-      // no hugetlbfs support in this kernel
-    }
-    for (const size of sizes) {
+    // No hugepages/ without hugetlbfs support in the kernel.
+    for (const size of await listSysfsDir(join(dir, "hugepages"))) {
       const sizeDir = join(dir, "hugepages", size);
       hugepages[size] = {
-        nr_hugepages: (await readSysfsFile(join(sizeDir, "nr_hugepages")))?.trim() ?? null,
-        free_hugepages: (await readSysfsFile(join(sizeDir, "free_hugepages")))?.trim() ?? null,
+        nr_hugepages: await readSysfsAttr(join(sizeDir, "nr_hugepages")),
+        free_hugepages: await readSysfsAttr(join(sizeDir, "free_hugepages")),
       };
     }
     out[name] = {
-      cpulist: (await readSysfsFile(join(dir, "cpulist")))?.trim() ?? null,
+      cpulist: await readSysfsAttr(join(dir, "cpulist")),
       meminfo: await readSysfsFile(join(dir, "meminfo")),
       hugepages,
     };

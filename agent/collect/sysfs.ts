@@ -2,7 +2,7 @@
 // the capture's JSON back defensively (a capture may come from anywhere: any value may be of any
 // type). Each collector serialises what it read into one JSON capture file (net.ts, tpm.ts,
 // numa.ts, efi.ts, pci-sysfs.ts, infiniband.ts, sysfs-storage.ts) so that replay reproduces it.
-import { readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 
 /** A sysfs attribute, trimmed; null when it cannot be read (absent, EINVAL while a link is down). */
 export async function readSysfsAttr(path: string): Promise<string | null> {
@@ -16,6 +16,15 @@ export async function readSysfsFile(path: string): Promise<string | null> {
     return await readFile(path, "utf8");
   } catch {
     return null;
+  }
+}
+
+/** A sysfs directory's entries, sorted; [] when it does not exist (no ports, no hugetlbfs). */
+export async function listSysfsDir(path: string): Promise<string[]> {
+  try {
+    return (await readdir(path)).sort();
+  } catch {
+    return [];
   }
 }
 
