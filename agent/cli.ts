@@ -155,6 +155,19 @@ function usage(message: string, command?: string): ReconError {
   return new ReconError(ERROR_CODES.USAGE, `${message} (see ${AGENT_NAME} ${help})`);
 }
 
+/** A positive number of seconds as typed ("600", "0.5"); the text itself in the error. */
+function positiveSeconds(
+  value: string | undefined,
+  flag: string,
+  command: string,
+): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n <= 0)
+    throw usage(`${flag} needs a positive number of seconds, got "${value}"`, command);
+  return n;
+}
+
 function seconds(
   value: string | boolean | undefined,
   flag: string,
@@ -450,7 +463,7 @@ async function serve(values: Values): Promise<number> {
     minUploadBytesPerSecond: bytes(text("min-upload-rate"), "--min-upload-rate", command),
     dnsmasqConf: text("dnsmasq-conf"),
     leaseFile: text("lease-file"),
-    stallAfterSeconds: text("stall-after") === undefined ? undefined : Number(text("stall-after")),
+    stallAfterSeconds: positiveSeconds(text("stall-after"), "--stall-after", command),
   });
   return 0;
 }

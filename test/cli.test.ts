@@ -506,3 +506,14 @@ test("the README's first command: `npm start` inventories this machine and says 
   assert.ok(where, run.stdout);
   Inventory.parse(JSON.parse(readFileSync(join(root, where), "utf8")));
 });
+
+test("serve --stall-after: a text that is no positive number is a usage error naming it", () => {
+  for (const bad of ["abc", "0", "-5", ""]) {
+    const run = cli(["serve", "--root", "/tmp/recon-never-created", "--stall-after", bad]);
+    assert.equal(run.status, 2, bad);
+    assert.match(
+      run.stderr,
+      new RegExp(`--stall-after needs a positive number of seconds, got "${bad}"`),
+    );
+  }
+});
