@@ -748,6 +748,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     // Connections are waiting for a slot: do not keep this one idle after the response.
     if (waitingConnections.size > 0) res.setHeader("Connection", "close");
     const bag: LogEvent = {};
+    // What this response put on the connection (headers and body; peers do not pipeline), so
+    // the labs can sum the bytes each peer fetched from its remote address.
+    const writtenBefore = req.socket.bytesWritten;
     res.once("close", () => {
       log({
         event: "http",
@@ -757,6 +760,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         status: res.headersSent ? res.statusCode : 499,
         ms: Math.round((performance.now() - started) * 10) / 10,
         remote: req.socket.remoteAddress ?? null,
+        bytes: req.socket.bytesWritten - writtenBefore,
         ...(res.writableFinished ? {} : { aborted: true }),
         ...bag,
       });
