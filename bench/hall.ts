@@ -31,6 +31,9 @@ const NS_SERVER = "hb-srv";
 const NS_PEERS = "hb-cli";
 const SERVER_IP = "10.213.0.1";
 const PEER_IP = "10.213.0.2";
+/** Each peer connects from its own address (the master limits rates per client IP, as in a hall). */
+const PEER_NET = "10.213.16.0/20";
+const peerAddressOf = (i: number) => `10.213.${16 + ((i + 1) >> 8)}.${(i + 1) & 255}`;
 const PORT = 8080;
 const BASE = `http://${SERVER_IP}:${PORT}`;
 const CHROMIUM = "/usr/bin/chromium";
@@ -141,6 +144,7 @@ async function drive(): Promise<void> {
       Buffer.from(JSON.stringify({ type, nodeId, bootMac, at: at(), ...extra }));
     // One connection per peer (a booting machine opens its own), closed when the peer is done.
     const conn = new Agent({
+      connect: { localAddress: peerAddressOf(i) },
       connections: 1,
       headersTimeout: 300_000,
       bodyTimeout: 300_000,
@@ -342,7 +346,11 @@ function netnsTeardown(): void {
   }
 }
 
-/** Two namespaces joined by veth hb-s (server) / hb-c (peers), each egress shaped with tbf. */
+/**
+ * Two namespaces joined by veth hb-s (server) / hb-c (peers), each egress shaped with tbf. The
+ * peers' own addresses (PEER_NET) are local to hb-cli as one route (any address in it can be
+ * bound) and routed to it from hb-srv.
+ */
 function netnsSetup(): void {
   netnsTeardown();
   ip("netns", "add", NS_SERVER);
@@ -389,6 +397,8 @@ function netnsSetup(): void {
       { stdio: ["ignore", "ignore", "inherit"] },
     );
   }
+  ip("-n", NS_PEERS, "route", "add", "local", PEER_NET, "dev", "lo");
+  ip("-n", NS_SERVER, "route", "add", PEER_NET, "via", PEER_IP);
 }
 
 /** Bytes the tbf qdisc of dev has sent (`tc -s qdisc`), packets with their headers. */

@@ -35,9 +35,6 @@ export const MAX_EVENT_BYTES = 8 * 1024;
 export const MAX_EVENTS_PER_KEY = 64;
 /** Nodes (keys) held in memory; events for further keys are refused. A hall has ~1,000. */
 export const MAX_KEYS = 20_000;
-/** Peer events admitted: a burst of this many, then RATE_PER_SECOND (all peers together). */
-export const RATE_BURST = 2_000;
-export const RATE_PER_SECOND = 200;
 
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
@@ -116,28 +113,6 @@ export function parsePeerEvent(data: Buffer): PeerEvent {
     throw new StoreError(400, "invalid_event", `not a valid event: ${fields.join("; ")}`);
   }
   return checked.data;
-}
-
-/** A token bucket over all peers: a flood of events cannot fill the disk or the event loop. */
-export class EventRate {
-  private tokens: number;
-  private last: number;
-  private readonly burst: number;
-  private readonly perSecond: number;
-  constructor(burst = RATE_BURST, perSecond = RATE_PER_SECOND, now = performance.now()) {
-    this.burst = burst;
-    this.perSecond = perSecond;
-    this.tokens = burst;
-    this.last = now;
-  }
-  /** True when one more event may pass now. */
-  take(now = performance.now()): boolean {
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.perSecond);
-    this.last = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
-  }
 }
 
 type Draft = Omit<EventRecord, "seq" | "receivedAt">;

@@ -11,14 +11,7 @@ import {
   watchLeases,
 } from "../../packaging/dnsmasq-leases.ts";
 import { ERROR_CODES, ReconError } from "../errors.ts";
-import {
-  bootFileOf,
-  EventRate,
-  type EventRecord,
-  EventStore,
-  macKey,
-  parsePeerEvent,
-} from "./events.ts";
+import { bootFileOf, type EventRecord, EventStore, macKey, parsePeerEvent } from "./events.ts";
 import { DEFAULT_STALL_AFTER_MS, type HallNode, hallNodes, stateCounts } from "./node-state.ts";
 import type { NodeRecord } from "./store.ts";
 
@@ -49,7 +42,6 @@ export interface HallList {
 
 export class Hall {
   readonly events: EventStore;
-  readonly rate = new EventRate();
   private leases: LeaseWatcher | null = null;
   private range: [string, string] | null = null;
   private nearlyFull = false;

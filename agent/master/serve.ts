@@ -15,7 +15,13 @@ import { Hall, listEtag } from "./hall.ts";
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from "./json-depth.ts";
 import { sendNodePage } from "./node-page.ts";
 import { PAGE_CSP, renderPage } from "./page.ts";
-import { watchRate } from "./rate.ts";
+import {
+  ClientRate,
+  DEFAULT_EVENT_RATE,
+  DEFAULT_UPLOAD_RATE,
+  type RateLimit,
+  watchRate,
+} from "./rate.ts";
 import { checkUrlPath, resolveInside, serveFile } from "./static.ts";
 import {
   FILE_NAMES,
@@ -82,6 +88,8 @@ export interface ServerOptions {
   leaseFile?: string | null;
   /** A node with no progress for this long is `stalled` (default 10 minutes). */
   stallAfterMs?: number;
+  /** Requests per client IP (rate.ts): events and uploads each have their own bucket. */
+  clientRate?: { events?: RateLimit; uploads?: RateLimit };
   /** One structured event per call (a request served, a document stored, an error). */
   log?: (event: LogEvent) => void;
 }
@@ -191,6 +199,12 @@ export function causeText(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as NodeJS.ErrnoException | null)?.code;
   return code && !message.includes(code) ? `${code}: ${message}` : message;
+}
+
+/** The client's IP address ("::ffff:10.0.0.5" as "10.0.0.5"): the key of its rate bucket. */
+function clientAddress(req: IncomingMessage): string {
+  const remote = req.socket.remoteAddress ?? "";
+  return remote.startsWith("::ffff:") ? remote.slice(7) : remote;
 }
 
 /** Whether the request carries a body (one that may still be arriving). */
@@ -311,6 +325,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
   const tokenHash = options.token ? tokenDigest(options.token) : null;
   const uploads = new Gate(options.maxConcurrentUploads ?? DEFAULT_MAX_CONCURRENT_UPLOADS);
+  const eventRate = new ClientRate(options.clientRate?.events ?? DEFAULT_EVENT_RATE);
+  const uploadRate = new ClientRate(options.clientRate?.uploads ?? DEFAULT_UPLOAD_RATE);
+  /** 429 when this client is past its bucket (per IP: one peer's flood stops only that peer). */
+  const checkRate = (rate: ClientRate, req: IncomingMessage, code: string): void => {
+    const client = clientAddress(req);
+    if (rate.take(client)) return;
+    const retry = { "Retry-After": "1" };
+    throw new HttpError(429, code, `too many requests from ${client}`, {}, retry);
+  };
   const mounts = Object.entries(options.staticRoots ?? {})
     .map(([prefix, dir]) => ({ prefix: normalizePrefix(prefix), dir: path.resolve(dir) }))
     .sort((a, b) => b.prefix.length - a.prefix.length);
@@ -511,6 +534,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     }
     const refused = precheckUpload(req, r);
     if (refused) throw refused;
+    checkRate(uploadRate, req, "too_many_uploads");
     const nodeId = r.nodeId as string;
     const kind = r.upload as Kind;
     bag.nodeId = nodeId;
@@ -570,7 +594,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
   }
 
-  /** POST /api/v1/events: the upload rules (token, size, encoding) plus a rate over all peers. */
+  /** POST /api/v1/events: the upload rules (token, size, encoding, a rate per client IP). */
   async function handleEvent(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== "POST") throw methodNotAllowed("POST");
     const refused = checkToken(req);
@@ -584,9 +608,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     if (encoding !== undefined && encoding.toLowerCase() !== "identity") {
       throw new HttpError(415, "unsupported_encoding", "send the body without Content-Encoding");
     }
-    if (!hall.rate.take()) {
-      throw new HttpError(429, "too_many_events", "too many events", {}, { "Retry-After": "1" });
-    }
+    checkRate(eventRate, req, "too_many_events");
     req.setTimeout(UPLOAD_IDLE_MS, () => req.destroy());
     const record = await hall.acceptPeerEvent(
       await readLimited(req, MAX_EVENT_BYTES),

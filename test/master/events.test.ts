@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import { EventRate, MAX_EVENT_BYTES } from "../../agent/master/events.ts";
+import { MAX_EVENT_BYTES } from "../../agent/master/events.ts";
 import { sandbox, startTestServer } from "../support/master.ts";
 import { until } from "../support/poll.ts";
 
@@ -107,17 +107,6 @@ describe("POST /api/v1/events", () => {
       await t.server.close();
       box.cleanup();
     }
-  });
-
-  it("rate: a burst, then the refill rate, for all peers together", () => {
-    const rate = new EventRate(3, 2, 0);
-    assert.deepEqual(
-      [rate.take(0), rate.take(0), rate.take(0), rate.take(0)],
-      [true, true, true, false],
-    );
-    assert.equal(rate.take(400), false);
-    assert.equal(rate.take(600), true);
-    assert.equal(rate.take(600), false);
   });
 });
 
