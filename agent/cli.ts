@@ -269,7 +269,7 @@ async function dryRun(values: Values): Promise<number> {
   const cmdline = await cmdlineOverride(values);
   warnIfNotRoot(Boolean(values.replay));
   const budgetMs = seconds(values.budget, "--budget", BUDGET_SECONDS, command);
-  const [{ buildInventory }, { summarize }] = await Promise.all([
+  const [{ buildInventory, refuseAnonymousReplay }, { summarize }] = await Promise.all([
     import("./inventory.ts"),
     import("./summary.ts"),
   ]);
@@ -278,7 +278,6 @@ async function dryRun(values: Values): Promise<number> {
     budgetMs,
     cmdline,
   });
-  const { refuseAnonymousReplay } = await import("./peer/run.ts");
   refuseAnonymousReplay(document, {
     replayDir: typeof values.replay === "string" ? values.replay : null,
     allowAnonymous: Boolean(values["allow-anonymous"]),
@@ -455,6 +454,7 @@ async function serve(values: Values): Promise<number> {
     token: await readToken(text("token-file"), command),
     menu: text("menu"),
     postTgz: text("post-tgz"),
+    postDir: text("post-dir"),
     export: text("export"),
     isos: text("isos"),
     install: text("install"),
@@ -616,6 +616,11 @@ const COMMANDS: ParsedCommand[] = [
       "token-file": { type: "string", arg: "FILE", help: "require this bearer token for uploads" },
       menu: { type: "string", arg: "FILE", help: "served as /menu.ipxe" },
       "post-tgz": { type: "string", arg: "FILE", help: "served as /post.tgz" },
+      "post-dir": {
+        type: "string",
+        arg: "DIR",
+        help: "its post.tgz, post-x86_64.tgz, post-aarch64.tgz are served under those names",
+      },
       export: { type: "string", arg: "DIR", help: "served under /export" },
       isos: { type: "string", arg: "DIR", help: "served under /isos" },
       install: { type: "string", arg: "DIR", help: "served under /install" },
@@ -707,8 +712,8 @@ const COMMANDS: ParsedCommand[] = [
 ];
 
 const BOOT_ASSETS_HELP = `Usage: ${AGENT_NAME} boot-assets [options]
-Writes the master's dnsmasq.conf and menu.ipxe (recon-role.sh runs this when a node becomes the
-master). Give --dnsmasq-out and/or --menu-out.
+Writes the master's dnsmasq.conf, menu.ipxe and grub.cfg (recon-role.sh runs this when a node
+becomes the master). Give --dnsmasq-out, --menu-out and/or --grub-cfg-out.
 
 Required:
   --interface IF          the provisioning interface
@@ -718,12 +723,17 @@ Required:
 dnsmasq.conf:
   --dnsmasq-out FILE      write dnsmasq.conf here
   --lease-file FILE  --dhcp-range FIRST,LAST  --lease-time T  --domain D  --master-name N
-  --http-base URL  --bios-file F  --efi-file F
+  --http-base URL  --bios-file F
+  --efi-file F            UEFI x86_64 loader (default ipxe.efi; recon-role.sh: shimx64.efi)
+  --efi-aarch64-file F    UEFI arm64 loader (grubaa64.efi; default: none for arm64)
 
-menu.ipxe:
-  --menu-out FILE         write menu.ipxe here; then required:
-  --image-name N  --image-version V  --kernel K  --initrd I
-  optional: --iso-path P  --master HOST  --console C (repeatable)  --kernel-arg A (repeatable)
+menu.ipxe and grub.cfg (the same kernel arguments):
+  --menu-out FILE         write menu.ipxe here (iPXE: BIOS clients)
+  --grub-cfg-out FILE     write grub.cfg here (TFTP grub/grub.cfg: shim + GRUB, UEFI clients)
+  either needs: --image-name N  --image-version V  --kernel K  --initrd I
+  optional: --squashfs-path P (the peers' root; wins over --iso-path P)  --master HOST
+  --aarch64-path DIR (its linux, initrd, squashfs.img: arm64 peers, grub.cfg only)
+  --console C  --aarch64-console C  --extra-arg A (alias --kernel-arg; all repeatable)
 
   -h, --help              this text
 `;

@@ -4,7 +4,7 @@
 // directory), replay (read a capture directory instead of running anything). Under `node --test`
 // the real runner refuses to start processes unless a test asks for it explicitly.
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { readFile, rename, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { CollectorStatus } from "../schema/inventory.ts";
@@ -100,43 +100,42 @@ function envTrace(): RealRunnerOptions["trace"] {
 
 const round1 = (ms: number) => Math.round(ms * 10) / 10;
 
-/** How long, in all, pending in-process reads may hold back process starts in one run. */
-const MAX_HOLD_MS = 500;
-
 /**
- * Process starts, one per event-loop turn, after the in-process reads in flight.
+ * Process starts, at most one per event-loop turn.
  *
  * Why: spawn() forks and waits for the child's exec on the main thread, and the fork copies the
  * page tables of a ~100 MB process. Sixteen probes started in one go under QEMU TCG blocked the
- * event loop for seconds, so in-process reads queued behind them: collectors[] said reading
- * /proc/cmdline took 1.0-3.3 s. One start per turn lets the I/O completions in between run;
- * reads first keeps their durations their own. The hold has a budget (MAX_HOLD_MS for the whole
- * run), so a slow sysfs walk cannot turn the process starts into a serial wait.
+ * event loop for seconds, and everything else queued behind them. One start per turn lets the
+ * I/O completions in between run (children's output, exits). The first start of a turn needs no
+ * wait: lshw, the longest tool, is asked for first and forks at once, while the agent is at its
+ * smallest, and the in-process reads (synchronous, collect/sysfs.ts) run while it works.
  */
 function processStarts() {
   const waiting: (() => void)[] = [];
-  let inProcess = 0;
-  let holdLeft = MAX_HOLD_MS;
-  let heldSince: number | null = null;
+  let startedThisTurn = false;
   let scheduled = false;
   const pump = () => {
-    if (scheduled || waiting.length === 0) return;
+    if (scheduled) return;
     scheduled = true;
     setImmediate(() => {
       scheduled = false;
-      const now = performance.now();
-      if (heldSince !== null) holdLeft -= now - heldSince;
-      heldSince = null;
-      if (inProcess > 0 && holdLeft > 0) {
-        heldSince = now;
-        setTimeout(pump, holdLeft).unref();
-        return;
+      startedThisTurn = false;
+      const next = waiting.shift();
+      if (next) {
+        startedThisTurn = true;
+        next();
       }
-      waiting.shift()?.();
-      pump();
+      if (startedThisTurn) pump();
     });
   };
   return {
+    /** True when the caller may start its process now, synchronously, without waiting. */
+    now(): boolean {
+      if (startedThisTurn || waiting.length > 0) return false;
+      startedThisTurn = true;
+      pump();
+      return true;
+    },
     /** Resolves when the caller may start its process (it must do so synchronously). */
     turn(): Promise<void> {
       return new Promise((resolve) => {
@@ -144,16 +143,28 @@ function processStarts() {
         pump();
       });
     },
-    async inProcess<T>(read: () => Promise<T>): Promise<T> {
-      inProcess++;
-      try {
-        return await read();
-      } finally {
-        inProcess--;
-        if (inProcess === 0) pump();
-      }
-    },
   };
+}
+
+/**
+ * Whether `file` can be found the way execvp looks for it: a path as it is, a bare name in one of
+ * PATH's directories. Only existence is checked (a file that is there but not executable is
+ * spawned, and fails with EACCES as before). Why: a tool that is not installed (lldpctl, storcli)
+ * answered ENOENT only after a fork of the agent, which costs what a real probe costs on a slow
+ * node; without PATH the runner does not guess and spawns.
+ */
+export function onPath(file: string, path: string | undefined): boolean {
+  const exists = (candidate: string) => {
+    try {
+      return !statSync(candidate).isDirectory();
+    } catch {
+      return false;
+    }
+  };
+  if (file.includes("/")) return exists(file);
+  if (path === undefined) return true;
+  // An empty PATH entry is the current directory, as for execvp.
+  return path.split(":").some((dir) => exists(join(dir === "" ? "." : dir, file)));
 }
 
 interface ChildOutcome {
@@ -276,9 +287,7 @@ export function realRunner(options: RealRunnerOptions = {}): Runner {
         try {
           // A procfs/sysfs file is a few bytes: read at once, its time is its own.
           const output =
-            source.kind === "file"
-              ? readFileSync(source.path, "utf8")
-              : await starts.inProcess(source.read);
+            source.kind === "file" ? readFileSync(source.path, "utf8") : await source.read();
           return finish(started, result(probe, { status: "ok", output, durationMs: elapsed() }));
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code;
@@ -292,7 +301,19 @@ export function realRunner(options: RealRunnerOptions = {}): Runner {
           );
         }
       }
-      await starts.turn();
+      const file = source.argv[0];
+      if (!onPath(file, process.env.PATH)) {
+        const started = performance.now();
+        return finish(
+          started,
+          result(probe, {
+            status: "skipped",
+            durationMs: round1(performance.now() - started),
+            message: `${file}: not installed`,
+          }),
+        );
+      }
+      if (!starts.now()) await starts.turn();
       // The clock starts at this probe's own spawn, not when it was queued.
       const started = performance.now();
       if (signal?.aborted) {
@@ -304,7 +325,6 @@ export function realRunner(options: RealRunnerOptions = {}): Runner {
       const run = await runChild(source.argv, probe.timeoutMs, signal);
       const durationMs = round1(performance.now() - started);
       const { stdout: output, stderr, exitCode } = run;
-      const file = source.argv[0];
       if (run.error?.code === "ENOENT") {
         return finish(
           started,

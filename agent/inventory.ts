@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Inventory } from "../schema/inventory.ts";
 import { type CmdlineOverride, withCmdline } from "./collect/cmdline.ts";
+import { hasStableIdentity } from "./collect/identity.ts";
 import { collectInventory } from "./collect/index.ts";
 import { ERROR_CODES, ReconError } from "./errors.ts";
 import { captureRunner, prepareCaptureDir, type Runner, realRunner, replayRunner } from "./exec.ts";
@@ -59,6 +60,26 @@ export async function buildInventory(source: InventorySource): Promise<Inventory
     );
   }
   return { document: checked.data, evidenceDir };
+}
+
+/**
+ * A replayed capture without any identity (no UUID, serial, MAC or stable fact: nodeIdSource
+ * "random") would land on the master as a new random node each time: refused with a usage error
+ * unless the operator accepts it (--allow-anonymous). Live runs always proceed. It lives here, not in
+ * peer/run.ts, so that `--dry-run` does not load the upload path (undici, tar) to call it.
+ */
+export function refuseAnonymousReplay(
+  document: Pick<Inventory, "nodeId" | "nodeIdSource">,
+  options: { replayDir?: string | null; allowAnonymous?: boolean },
+): void {
+  if (!options.replayDir || options.allowAnonymous) return;
+  if (hasStableIdentity(document)) return;
+  throw new ReconError(
+    ERROR_CODES.USAGE,
+    `replay of ${options.replayDir}: no system UUID, serial, MAC or stable fact found, so the ` +
+      `node has no identity (it would get the random id ${document.nodeId}); ` +
+      "give --allow-anonymous to accept that",
+  );
 }
 
 /** A fresh private directory for a capture nobody asked to keep (peer run mode). */

@@ -1,8 +1,11 @@
 // The real runner with real processes (coreutils only): what a probe's result says, and the
-// order in which it starts processes next to in-process reads (agent/exec.ts, processStarts).
+// order in which it starts processes (agent/exec.ts, processStarts).
 import assert from "node:assert/strict";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import test from "node:test";
-import { type Probe, type ProbeTrace, realRunner } from "../agent/exec.ts";
+import { onPath, type Probe, type ProbeTrace, realRunner } from "../agent/exec.ts";
 
 const command = (file: string, argv: [string, ...string[]], timeoutMs = 10_000): Probe => ({
   file,
@@ -50,33 +53,64 @@ test("the overall budget cancels a running probe and refuses to start new ones",
   assert.equal(late.output, "");
 });
 
-test("process starts wait for the in-process reads in flight, then go one per turn in order", async () => {
+test("the first process starts at once, the others one per turn in the order asked", async () => {
   const traces: ProbeTrace[] = [];
   const runner = realRunner({ allowInTests: true, trace: (t) => traces.push(t) });
   const first = runner.run(command("first.txt", ["true"]));
+  const firstStartedBy = performance.now();
   const read = runner.run({
-    file: "slow-read.json",
-    source: {
-      kind: "internal",
-      describe: "a sysfs walk",
-      read: () => new Promise((done) => setTimeout(() => done("{}"), 100)),
-    },
+    file: "walk.json",
+    source: { kind: "internal", describe: "a sysfs walk", read: async () => "{}" },
     timeoutMs: 1000,
   });
   const later = ["a", "b", "c"].map((n) => runner.run(command(`${n}.txt`, ["true"])));
   const results = await Promise.all([first, read, ...later]);
   assert.ok(results.every((r) => r.status === "ok"));
   const at = (file: string) => traces.find((t) => t.file === file) as ProbeTrace;
-  const readEnd = at("slow-read.json").endMs;
+  assert.ok(at("first.txt").startMs <= firstStartedBy, "first spawned before run() returned");
   const starts = ["first", "a", "b", "c"].map((n) => at(`${n}.txt`).startMs);
-  for (const start of starts) assert.ok(start >= readEnd, `${start} after the read (${readEnd})`);
   assert.deepEqual(
     [...starts].sort((x, y) => x - y),
     starts,
   );
 });
 
-test("a read that never ends holds process starts only for a bounded time", async () => {
+test("onPath: bare names through PATH's directories, paths as they are", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "recon-onpath-"));
+  try {
+    await writeFile(join(dir, "tool"), "", { mode: 0o644 });
+    await mkdir(join(dir, "subdir"));
+    assert.equal(onPath("tool", `/nonexistent-recon:${dir}`), true);
+    assert.equal(onPath("missing", `/nonexistent-recon:${dir}`), false);
+    // A directory is not a program; a file without the x bit is found (spawn says EACCES).
+    assert.equal(onPath("subdir", dir), false);
+    assert.equal(onPath(join(dir, "tool"), ""), true);
+    assert.equal(onPath(join(dir, "missing"), dir), false);
+    // Without PATH the runner does not guess: it spawns, and spawn decides.
+    assert.equal(onPath("missing", undefined), true);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a tool that is on no PATH directory is skipped without starting a process", async () => {
+  const traces: ProbeTrace[] = [];
+  const runner = realRunner({ allowInTests: true, trace: (t) => traces.push(t) });
+  // Asked in the same turn: had the absent tool forked, it would have taken this turn's start.
+  const absentRun = runner.run(command("x.txt", ["recon-no-such-tool-xyz", "-v"]));
+  const next = runner.run(command("next.txt", ["true"]));
+  const askedBy = performance.now();
+  const absent = await absentRun;
+  assert.deepEqual(
+    [absent.status, absent.message, absent.exitCode],
+    ["skipped", "recon-no-such-tool-xyz: not installed", null],
+  );
+  assert.equal((await next).status, "ok");
+  const nextStart = traces.find((t) => t.file === "next.txt")?.startMs ?? Number.NaN;
+  assert.ok(nextStart <= askedBy, `next started at once (${nextStart} <= ${askedBy})`);
+});
+
+test("a read that never ends does not hold process starts", async () => {
   const runner = realRunner({ allowInTests: true });
   void runner.run({
     file: "stuck.json",

@@ -3,7 +3,7 @@
 // Real input (a peer booted from the master's iPXE menu):
 //   initrd=initrd root=live:http://10.13.37.1/install/recon/recon.iso rd.live.image
 //   BOOTIF=01-52-54-00-12-34-56 pxeaddr=10.13.37.1 postaction=liveboot console=ttyS0,115200n8
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import type { Boot } from "../../schema/inventory.ts";
 import type { Probe, Runner } from "../exec.ts";
 import { cleanString, normalizeMac } from "../normalize.ts";
@@ -96,7 +96,7 @@ export const cmdlineProbe: Probe = {
   source: {
     kind: "internal",
     describe: "read /proc/cmdline (secrets redacted)",
-    read: async () => redactCmdline(await readFile("/proc/cmdline", "utf8")),
+    read: async () => redactCmdline(readFileSync("/proc/cmdline", "utf8")),
   },
   timeoutMs: 1000,
 };

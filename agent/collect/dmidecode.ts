@@ -2,7 +2,7 @@
 // slots, the Redfish host interface and the presence of an IPMI interface, from the SMBIOS table
 // as `dmidecode` prints it (2.x to 3.6).
 
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import type {
   Baseboard,
   Bios,
@@ -693,7 +693,7 @@ export function readSmbiosType42(text: string): Parsed<RedfishHostInterface | nu
 export async function readSmbiosType42Capture(path = "/sys/firmware/dmi/tables/DMI") {
   let table = Buffer.alloc(0);
   try {
-    table = await readFile(path);
+    table = readFileSync(path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
   }

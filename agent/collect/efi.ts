@@ -6,7 +6,7 @@
 // | RUNTIME) followed by its data; SecureBoot and SetupMode hold one byte, 0 or 1 (UEFI 2.10,
 // section 3.3 "Globally Defined Variables"). A real SecureBoot file with Secure Boot off is
 // `06 00 00 00 00` (5 bytes); this module captures it as the hex string "0600000000".
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Boot } from "../../schema/inventory.ts";
 import type { Probe } from "../exec.ts";
@@ -147,20 +147,20 @@ function errnoOf(error: unknown): string {
 export async function readSysFirmwareEfiCapture(root = "/sys/firmware/efi"): Promise<string> {
   const capture: SysFirmwareEfi = { efi: false, efivarCount: null, variables: {}, errors: {} };
   try {
-    capture.efi = (await stat(root)).isDirectory();
+    capture.efi = statSync(root).isDirectory();
   } catch (error) {
     if (errnoOf(error) !== "ENOENT") throw error;
   }
   if (capture.efi) {
     const efivars = join(root, "efivars");
     try {
-      capture.efivarCount = (await readdir(efivars)).length;
+      capture.efivarCount = readdirSync(efivars).length;
     } catch {
       capture.efivarCount = null; // not mounted, or not a directory
     }
     for (const name of [SECURE_BOOT_VAR, SETUP_MODE_VAR]) {
       try {
-        capture.variables[name] = (await readFile(join(efivars, name))).toString("hex");
+        capture.variables[name] = readFileSync(join(efivars, name)).toString("hex");
       } catch (error) {
         const code = errnoOf(error);
         if (code === "ENOENT") capture.variables[name] = null;

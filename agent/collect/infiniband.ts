@@ -13,7 +13,7 @@
 //   {"mlx4_0":{"node_guid":null,"fw_ver":"2.31.5050","board_id":"SM_1141000001000",
 //     "devicePath":null,"ports":{"1":{"state":"4: ACTIVE","phys_state":"5: LinkUp",
 //     "rate":"40 Gb/sec (4X QDR)","link_layer":"InfiniBand","gid0":null}}}}
-import { readdir, realpath } from "node:fs/promises";
+import { readdirSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import type { InfinibandDevice, InfinibandPort } from "../../schema/inventory.ts";
 import type { Probe } from "../exec.ts";
@@ -121,23 +121,23 @@ export function readSysInfinibandCapture(input: string): Parsed<InfinibandDevice
  */
 export async function readSysInfiniband(root = "/sys/class/infiniband"): Promise<string> {
   const out: Record<string, unknown> = {};
-  for (const name of (await readdir(root)).sort()) {
+  for (const name of readdirSync(root).sort()) {
     const dir = join(root, name);
     const entry: Record<string, unknown> = {};
-    for (const attr of DEVICE_ATTRIBUTES) entry[attr] = await readSysfsAttr(join(dir, attr));
+    for (const attr of DEVICE_ATTRIBUTES) entry[attr] = readSysfsAttr(join(dir, attr));
     let devicePath: string | null = null;
     try {
-      devicePath = await realpath(join(dir, "device"));
+      devicePath = realpathSync(join(dir, "device"));
     } catch {
       // soft-RoCE (rxe) and other virtual devices have no parent device
     }
     entry.devicePath = devicePath;
     const ports: Record<string, unknown> = {};
-    for (const number of await listSysfsDir(join(dir, "ports"))) {
+    for (const number of listSysfsDir(join(dir, "ports"))) {
       const portDir = join(dir, "ports", number);
       const port: Record<string, string | null> = {};
-      for (const attr of PORT_ATTRIBUTES) port[attr] = await readSysfsAttr(join(portDir, attr));
-      port.gid0 = await readSysfsAttr(join(portDir, "gids", "0"));
+      for (const attr of PORT_ATTRIBUTES) port[attr] = readSysfsAttr(join(portDir, attr));
+      port.gid0 = readSysfsAttr(join(portDir, "gids", "0"));
       ports[number] = port;
     }
     entry.ports = ports;

@@ -9,7 +9,7 @@
 // A machine without a BMC is normal (desktops, VMs): bmc is null and every ipmitool entry in
 // collectors[] is "skipped" with message "no BMC device". A BMC without a LAN channel (QEMU's
 // ipmi-bmc-sim) still yields a bmc object, with null LAN fields.
-import { access } from "node:fs/promises";
+import { existsSync } from "node:fs";
 import type { Bmc, CollectorReport, Fru, PowerReading, Sensor } from "../../schema/inventory.ts";
 import type { Probe, ProbeResult, Runner } from "../exec.ts";
 import { cleanString, normalizeIpv4, normalizeMac, parseCount } from "../normalize.ts";
@@ -256,19 +256,10 @@ const TIMEOUT_MS = 10_000;
 /** `sdr elist` reads every sensor record and reading: seconds on a real BMC, more over KCS. */
 const SDR_TIMEOUT_MS = 30_000;
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** One line per candidate path ("present /dev/ipmi0" / "absent /dev/ipmi/0"): never empty. */
 async function listDevices(paths: readonly string[]): Promise<string> {
   const lines: string[] = [];
-  for (const path of paths) lines.push(`${(await exists(path)) ? "present" : "absent"} ${path}`);
+  for (const path of paths) lines.push(`${existsSync(path) ? "present" : "absent"} ${path}`);
   return `${lines.join("\n")}\n`;
 }
 
@@ -476,8 +467,18 @@ interface LanFound {
 const LAN_SCAN_WIDTH = 4;
 
 /**
+ * ipmitool's `lan print N` first asks the BMC Get Channel Info for N; a BMC that does not implement
+ * that command (completion code c1, "Invalid command"; QEMU's ipmi-bmc-sim) fails it for every
+ * channel alike, so no channel can be found by asking the others. Real stderr (ipmitool 1.8.19):
+ *   Get Channel Info command failed: Invalid command
+ */
+const CHANNEL_INFO_UNSUPPORTED = /Get Channel Info command failed: Invalid command\b/;
+
+/**
  * The lowest channel whose `lan print` is a LAN channel's. Channel 1 first, alone: it is the LAN
- * channel of most BMCs. Then the others in rounds of LAN_SCAN_WIDTH; a timeout ends the search.
+ * channel of most BMCs. Then the others in rounds of LAN_SCAN_WIDTH; a timeout ends the search,
+ * and so does a BMC without Get Channel Info (CHANNEL_INFO_UNSUPPORTED: ten more processes that
+ * would each get the same answer).
  */
 async function findLanChannel(
   probes: IpmiProbes,
@@ -504,6 +505,7 @@ async function findLanChannel(
       }
     }
     if (results.some((result) => result.status === "timeout")) break;
+    if (results.some((result) => CHANNEL_INFO_UNSUPPORTED.test(result.message ?? ""))) break;
   }
   return {
     lan: null,

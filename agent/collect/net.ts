@@ -9,7 +9,7 @@
 // Real input, sys-class-net.json (written by this module):
 //   {"eth0":{"address":"52:54:00:12:34:56","carrier":"1","speed":"1000","mtu":"1500",
 //     "driver":"e1000","devicePath":"/sys/devices/pci0000:00/0000:00:03.0","type":"1"}}
-import { readdir, readlink, realpath } from "node:fs/promises";
+import { readdirSync, readlinkSync, realpathSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { Nic } from "../../schema/inventory.ts";
 import type { Probe } from "../exec.ts";
@@ -226,23 +226,23 @@ export function buildNics(links: IpLink[], sys: SysNet | null): Nic[] {
 /** Reads /sys/class/net into the sys-class-net.json form. */
 export async function readSysNet(root = "/sys/class/net"): Promise<string> {
   const out: SysNet = {};
-  for (const name of (await readdir(root)).sort()) {
+  for (const name of readdirSync(root).sort()) {
     const dir = join(root, name);
     let devicePath: string | null = null;
     let driver: string | null = null;
     try {
-      devicePath = await realpath(join(dir, "device"));
-      driver = basename(await readlink(join(dir, "device", "driver")));
+      devicePath = realpathSync(join(dir, "device"));
+      driver = basename(readlinkSync(join(dir, "device", "driver")));
     } catch {
       // virtual interface (no device) or a device without a bound driver
     }
     out[name] = {
-      address: await readSysfsAttr(join(dir, "address")),
-      carrier: await readSysfsAttr(join(dir, "carrier")),
-      speed: await readSysfsAttr(join(dir, "speed")),
-      mtu: await readSysfsAttr(join(dir, "mtu")),
-      operstate: await readSysfsAttr(join(dir, "operstate")),
-      type: await readSysfsAttr(join(dir, "type")),
+      address: readSysfsAttr(join(dir, "address")),
+      carrier: readSysfsAttr(join(dir, "carrier")),
+      speed: readSysfsAttr(join(dir, "speed")),
+      mtu: readSysfsAttr(join(dir, "mtu")),
+      operstate: readSysfsAttr(join(dir, "operstate")),
+      type: readSysfsAttr(join(dir, "type")),
       driver,
       devicePath,
     };

@@ -5,7 +5,7 @@
 // - cpulist: the node's CPUs as a range list ("0-1", "0-15,32-47", "" for a memory-only node);
 // - meminfo: "Node 0 MemTotal:       19490552 kB" and more lines (kB is KiB);
 // - hugepages/hugepages-<size>kB/{nr_hugepages,free_hugepages}.
-import { readdir } from "node:fs/promises";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { NumaNode } from "../../schema/inventory.ts";
 import type { Probe } from "../exec.ts";
@@ -122,23 +122,23 @@ export function parseSysDevicesSystemNode(text: string): NumaNode[] {
 export async function readSysDevicesSystemNodeCapture(
   root = "/sys/devices/system/node",
 ): Promise<string> {
-  const names = (await readdir(root)).filter((n) => /^node\d+$/.test(n));
+  const names = readdirSync(root).filter((n) => /^node\d+$/.test(n));
   names.sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
   const out: SysDevicesSystemNode = {};
   for (const name of names) {
     const dir = join(root, name);
     const hugepages: SysNodeEntry["hugepages"] = {};
     // No hugepages/ without hugetlbfs support in the kernel.
-    for (const size of await listSysfsDir(join(dir, "hugepages"))) {
+    for (const size of listSysfsDir(join(dir, "hugepages"))) {
       const sizeDir = join(dir, "hugepages", size);
       hugepages[size] = {
-        nr_hugepages: await readSysfsAttr(join(sizeDir, "nr_hugepages")),
-        free_hugepages: await readSysfsAttr(join(sizeDir, "free_hugepages")),
+        nr_hugepages: readSysfsAttr(join(sizeDir, "nr_hugepages")),
+        free_hugepages: readSysfsAttr(join(sizeDir, "free_hugepages")),
       };
     }
     out[name] = {
-      cpulist: await readSysfsAttr(join(dir, "cpulist")),
-      meminfo: await readSysfsFile(join(dir, "meminfo")),
+      cpulist: readSysfsAttr(join(dir, "cpulist")),
+      meminfo: readSysfsFile(join(dir, "meminfo")),
       hugepages,
     };
   }

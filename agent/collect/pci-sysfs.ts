@@ -8,7 +8,7 @@
 //     "sriov_totalvfs":null,"sriov_numvfs":null,"driver":"virtio-pci","mem_info_vram_total":null}}
 // Values are the attribute files' text, trimmed; null when the file is absent (sriov_* exist only
 // on SR-IOV capable functions, mem_info_vram_total only under amdgpu).
-import { readdir, readlink } from "node:fs/promises";
+import { readdirSync, readlinkSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { PciDevice } from "../../schema/inventory.ts";
 import type { Probe } from "../exec.ts";
@@ -17,7 +17,6 @@ import { jsonRecord, readSysfsAttr, sysfsCount } from "./sysfs.ts";
 import {
   type Collect,
   isBlank,
-  mapLimit,
   type Parsed,
   parseOutput,
   readJson,
@@ -110,30 +109,25 @@ export function readSysBusPciCapture(text: string): Parsed<PciSysfs> {
   return { value, problem: null };
 }
 
-/** Functions read at a time: a big server has hundreds, each a handful of small files. */
-const READ_PARALLEL = 8;
-
 /** Reads /sys/bus/pci/devices into the sys-bus-pci.json form. */
 export async function readSysBusPci(root = "/sys/bus/pci/devices"): Promise<string> {
-  const addresses = (await readdir(root)).sort();
-  const entries = await mapLimit(addresses, READ_PARALLEL, async (address) => {
+  const addresses = readdirSync(root).sort();
+  const entries = addresses.map((address) => {
     const dir = join(root, address);
-    const values = await Promise.all(
-      PCI_SYSFS_ATTRIBUTES.map((name) => readSysfsAttr(join(dir, name))),
-    );
+    const values = PCI_SYSFS_ATTRIBUTES.map((name) => readSysfsAttr(join(dir, name)));
     const entry: RawEntry = Object.fromEntries(
       PCI_SYSFS_ATTRIBUTES.map((n, i) => [n, values[i] ?? null]),
     );
     let driver: string | null = null;
     try {
-      driver = basename(await readlink(join(dir, "driver")));
+      driver = basename(readlinkSync(join(dir, "driver")));
     } catch {
       // no driver bound
     }
     entry.driver = driver;
     // Only amdgpu exports the VRAM size here; other drivers are not asked (one read fewer each).
     entry.mem_info_vram_total =
-      driver === "amdgpu" ? await readSysfsAttr(join(dir, "mem_info_vram_total")) : null;
+      driver === "amdgpu" ? readSysfsAttr(join(dir, "mem_info_vram_total")) : null;
     return [address, entry] as const;
   });
   // fromEntries keeps the sorted order: the same tree always gives the same file.

@@ -12,7 +12,7 @@
 //    "nvme":{"nvme0":{"serial":"RECONNVME0","model":"QEMU NVMe Ctrl","firmwareRev":"7.2.22",
 //     "subsysnqn":"nqn.2026-12.io.recon:subsys0","numaNode":"-1",
 //     "devicePath":"/sys/devices/pci0000:00/0000:00:05.0","namespaces":["nvme0n1","nvme0n2"]}}}
-import { readdir, realpath } from "node:fs/promises";
+import { readdirSync, realpathSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Probe } from "../exec.ts";
 import { cleanString } from "../normalize.ts";
@@ -158,26 +158,26 @@ export function scsiAddressOf(
   return { host, channel, target, lun };
 }
 
-async function list(path: string): Promise<string[] | null> {
+function list(path: string): string[] | null {
   try {
-    return (await readdir(path)).sort();
+    return readdirSync(path).sort();
   } catch {
     return null;
   }
 }
 
 /** numa_node of the nearest ancestor that has one (the PCI function a disk hangs off). */
-async function nearestNumaNode(devicePath: string | null, top: string): Promise<string | null> {
+function nearestNumaNode(devicePath: string | null, top: string): string | null {
   for (let dir = devicePath; dir?.startsWith(top); dir = dirname(dir)) {
-    const value = await readSysfsAttr(join(dir, "numa_node"));
+    const value = readSysfsAttr(join(dir, "numa_node"));
     if (value !== null) return value;
   }
   return null;
 }
 
-async function resolved(path: string): Promise<string | null> {
+function resolved(path: string): string | null {
   try {
-    return await realpath(path);
+    return realpathSync(path);
   } catch {
     return null;
   }
@@ -190,47 +190,45 @@ export async function readSysStorageTree(root = "/sys"): Promise<string> {
   const nvme: Record<string, unknown> = {};
   const out = { block, scsiHost, nvme };
   // The walk up to a numa_node file stays inside the device tree.
-  const top = `${join(await realpath(root).catch(() => root), "devices")}/`;
-  const blocks = await list(join(root, "block"));
+  const top = `${join(resolved(root) ?? root, "devices")}/`;
+  const blocks = list(join(root, "block"));
   for (const name of blocks ?? []) {
-    const devicePath = await resolved(join(root, "block", name, "device"));
-    const self = await resolved(join(root, "block", name));
-    block[name] = { devicePath, numaNode: await nearestNumaNode(devicePath ?? self, top) };
+    const devicePath = resolved(join(root, "block", name, "device"));
+    const self = resolved(join(root, "block", name));
+    block[name] = { devicePath, numaNode: nearestNumaNode(devicePath ?? self, top) };
   }
-  const hosts = await list(join(root, "class", "scsi_host"));
+  const hosts = list(join(root, "class", "scsi_host"));
   for (const host of hosts ?? []) {
     const dir = join(root, "class", "scsi_host", host);
     let fwVersion: string | null = null;
     for (const name of FIRMWARE_ATTRIBUTES) {
-      fwVersion = await readSysfsAttr(join(dir, name));
+      fwVersion = readSysfsAttr(join(dir, name));
       if (fwVersion !== null) break;
     }
-    const devicePath = await resolved(join(dir, "device"));
+    const devicePath = resolved(join(dir, "device"));
     scsiHost[host] = {
-      procName: await readSysfsAttr(join(dir, "proc_name")),
+      procName: readSysfsAttr(join(dir, "proc_name")),
       fwVersion,
       devicePath,
-      numaNode: await nearestNumaNode(devicePath, top),
+      numaNode: nearestNumaNode(devicePath, top),
     };
   }
-  const controllers = await list(join(root, "class", "nvme"));
+  const controllers = list(join(root, "class", "nvme"));
   for (const name of controllers ?? []) {
     const dir = join(root, "class", "nvme", name);
-    const entries = (await list(dir)) ?? [];
+    const entries = list(dir) ?? [];
     // Native multipath: the controller sits in /sys/devices/virtual/nvme-subsystem/nvme-subsysN,
     // whose directory holds the namespaces' block devices; the controller itself has nvme0c0n1.
-    const self = await resolved(dir);
+    const self = resolved(dir);
     const parent = self ? dirname(self) : null;
-    const fromSubsystem =
-      parent && /\/nvme-subsys\d+$/.test(parent) ? ((await list(parent)) ?? []) : [];
-    const devicePath = await resolved(join(dir, "device"));
+    const fromSubsystem = parent && /\/nvme-subsys\d+$/.test(parent) ? (list(parent) ?? []) : [];
+    const devicePath = resolved(join(dir, "device"));
     nvme[name] = {
-      serial: await readSysfsAttr(join(dir, "serial")),
-      model: await readSysfsAttr(join(dir, "model")),
-      firmwareRev: await readSysfsAttr(join(dir, "firmware_rev")),
-      subsysnqn: await readSysfsAttr(join(dir, "subsysnqn")),
-      numaNode:
-        (await readSysfsAttr(join(dir, "numa_node"))) ?? (await nearestNumaNode(devicePath, top)),
+      serial: readSysfsAttr(join(dir, "serial")),
+      model: readSysfsAttr(join(dir, "model")),
+      firmwareRev: readSysfsAttr(join(dir, "firmware_rev")),
+      subsysnqn: readSysfsAttr(join(dir, "subsysnqn")),
+      numaNode: readSysfsAttr(join(dir, "numa_node")) ?? nearestNumaNode(devicePath, top),
       devicePath,
       namespaces: [...entries, ...fromSubsystem].filter((e) => /^nvme\d+(c\d+)?n\d+$/.test(e)),
     };

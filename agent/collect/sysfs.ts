@@ -2,27 +2,33 @@
 // the capture's JSON back defensively (a capture may come from anywhere: any value may be of any
 // type). Each collector serialises what it read into one JSON capture file (net.ts, tpm.ts,
 // numa.ts, efi.ts, pci-sysfs.ts, infiniband.ts, sysfs-storage.ts) so that replay reproduces it.
-import { readdir, readFile } from "node:fs/promises";
+//
+// The reads are synchronous on purpose: a sysfs attribute is a few bytes served from kernel
+// memory, so a blocking read costs microseconds, while an asynchronous one costs four thread-pool
+// round trips (open, fstat, read, close) that queue behind every process start and I/O callback.
+// Under QEMU TCG on one vCPU that queueing made a walk of a few dozen files take 1-17 s, and the
+// collector's duration measured the queue. Read at once, a walk's duration is its own time.
+import { readdirSync, readFileSync } from "node:fs";
 
 /** A sysfs attribute, trimmed; null when it cannot be read (absent, EINVAL while a link is down). */
-export async function readSysfsAttr(path: string): Promise<string | null> {
-  const text = await readSysfsFile(path);
+export function readSysfsAttr(path: string): string | null {
+  const text = readSysfsFile(path);
   return text === null ? null : text.trim();
 }
 
 /** A whole sysfs/procfs file as it is (multi-line ones: a node's meminfo); null when unreadable. */
-export async function readSysfsFile(path: string): Promise<string | null> {
+export function readSysfsFile(path: string): string | null {
   try {
-    return await readFile(path, "utf8");
+    return readFileSync(path, "utf8");
   } catch {
     return null;
   }
 }
 
 /** A sysfs directory's entries, sorted; [] when it does not exist (no ports, no hugetlbfs). */
-export async function listSysfsDir(path: string): Promise<string[]> {
+export function listSysfsDir(path: string): string[] {
   try {
-    return (await readdir(path)).sort();
+    return readdirSync(path).sort();
   } catch {
     return [];
   }

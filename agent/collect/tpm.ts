@@ -13,7 +13,7 @@
 // (TPM_PT_MANUFACTURER, TPM_PT_FIRMWARE_VERSION_1/2) that only a command to /dev/tpm0 reads
 // (tpm2_getcap properties-fixed, from tpm2-tools, which the image does not ship). For a 2.0 they
 // stay null: unknown, not absent.
-import { readdir } from "node:fs/promises";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Tpm } from "../../schema/inventory.ts";
 import type { Probe } from "../exec.ts";
@@ -119,7 +119,9 @@ export function parseSysClassTpm(text: string): Tpm | null {
 export async function readSysClassTpmCapture(root = "/sys/class/tpm"): Promise<string> {
   let names: string[] = [];
   try {
-    names = (await readdir(root)).filter((n) => /^tpm\d+$/.test(n)).sort();
+    names = readdirSync(root)
+      .filter((n) => /^tpm\d+$/.test(n))
+      .sort();
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
   }
@@ -127,11 +129,9 @@ export async function readSysClassTpmCapture(root = "/sys/class/tpm"): Promise<s
   for (const name of names) {
     const dir = join(root, name);
     out[name] = {
-      tpm_version_major: await readSysfsAttr(join(dir, "tpm_version_major")),
-      caps:
-        (await readSysfsAttr(join(dir, "caps"))) ??
-        (await readSysfsAttr(join(dir, "device", "caps"))),
-      description: await readSysfsAttr(join(dir, "device", "description")),
+      tpm_version_major: readSysfsAttr(join(dir, "tpm_version_major")),
+      caps: readSysfsAttr(join(dir, "caps")) ?? readSysfsAttr(join(dir, "device", "caps")),
+      description: readSysfsAttr(join(dir, "device", "description")),
     };
   }
   return `${JSON.stringify(out)}\n`;

@@ -4,10 +4,9 @@
 import { readFile, rm } from "node:fs/promises";
 import type { Inventory } from "../../schema/inventory.ts";
 import { type CmdlineOverride, parseCmdline } from "../collect/cmdline.ts";
-import { hasStableIdentity } from "../collect/identity.ts";
 import { ERROR_CODES, ReconError } from "../errors.ts";
 import { type Runner, realRunner } from "../exec.ts";
-import { buildInventory, scratchCaptureDir } from "../inventory.ts";
+import { buildInventory, refuseAnonymousReplay, scratchCaptureDir } from "../inventory.ts";
 import type { Logger } from "../log.ts";
 import type { PowerOffMode } from "./config.ts";
 import { type EventSender, eventSender } from "./events.ts";
@@ -15,6 +14,9 @@ import { packEvidence } from "./evidence.ts";
 import { powerOff } from "./poweroff.ts";
 import { spool } from "./spool.ts";
 import { type Ack, nodeUrl, putAcknowledged, type RetryPolicy } from "./upload.ts";
+
+// Kept importable from here too (it used to live here).
+export { refuseAnonymousReplay };
 
 export interface PeerRunOptions {
   masterUrl: URL;
@@ -42,25 +44,6 @@ export interface PeerRunResult {
   document: Inventory;
   inventoryAck: Ack;
   evidenceAck: Ack | null;
-}
-
-/**
- * A replayed capture without any identity (no UUID, serial, MAC or stable fact: nodeIdSource
- * "random") would land on the master as a new random node each time: refused with a usage error
- * unless the operator accepts it (--allow-anonymous). Live runs always proceed.
- */
-export function refuseAnonymousReplay(
-  document: Pick<Inventory, "nodeId" | "nodeIdSource">,
-  options: { replayDir?: string | null; allowAnonymous?: boolean },
-): void {
-  if (!options.replayDir || options.allowAnonymous) return;
-  if (hasStableIdentity(document)) return;
-  throw new ReconError(
-    ERROR_CODES.USAGE,
-    `replay of ${options.replayDir}: no system UUID, serial, MAC or stable fact found, so the ` +
-      `node has no identity (it would get the random id ${document.nodeId}); ` +
-      "give --allow-anonymous to accept that",
-  );
 }
 
 /** The boot MAC from the kernel command line (BOOTIF=), before any collector ran. */

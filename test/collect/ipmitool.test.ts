@@ -452,7 +452,9 @@ test("collectIpmi: BMC without a LAN channel (QEMU ipmi-bmc-sim) still yields a 
     assert.deepEqual(value.fru, []);
     assertReports(reports);
     assert.equal(reports[1]?.status, "failed");
-    assert.equal(reports[1]?.command, "replay ipmitool lan print 11");
+    // Get Channel Info is not implemented: the other ten channels would answer the same.
+    assert.equal(reports[1]?.command, "replay ipmitool lan print 1");
+    assert.match(reports[1]?.message ?? "", /Get Channel Info command failed: Invalid command/);
     for (const name of ["ipmitool-lan6-print", "ipmitool-user-list"]) {
       assert.deepEqual(
         [reportNamed(reports, name)?.status, reportNamed(reports, name)?.message],
@@ -463,6 +465,27 @@ test("collectIpmi: BMC without a LAN channel (QEMU ipmi-bmc-sim) still yields a 
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test("collectIpmi: a BMC without Get Channel Info ends the LAN scan after channel 1", async () => {
+  const unsupported = "Get Channel Info command failed: Invalid command";
+  const { runner, files } = tableRunner({
+    "ipmi-devices.txt": ok("present /dev/ipmi0\n"),
+    "ipmitool-mc-info.txt": ok(await read(join(SIM, "ipmitool-mc-info.txt"))),
+    "ipmitool-lan-print-1.txt": { status: "failed", exitCode: 1, message: unsupported },
+    // Never asked: were it, the scan would have gone on past a BMC that cannot answer.
+    "ipmitool-lan-print-2.txt": ok(await read(SUPERMICRO_LAN)),
+  });
+  const { value, reports } = await collectIpmi(runner);
+  assert.equal(value.bmc?.channel, null);
+  assert.equal(value.bmc?.macAddress, null);
+  assert.deepEqual(
+    files().filter((f) => /^ipmitool-(lan6?|user)-/.test(f)),
+    ["ipmitool-lan-print-1.txt"],
+  );
+  const lan = reportNamed(reports, "ipmitool-lan-print");
+  assert.deepEqual([lan?.status, lan?.message], ["failed", unsupported]);
+  assert.equal(reportNamed(reports, "ipmitool-lan6-print")?.message, "no LAN channel");
 });
 
 test("collectIpmi: stops at the round holding the first LAN channel (1 alone, then 2-5 at once)", async () => {
