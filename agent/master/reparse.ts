@@ -109,11 +109,21 @@ async function unpackEvidence(file: string): Promise<string> {
   }
 }
 
-/** Today's collector reports, with the stored run's own figures where the collector is known. */
+/**
+ * Today's collector reports, with the stored run's own figures where the collector is known. A
+ * collector with several runs (smartctl per drive, ethtool per NIC) is matched run by run, the
+ * n-th with the n-th: matched by name alone, every run got the last one's figures, so the same
+ * agent re-parsing its own evidence reported a change.
+ */
 function keepRunFigures(rebuilt: CollectorReport[], stored: CollectorReport[]): CollectorReport[] {
-  const byName = new Map(stored.map((report) => [report.name, report]));
+  const byName = new Map<string, CollectorReport[]>();
+  for (const report of stored)
+    byName.set(report.name, [...(byName.get(report.name) ?? []), report]);
+  const seen = new Map<string, number>();
   return rebuilt.map((report) => {
-    const ran = byName.get(report.name);
+    const nth = seen.get(report.name) ?? 0;
+    seen.set(report.name, nth + 1);
+    const ran = byName.get(report.name)?.[nth];
     if (!ran) return report;
     return { ...report, durationMs: ran.durationMs, command: ran.command, exitCode: ran.exitCode };
   });
