@@ -1,8 +1,14 @@
-// menu.ipxe: the iPXE script the master serves at http://<master>/menu.ipxe. dnsmasq hands it
-// to iPXE (see packaging/dnsmasq.ts); iPXE fetches the live image's kernel and initrd over
-// HTTP and boots them with the kernel arguments of the original design, so that dracut's
-// livenet module downloads the live ISO from the master and the peer finds the master again
-// through pxeaddr= (iPXE fills in ${next-server} and ${mac:hexhyp} at boot time).
+// The peers' boot menus, from one source (kernelArgs):
+// - menu.ipxe: the iPXE script the master serves at http://<master>/menu.ipxe. dnsmasq hands it
+//   to iPXE (BIOS clients; see packaging/dnsmasq.ts); iPXE fetches the live image's kernel and
+//   initrd over HTTP and boots them with the kernel arguments of the original design, so that
+//   dracut's livenet module downloads the live root (the medium's squashfs, or the whole ISO)
+//   from the master and the peer finds the master again through pxeaddr= (iPXE fills in
+//   ${next-server} and ${mac:hexhyp} at boot time).
+// - grub.cfg: what Debian's signed network GRUB reads from the master's TFTP root (grub/grub.cfg,
+//   its built-in prefix) after the Microsoft-signed shim loaded it: UEFI x86_64 clients, Secure
+//   Boot or not, and grubaa64.efi on arm64 (chosen by $grub_cpu). The same kernel arguments;
+//   GRUB's own variables stand in for iPXE's (renderGrubCfg).
 //
 // Differences from the original's arguments, and why (packaging/README.md has the long form):
 // - no rd.live.ram=1: livenet already downloads the ISO into RAM (/run/initramfs/live); the
@@ -22,6 +28,12 @@ export interface MenuOptions {
   imageVersion: string;
   /** ISO path on the master's HTTP server. Default: install/<imageName>/<imageName>-<imageVersion>.iso */
   isoPath?: string;
+  /**
+   * Path of the live image's squashfs on the master's HTTP server (the medium's
+   * LiveOS/squashfs.img, e.g. install/recon/squashfs.img): the peers' root instead of the ISO
+   * (dracut's livenet hands a squashfs file to dmsquash-live-root as it is). Wins over isoPath.
+   */
+  squashfsPath?: string;
   /** Kernel: a file in install/<imageName>/, or a path from the HTTP root if it has a "/". */
   kernel: string;
   /** Initrd: same rules as kernel. */
@@ -33,14 +45,29 @@ export interface MenuOptions {
 }
 
 export const DEFAULT_CONSOLES: readonly string[] = ["tty0", "ttyS1,115200n8", "ttyS0,115200n8"];
+/** arm64 servers' serial console is a PL011 (ttyAMA0) or a 16550 (ttyS0); the last is /dev/console. */
+export const DEFAULT_AARCH64_CONSOLES: readonly string[] = [
+  "tty0",
+  "ttyS0,115200n8",
+  "ttyAMA0,115200n8",
+];
 
 /** The fixed part of the command line, from the original design (see the header). */
 export const LIVE_ARGS: readonly string[] = ["rd.live.image", "iomem=relaxed"];
+/** The boot loader that runs the command line: it fills in the boot NIC and the master. */
+export type BootLoader = "ipxe" | "grub";
+/**
+ * BOOTIF= and pxeaddr= as each loader expands them. iPXE: its own settings. GRUB: ${bootif}
+ * (set by renderGrubCfg's script from $net_default_mac, which has colons, to "01-aa-bb-..")
+ * and $net_default_server (the TFTP server it was loaded from: next-server, as for iPXE).
+ */
+export const LOADER_VARIABLES: Record<BootLoader, { bootif: string; pxeaddr: string }> = {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: iPXE expands it at boot
+  ipxe: { bootif: "01-${mac:hexhyp}", pxeaddr: "${next-server}" },
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: GRUB expands it at boot
+  grub: { bootif: "${bootif}", pxeaddr: "${net_default_server}" },
+};
 export const TAIL_ARGS: readonly string[] = [
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: iPXE expands it at boot
-  "BOOTIF=01-${mac:hexhyp}",
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: iPXE expands it at boot
-  "pxeaddr=${next-server}",
   "postaction=liveboot",
   "nomodeset",
   "noquiet",
@@ -120,22 +147,40 @@ function earlyPrintk(consoles: readonly string[]): string | null {
   return null;
 }
 
-/** The kernel command line (without iPXE's "kernel <url>" in front). */
-export function kernelArgs(options: MenuOptions): string[] {
+/** Checks one kernel argument (an extraArgs entry, a line of peer-args); returns it unchanged. */
+export function checkKernelArg(arg: string): string {
+  return check(arg, KERNEL_ARG, "kernel argument");
+}
+
+/**
+ * The kernel command line (without the loader's "kernel <url>" in front), for the loader that
+ * expands BOOTIF= and pxeaddr=. arch "aarch64" has no earlyprintk (x86 only); its consoles
+ * are the caller's (renderGrubCfg passes DEFAULT_AARCH64_CONSOLES).
+ */
+export function kernelArgs(
+  options: MenuOptions,
+  loader: BootLoader = "ipxe",
+  arch: "x86_64" | "aarch64" = "x86_64",
+): string[] {
   const master = checkMaster(options.master);
   const name = check(options.imageName, NAME, "imageName");
   const version = check(options.imageVersion, NAME, "imageVersion");
-  const iso = options.isoPath
-    ? checkPath(options.isoPath, "isoPath")
-    : `install/${name}/${name}-${version}.iso`;
+  const root = options.squashfsPath
+    ? checkPath(options.squashfsPath, "squashfsPath")
+    : options.isoPath
+      ? checkPath(options.isoPath, "isoPath")
+      : `install/${name}/${name}-${version}.iso`;
   const initrd = filePath(options.initrd, name, "initrd");
   const consoles = (options.console ?? DEFAULT_CONSOLES).map((c) => check(c, CONSOLE, "console"));
   const extra = (options.extraArgs ?? []).map((a) => check(a, KERNEL_ARG, "extraArgs entry"));
-  const early = earlyPrintk(consoles);
+  const early = arch === "x86_64" ? earlyPrintk(consoles) : null;
+  const vars = LOADER_VARIABLES[loader];
   return [
     `initrd=${initrd.split("/").pop()}`,
-    `root=live:http://${master}/${iso}`,
+    `root=live:http://${master}/${root}`,
     ...LIVE_ARGS,
+    `BOOTIF=${vars.bootif}`,
+    `pxeaddr=${vars.pxeaddr}`,
     ...TAIL_ARGS,
     ...consoles.map((c) => `console=${c}`),
     ...(early ? [early] : []),
@@ -164,6 +209,79 @@ export function renderMenuIpxe(options: MenuOptions): string {
     "echo recon: boot failed, trying again in 10 seconds",
     "sleep 10",
     "goto retry",
+    "",
+  ].join("\n");
+}
+
+export interface GrubCfgOptions extends MenuOptions {
+  /**
+   * Directory on the master's HTTP server with the arm64 image: linux, initrd, squashfs.img
+   * (e.g. install/recon/aarch64). Without it an arm64 client is told there is none.
+   */
+  aarch64Path?: string;
+  /** console= values for arm64. Default DEFAULT_AARCH64_CONSOLES. */
+  aarch64Console?: string[];
+}
+
+/**
+ * grub.cfg for Debian's signed network GRUB (grubnetx64.efi.signed behind shim; grubaa64.efi).
+ * Its built-in prefix is /grub on the TFTP server it came from; its memdisk config sources
+ * $prefix/x86_64-efi/grub.cfg (arm64-efi on arm64) if there, else $prefix/grub.cfg: this file,
+ * for both. Kernel and initrd come over HTTP from the master (GRUB 2.06's http module talks to
+ * port 80 only, so a master with a port is refused). Throws MenuInputError.
+ */
+export function renderGrubCfg(options: GrubCfgOptions): string {
+  const master = checkMaster(options.master);
+  if (master.includes(":"))
+    throw new MenuInputError(
+      `GRUB 2.06 fetches over HTTP from port 80 only: master ${q(master)} has a port`,
+    );
+  const name = check(options.imageName, NAME, "imageName");
+  const version = check(options.imageVersion, NAME, "imageVersion");
+  const http = `(http,${master})`;
+  const x86Args = kernelArgs(options, "grub", "x86_64");
+  const x86Kernel = filePath(options.kernel, name, "kernel");
+  const x86Initrd = filePath(options.initrd, name, "initrd");
+  const arm: string[] = [];
+  if (options.aarch64Path) {
+    const dir = checkPath(options.aarch64Path, "aarch64Path");
+    const armArgs = kernelArgs(
+      {
+        ...options,
+        kernel: `${dir}/linux`,
+        initrd: `${dir}/initrd`,
+        squashfsPath: `${dir}/squashfs.img`,
+        console: options.aarch64Console ?? [...DEFAULT_AARCH64_CONSOLES],
+      },
+      "grub",
+      "aarch64",
+    );
+    arm.push(`  linux ${http}/${dir}/linux ${armArgs.join(" ")}`, `  initrd ${http}/${dir}/initrd`);
+  } else {
+    arm.push(`  echo "recon: this master serves no arm64 image"`, "  sleep 60");
+  }
+  return [
+    "# recon boot menu for GRUB, generated by packaging/menu.ts: regenerate it, do not edit it.",
+    `# Live image ${name} ${version} from ${master}. Read by shim + grubx64.efi (UEFI x86_64,`,
+    "# Secure Boot or not) and grubaa64.efi (arm64) from the master's TFTP root.",
+    "",
+    "# BOOTIF as pxelinux and iPXE write it (01-aa-bb-cc-dd-ee-ff); GRUB's MAC has colons, which",
+    "# dracut and the agent also accept if the conversion fails.",
+    'set bootif="$net_default_mac"',
+    "if regexp --set=1:m1 --set=2:m2 --set=3:m3 --set=4:m4 --set=5:m5 --set=6:m6 '^(..):(..):(..):(..):(..):(..)$' \"$net_default_mac\"; then",
+    '  set bootif="01-$m1-$m2-$m3-$m4-$m5-$m6"',
+    "fi",
+    `echo "recon: booting ${name} ${version} from ${master} on $net_default_mac ($grub_cpu)"`,
+    'if [ "$grub_cpu" = "arm64" ]; then',
+    ...arm,
+    "else",
+    `  linux ${http}/${x86Kernel} ${x86Args.join(" ")}`,
+    `  initrd ${http}/${x86Initrd}`,
+    "fi",
+    "boot",
+    'echo "recon: boot failed, trying again in 10 seconds"',
+    "sleep 10",
+    "configfile $prefix/grub.cfg",
     "",
   ].join("\n");
 }

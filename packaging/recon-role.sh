@@ -3,27 +3,42 @@
 # design's shell hook did, and then done. Run as root by recon.service.
 #
 #   no pxeaddr= on the command line -> master (booted from the USB stick):
-#       bring up the provisioning address, write dnsmasq.conf and menu.ipxe
-#       (recon-agent boot-assets), start dnsmasq, then exec `recon-agent serve`.
+#       bring up the provisioning address, link the network boot loaders into the TFTP root,
+#       write dnsmasq.conf, menu.ipxe and grub.cfg (recon-agent boot-assets), start dnsmasq,
+#       then exec `recon-agent serve`.
 #   pxeaddr=ADDR                    -> peer (PXE-booted by a master):
-#       wait until http://ADDR/post.tgz can be fetched, unpack it in $RECON_STATE/post and exec
-#       its post.sh (which verifies the binaries and runs the agent in run mode).
+#       wait until http://ADDR/post-$(uname -m).tgz can be fetched (http://ADDR/post.tgz when
+#       the master answers 404: an older master), unpack it in $RECON_STATE/post and exec its
+#       post.sh (which verifies the binary and runs the agent in run mode).
 #
 # Master settings on the kernel command line (all optional):
 #   recon.master.addr=CIDR   provisioning address (default 10.13.36.1/22: 1,007 DHCP leases)
 #   recon.master.iface=NAME  provisioning interface (default: the first wired NIC, by name,
 #                            that has link; the first wired NIC if none has)
+#   recon.peer.args=A,B,...  more kernel arguments for the peers (menu.ipxe and grub.cfg); may
+#                            be given more than once. An argument with a comma in it (a
+#                            console=ttyS0,115200n8) goes in the peer-args file instead.
+# $RECON_DATA/peer-args (the RECON-DATA file system of the stick): more peer kernel arguments,
+#   one per line; blank lines and lines starting with # are skipped. boot-assets checks every
+#   argument (packaging/menu.ts): one it refuses stops the master with its name on the console.
 # Environment (defaults in brackets; tests point them elsewhere):
 #   RECON_CMDLINE [/proc/cmdline]        RECON_STATE [/run/recon]
 #   RECON_AGENT [/usr/bin/recon-agent]   if not executable, the agent of $RECON_SHARE/post.tgz
-#   RECON_SHARE [/usr/share/recon]       post.tgz, image.env, install/ (ISO, kernel, initrd)
+#   RECON_SHARE [/usr/share/recon]       post*.tgz, image.env, install/ (kernel, initrd,
+#                                        squashfs), boot/ (grubaa64.efi)
 #   RECON_DATA [/var/lib/recon]          serve --root: the inventories land here
 #   RECON_SYSFS_NET [/sys/class/net]     RECON_LINK_WAIT [20] seconds to wait for link
 #   RECON_IPXE_DIRS ["/usr/share/ipxe /usr/lib/ipxe"]  where undionly.kpxe and ipxe.efi are
-#   RECON_FETCH_TRIES [0 = forever]      RECON_FETCH_DELAY [5] seconds between tries
-# $RECON_SHARE/image.env (written by the image build) names the live image for menu.ipxe:
-#   RECON_IMAGE_NAME, RECON_IMAGE_VERSION, RECON_IMAGE_KERNEL, RECON_IMAGE_INITRD,
-#   and optionally RECON_IMAGE_ISO (path from the HTTP root).
+#   RECON_EFI_DIRS ["/usr/lib/shim /usr/lib/grub/x86_64-efi-signed $RECON_SHARE/boot"]  where
+#                                        the signed shimx64.efi.signed, grubnetx64.efi.signed
+#                                        and grubaa64.efi are
+#   RECON_MACHINE [uname -m]             RECON_FETCH_TRIES [0 = forever]
+#   RECON_FETCH_DELAY [5] seconds between tries
+# $RECON_SHARE/image.env (written by the image build) names the live image for the boot menus:
+#   RECON_IMAGE_NAME, RECON_IMAGE_VERSION, RECON_IMAGE_KERNEL, RECON_IMAGE_INITRD, and
+#   optionally RECON_IMAGE_SQUASHFS or RECON_IMAGE_ISO (the peers' root; paths from the HTTP
+#   root; the squashfs wins) and RECON_IMAGE_AARCH64 (path of the arm64 kernel, initrd and
+#   squashfs directory, e.g. install/recon/aarch64).
 set -u
 set -f # command-line words are never globbed
 
@@ -37,6 +52,7 @@ unset NODE_OPTIONS
 : "${RECON_SYSFS_NET:=/sys/class/net}"
 : "${RECON_LINK_WAIT:=20}"
 : "${RECON_IPXE_DIRS:=/usr/share/ipxe /usr/lib/ipxe}"
+: "${RECON_EFI_DIRS:=/usr/lib/shim /usr/lib/grub/x86_64-efi-signed $RECON_SHARE/boot}"
 : "${RECON_FETCH_TRIES:=0}"
 : "${RECON_FETCH_DELAY:=5}"
 
@@ -68,6 +84,16 @@ cmdline_value() {
   return "$found"
 }
 
+# cmdline_values KEY: prints the value of every KEY=... word, in order, one per line.
+cmdline_values() {
+  # shellcheck disable=SC2013 # words, not lines, are wanted
+  for word in $(cat "$RECON_CMDLINE"); do
+    case $word in
+      "$1"=*) printf '%s\n' "${word#*=}" ;;
+    esac
+  done
+}
+
 # --- peer -------------------------------------------------------------------------------------
 
 run_peer() {
@@ -75,14 +101,26 @@ run_peer() {
   case $master in
     "" | *[!A-Za-z0-9.:-]*) die "pxeaddr=$master is not an address or host name" ;;
   esac
-  url="http://$master/post.tgz"
+  machine=${RECON_MACHINE:-$(uname -m)}
+  case $machine in
+    "" | *[!A-Za-z0-9_]*) die "peer: uname -m gave ${machine:-nothing}" ;;
+  esac
+  url="http://$master/post-$machine.tgz"
   dir=$RECON_STATE/post
   rm -rf "$dir"
   mkdir -p "$dir" || die "cannot create $dir"
   cd "$dir" || die "cannot enter $dir"
   tries=0
   log "peer: fetching $url"
-  until curl -fsS --connect-timeout 5 --max-time 900 -o post.tgz.part "$url"; do
+  # -w prints the HTTP status: a 404 for post-<machine>.tgz is a master from before the
+  # per-architecture packages, which serves both agents as post.tgz.
+  until code=$(curl -fsS --connect-timeout 5 --max-time 900 -w '%{http_code}' \
+    -o post.tgz.part "$url"); do
+    if [ "$code" = 404 ] && [ "${url##*/}" != post.tgz ]; then
+      url="http://$master/post.tgz"
+      log "peer: the master has no post-$machine.tgz: fetching $url"
+      continue
+    fi
     tries=$((tries + 1))
     if [ "$RECON_FETCH_TRIES" -gt 0 ] && [ "$tries" -ge "$RECON_FETCH_TRIES" ]; then
       die "peer: no post.tgz from $master after $tries tries"
@@ -148,26 +186,42 @@ master_agent() {
     printf '%s\n' "$RECON_AGENT"
     return 0
   fi
-  [ -f "$RECON_SHARE/post.tgz" ] || return 1
+  post=$RECON_SHARE/post-${RECON_MACHINE:-$(uname -m)}.tgz
+  [ -f "$post" ] || post=$RECON_SHARE/post.tgz
+  [ -f "$post" ] || return 1
   dir=$RECON_STATE/agent
   rm -rf "$dir"
-  mkdir -p "$dir" && tar xf "$RECON_SHARE/post.tgz" -C "$dir" || return 1
+  mkdir -p "$dir" && tar xf "$post" -C "$dir" || return 1
   printf '%s\n' "$dir/post.sh"
 }
 
-# link_loader NAME CANDIDATES...: links the first iPXE loader found into the TFTP root.
+# link_loader DIRS NAME CANDIDATES...: links the first loader found in DIRS (a space-separated
+# list) into the TFTP root as NAME; fails (with a warning) when there is none.
 link_loader() {
-  target=$1
-  shift
+  dirs=$1
+  target=$2
+  shift 2
   for name in "$@"; do
-    for d in $RECON_IPXE_DIRS; do
+    for d in $dirs; do
       if [ -f "$d/$name" ]; then
         ln -sf "$d/$name" "$RECON_STATE/tftp/$target"
         return 0
       fi
     done
   done
-  log "master: warning: no $target in $RECON_IPXE_DIRS; such firmware cannot PXE-boot"
+  log "master: warning: no $target in $dirs; such firmware cannot PXE-boot"
+  return 1
+}
+
+# peer_args: the extra peer kernel arguments, one per line: recon.peer.args= (comma-separated)
+# first, then the lines of $RECON_DATA/peer-args.
+peer_args() {
+  cmdline_values recon.peer.args | tr ',' '\n' | grep -v '^$'
+  if [ -f "$RECON_DATA/peer-args" ]; then
+    sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' "$RECON_DATA/peer-args" |
+      grep -v -e '^$' -e '^#'
+  fi
+  return 0
 }
 
 run_master() {
@@ -186,8 +240,16 @@ run_master() {
   ip addr replace "$cidr" dev "$iface" || die "cannot add $cidr to $iface"
 
   mkdir -p "$RECON_STATE/tftp" "$RECON_STATE/http" "$RECON_DATA" || die "cannot create directories"
-  link_loader undionly.kpxe undionly.kpxe
-  link_loader ipxe.efi ipxe.efi ipxe-x86_64.efi snponly.efi
+  link_loader "$RECON_IPXE_DIRS" undionly.kpxe undionly.kpxe
+  link_loader "$RECON_IPXE_DIRS" ipxe.efi ipxe.efi ipxe-x86_64.efi snponly.efi
+  # UEFI under Secure Boot: Microsoft-signed shim, which loads grubx64.efi from the same TFTP
+  # directory (Debian's signed network GRUB); it reads grub/grub.cfg (its built-in prefix).
+  efi_x86_64=
+  link_loader "$RECON_EFI_DIRS" shimx64.efi shimx64.efi.signed shimx64.efi &&
+    link_loader "$RECON_EFI_DIRS" grubx64.efi grubnetx64.efi.signed grubx64.efi &&
+    efi_x86_64=1
+  efi_aarch64=
+  link_loader "$RECON_EFI_DIRS" grubaa64.efi grubaa64.efi grubnetaa64.efi.signed && efi_aarch64=1
 
   agent=$(master_agent) || die "no recon-agent: neither $RECON_AGENT nor $RECON_SHARE/post.tgz"
 
@@ -196,6 +258,8 @@ run_master() {
   RECON_IMAGE_KERNEL=
   RECON_IMAGE_INITRD=
   RECON_IMAGE_ISO=
+  RECON_IMAGE_SQUASHFS=
+  RECON_IMAGE_AARCH64=
   if [ -r "$RECON_SHARE/image.env" ]; then
     # shellcheck disable=SC1091 # written by the image build
     . "$RECON_SHARE/image.env"
@@ -203,11 +267,35 @@ run_master() {
   set -- boot-assets --interface "$iface" --address "$cidr" \
     --tftp-root "$RECON_STATE/tftp" --http-base "http://$addr" \
     --dnsmasq-out "$RECON_STATE/dnsmasq.conf" --lease-file "$RECON_STATE/dnsmasq.leases"
+  [ -n "$efi_x86_64" ] && set -- "$@" --efi-file shimx64.efi
+  [ -n "$efi_aarch64" ] && set -- "$@" --efi-aarch64-file grubaa64.efi
   if [ -n "$RECON_IMAGE_NAME" ]; then
     set -- "$@" --menu-out "$RECON_STATE/http/menu.ipxe" \
       --image-name "$RECON_IMAGE_NAME" --image-version "$RECON_IMAGE_VERSION" \
       --kernel "$RECON_IMAGE_KERNEL" --initrd "$RECON_IMAGE_INITRD"
-    [ -n "$RECON_IMAGE_ISO" ] && set -- "$@" --iso-path "$RECON_IMAGE_ISO"
+    if [ -n "$RECON_IMAGE_SQUASHFS" ]; then
+      set -- "$@" --squashfs-path "$RECON_IMAGE_SQUASHFS"
+    elif [ -n "$RECON_IMAGE_ISO" ]; then
+      set -- "$@" --iso-path "$RECON_IMAGE_ISO"
+    fi
+    if [ -n "$efi_x86_64" ] || [ -n "$efi_aarch64" ]; then
+      mkdir -p "$RECON_STATE/tftp/grub" || die "cannot create $RECON_STATE/tftp/grub"
+      set -- "$@" --grub-cfg-out "$RECON_STATE/tftp/grub/grub.cfg"
+      [ -n "$efi_aarch64" ] && [ -n "$RECON_IMAGE_AARCH64" ] &&
+        set -- "$@" --aarch64-path "$RECON_IMAGE_AARCH64"
+    fi
+    extra=$(peer_args)
+    if [ -n "$extra" ]; then
+      log "master: extra peer kernel arguments: $(printf '%s' "$extra" | tr '\n' ' ')"
+      # one argument per line; set -f is on, so splitting on newlines alone is safe
+      old_ifs=$IFS
+      IFS='
+'
+      for arg in $extra; do
+        set -- "$@" --extra-arg "$arg"
+      done
+      IFS=$old_ifs
+    fi
   else
     log "master: warning: no $RECON_SHARE/image.env: no menu.ipxe, peers cannot boot"
   fi
@@ -218,7 +306,7 @@ run_master() {
   log "master: dnsmasq running; serving http://$addr/"
 
   set -- serve --root "$RECON_DATA" --host "$addr" --port 80 \
-    --post-tgz "$RECON_SHARE/post.tgz" --install "$RECON_SHARE/install" \
+    --post-dir "$RECON_SHARE" --install "$RECON_SHARE/install" \
     --dnsmasq-conf "$RECON_STATE/dnsmasq.conf"
   [ -f "$RECON_STATE/http/menu.ipxe" ] && set -- "$@" --menu "$RECON_STATE/http/menu.ipxe"
   exec "$agent" "$@"

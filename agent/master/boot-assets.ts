@@ -1,11 +1,15 @@
-// `recon-agent boot-assets`: writes the master's dnsmasq.conf and menu.ipxe. recon-role.sh
-// runs it when a node becomes the master; the generators are pure functions in packaging/.
+// `recon-agent boot-assets`: writes the master's dnsmasq.conf, menu.ipxe and grub.cfg.
+// recon-role.sh runs it when a node becomes the master; the generators are pure functions in
+// packaging/ (menu.ipxe and grub.cfg from the same kernelArgs()).
 //
 //   recon-agent boot-assets --interface IF --address CIDR --tftp-root DIR
 //       [--dnsmasq-out FILE] [--lease-file FILE] [--dhcp-range FIRST,LAST] [--lease-time T]
 //       [--domain D] [--master-name N] [--http-base URL] [--bios-file F] [--efi-file F]
-//       [--menu-out FILE --image-name N --image-version V --kernel K --initrd I
-//        [--iso-path P] [--master HOST] [--console C]... [--kernel-arg A]...]
+//       [--efi-aarch64-file F]
+//       [--menu-out FILE] [--grub-cfg-out FILE] (either needs the image:)
+//       [--image-name N --image-version V --kernel K --initrd I [--squashfs-path P]
+//        [--iso-path P] [--aarch64-path DIR] [--master HOST] [--console C]...
+//        [--aarch64-console C]... [--extra-arg A]... (alias --kernel-arg)]
 import { rename, writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import {
@@ -14,7 +18,7 @@ import {
   parseCidr,
   renderDnsmasqConf,
 } from "../../packaging/dnsmasq.ts";
-import { MenuInputError, renderMenuIpxe } from "../../packaging/menu.ts";
+import { MenuInputError, renderGrubCfg, renderMenuIpxe } from "../../packaging/menu.ts";
 import { ERROR_CODES, ReconError } from "../errors.ts";
 
 const OPTIONS = {
@@ -30,15 +34,21 @@ const OPTIONS = {
   "http-base": { type: "string" },
   "bios-file": { type: "string" },
   "efi-file": { type: "string" },
+  "efi-aarch64-file": { type: "string" },
   "menu-out": { type: "string" },
+  "grub-cfg-out": { type: "string" },
   "image-name": { type: "string" },
   "image-version": { type: "string" },
   kernel: { type: "string" },
   initrd: { type: "string" },
   "iso-path": { type: "string" },
+  "squashfs-path": { type: "string" },
+  "aarch64-path": { type: "string" },
   master: { type: "string" },
   console: { type: "string", multiple: true },
+  "aarch64-console": { type: "string", multiple: true },
   "kernel-arg": { type: "string", multiple: true },
+  "extra-arg": { type: "string", multiple: true },
 } as const;
 
 export interface BootAssetsOptions {
@@ -57,16 +67,22 @@ export interface BootAssetsOptions {
   httpBase?: string;
   biosFile?: string;
   efiFile?: string;
+  efiAarch64File?: string;
   menuOut?: string;
+  grubCfgOut?: string;
+  /** The image both menus boot (required with menuOut or grubCfgOut). */
   menu?: {
     imageName: string;
     imageVersion: string;
     kernel: string;
     initrd: string;
     isoPath?: string;
+    squashfsPath?: string;
+    aarch64Path?: string;
     /** Default: the address without prefix. */
     master?: string;
     console?: string[];
+    aarch64Console?: string[];
     extraArgs?: string[];
   };
 }
@@ -90,6 +106,7 @@ export async function writeBootAssets(options: BootAssetsOptions): Promise<strin
   const written: string[] = [];
   let dnsmasqText: string | null = null;
   let menuText: string | null = null;
+  let grubText: string | null = null;
   try {
     const { address, netmask } = parseCidr(options.address);
     if (options.dnsmasqOut) {
@@ -105,12 +122,16 @@ export async function writeBootAssets(options: BootAssetsOptions): Promise<strin
         masterName: options.masterName,
         biosFile: options.biosFile,
         efiFile: options.efiFile,
+        efiAarch64File: options.efiAarch64File,
         leaseFile: options.leaseFile,
       });
     }
-    if (options.menuOut) {
-      if (!options.menu) throw usage("--menu-out needs the image (--image-name ...)");
-      menuText = renderMenuIpxe({ ...options.menu, master: options.menu.master ?? address });
+    if (options.menuOut || options.grubCfgOut) {
+      if (!options.menu)
+        throw usage("--menu-out and --grub-cfg-out need the image (--image-name ...)");
+      const menu = { ...options.menu, master: options.menu.master ?? address };
+      if (options.menuOut) menuText = renderMenuIpxe(menu);
+      if (options.grubCfgOut) grubText = renderGrubCfg(menu);
     }
   } catch (error) {
     if (error instanceof DnsmasqInputError || error instanceof MenuInputError)
@@ -124,6 +145,10 @@ export async function writeBootAssets(options: BootAssetsOptions): Promise<strin
   if (options.menuOut && menuText !== null) {
     await writeAtomically(options.menuOut, menuText);
     written.push(options.menuOut);
+  }
+  if (options.grubCfgOut && grubText !== null) {
+    await writeAtomically(options.grubCfgOut, grubText);
+    written.push(options.grubCfgOut);
   }
   return written;
 }
@@ -141,8 +166,8 @@ export function parseBootAssetsArgs(argv: readonly string[]): BootAssetsOptions 
     if (typeof v !== "string" || v === "") throw usage(`--${name} is required`);
     return v;
   };
-  if (!values["dnsmasq-out"] && !values["menu-out"])
-    throw usage("nothing to write: give --dnsmasq-out and/or --menu-out");
+  if (!values["dnsmasq-out"] && !values["menu-out"] && !values["grub-cfg-out"])
+    throw usage("nothing to write: give --dnsmasq-out, --menu-out and/or --grub-cfg-out");
   let dhcpRange: [string, string] | undefined;
   if (values["dhcp-range"]) {
     const parts = values["dhcp-range"].split(/[,-]/);
@@ -162,18 +187,24 @@ export function parseBootAssetsArgs(argv: readonly string[]): BootAssetsOptions 
     httpBase: values["http-base"],
     biosFile: values["bios-file"],
     efiFile: values["efi-file"],
+    efiAarch64File: values["efi-aarch64-file"],
     menuOut: values["menu-out"],
+    grubCfgOut: values["grub-cfg-out"],
   };
-  if (values["menu-out"]) {
+  if (values["menu-out"] || values["grub-cfg-out"]) {
+    const extra = [...(values["kernel-arg"] ?? []), ...(values["extra-arg"] ?? [])];
     options.menu = {
       imageName: need("image-name"),
       imageVersion: need("image-version"),
       kernel: need("kernel"),
       initrd: need("initrd"),
       isoPath: values["iso-path"],
+      squashfsPath: values["squashfs-path"],
+      aarch64Path: values["aarch64-path"],
       master: values.master,
       console: values.console,
-      extraArgs: values["kernel-arg"],
+      aarch64Console: values["aarch64-console"],
+      extraArgs: extra.length > 0 ? extra : undefined,
     };
   }
   return options;

@@ -1,5 +1,5 @@
 // The master: `recon-agent serve`. agent/cli.ts parses flags and calls serveCommand.
-import { statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import path from "node:path";
 import v8 from "node:v8";
 import { ERROR_CODES, ReconError } from "../errors.ts";
@@ -36,6 +36,8 @@ export interface ServeArgs {
   menu?: string;
   /** File served as /post.tgz. */
   postTgz?: string;
+  /** Directory whose post.tgz, post-x86_64.tgz, post-aarch64.tgz are served under those names. */
+  postDir?: string;
   /** Directories served under /export, /isos, /install. */
   export?: string;
   isos?: string;
@@ -57,6 +59,9 @@ export interface ServeArgs {
   /** Seconds without progress after which a node is `stalled` (default 600). */
   stallAfterSeconds?: number;
 }
+
+/** What --post-dir serves: the per-architecture packages and post.tgz for older peers. */
+export const POST_PACKAGES: readonly string[] = ["post.tgz", "post-x86_64.tgz", "post-aarch64.tgz"];
 
 function requireKind(flag: string, target: string, kind: "file" | "directory"): string {
   const resolved = path.resolve(target);
@@ -100,6 +105,14 @@ export function serveOptions(args: ServeArgs): ServerOptions {
   const files: Record<string, string> = {};
   if (args.menu) files["/menu.ipxe"] = requireKind("--menu", args.menu, "file");
   if (args.postTgz) files["/post.tgz"] = requireKind("--post-tgz", args.postTgz, "file");
+  if (args.postDir) {
+    const dir = requireKind("--post-dir", args.postDir, "directory");
+    // Each package that is there: a peer asks for post-$(uname -m).tgz, then post.tgz.
+    for (const name of POST_PACKAGES) {
+      const file = path.join(dir, name);
+      if (!files[`/${name}`] && existsSync(file)) files[`/${name}`] = file;
+    }
+  }
   return {
     root,
     host: args.host,

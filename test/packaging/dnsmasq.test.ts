@@ -62,7 +62,8 @@ dhcp-match=set:ipxe,175
 dhcp-userclass=set:ipxe,iPXE
 dhcp-match=set:efi-x86_64,option:client-arch,7
 dhcp-match=set:efi-x86_64,option:client-arch,9
-dhcp-boot=tag:!ipxe,tag:!efi-x86_64,undionly.kpxe,master,10.13.37.1
+dhcp-match=set:efi-arm64,option:client-arch,11
+dhcp-boot=tag:!ipxe,tag:!efi-x86_64,tag:!efi-arm64,undionly.kpxe,master,10.13.37.1
 dhcp-boot=tag:!ipxe,tag:efi-x86_64,ipxe.efi,master,10.13.37.1
 dhcp-boot=tag:ipxe,http://10.13.37.1/menu.ipxe,master,10.13.37.1
 enable-tftp
@@ -92,13 +93,18 @@ describe("renderDnsmasqConf", () => {
       masterName: "bang",
       biosFile: "undionly.kkpxe",
       efiFile: "snponly.efi",
+      efiAarch64File: "grubaa64.efi",
       leaseFile: "/tmp/leases",
     });
     assert.match(text, /^dhcp-range=10\.13\.37\.100,10\.13\.37\.250,12h$/m);
     assert.match(text, /^host-record=lab\.example,bang\.lab\.example,bang,10\.13\.37\.1$/m);
     assert.match(text, /^local=\/lab\.example\/$/m);
-    assert.match(text, /^dhcp-boot=tag:!ipxe,tag:!efi-x86_64,undionly\.kkpxe,bang,10\.13\.37\.1$/m);
+    assert.match(
+      text,
+      /^dhcp-boot=tag:!ipxe,tag:!efi-x86_64,tag:!efi-arm64,undionly\.kkpxe,bang,10\.13\.37\.1$/m,
+    );
     assert.match(text, /^dhcp-boot=tag:!ipxe,tag:efi-x86_64,snponly\.efi,bang,10\.13\.37\.1$/m);
+    assert.match(text, /^dhcp-boot=tag:!ipxe,tag:efi-arm64,grubaa64\.efi,bang,10\.13\.37\.1$/m);
     assert.match(text, /^dhcp-leasefile=\/tmp\/leases$/m);
     assert.doesNotMatch(text, /^server=/m);
   });
@@ -236,7 +242,7 @@ describe("dnsmasq in a network namespace", {
       const tftp = join(dir, "tftp");
       execFileSync("mkdir", ["-p", tftp]);
       writeFileSync(join(tftp, "undionly.kpxe"), "not really iPXE\n");
-      writeFileSync(join(tftp, "ipxe.efi"), "not really iPXE either\n");
+      writeFileSync(join(tftp, "shimx64.efi"), "not really shim\n");
       const conf = join(dir, "dnsmasq.conf");
       writeFileSync(
         conf,
@@ -244,6 +250,9 @@ describe("dnsmasq in a network namespace", {
           ...BASE,
           interface: "rq0",
           tftpRoot: tftp,
+          // what recon-role.sh asks for when the image has the signed loaders
+          efiFile: "shimx64.efi",
+          efiAarch64File: "grubaa64.efi",
           leaseFile: join(dir, "leases"),
         }),
       );
@@ -339,8 +348,15 @@ describe("dnsmasq in a network namespace", {
     assert.equal(env.router, undefined, "no default route is handed out");
   });
 
-  it("gives a UEFI x86-64 client (client-arch 7) ipxe.efi", () => {
-    assert.equal(lease(["-x", "0x5d:0007"]).boot_file, "ipxe.efi");
+  it("gives a UEFI x86-64 client (client-arch 7 and 9) the signed shim", () => {
+    assert.equal(lease(["-x", "0x5d:0007"]).boot_file, "shimx64.efi");
+    assert.equal(lease(["-x", "0x5d:0009"]).boot_file, "shimx64.efi");
+  });
+
+  it("gives a UEFI arm64 client (client-arch 11) grubaa64.efi, not a BIOS loader", () => {
+    const env = lease(["-x", "0x5d:000b"]);
+    assert.equal(env.boot_file, "grubaa64.efi");
+    assert.equal(env.siaddr, "10.13.37.1");
   });
 
   it("gives iPXE (user class iPXE) the menu URL", () => {

@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { makePostTgz, sha256sums } from "../../packaging/package.ts";
+import { makePostPackages, makePostTgz, sha256sums } from "../../packaging/package.ts";
 import { underCI } from "../support/ci.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -164,6 +164,54 @@ describe("makePostTgz", () => {
       assert.deepEqual(readFileSync(again.path), readFileSync(result.path));
     });
   }
+});
+
+describe("makePostPackages (npm run package)", () => {
+  it("writes post-x86_64.tgz and post-aarch64.tgz with one agent each, and post.tgz = x86_64", async () => {
+    const dist = join(scratch, "dist-per-arch");
+    mkdirSync(dist, { recursive: true });
+    writeFileSync(join(dist, "recon-agent"), fakeAgent("recon-agent-x86_64"));
+    writeFileSync(join(dist, "recon-agent-arm64"), fakeAgent("recon-agent-aarch64"));
+    const results = await makePostPackages({ distDir: dist, compressor: "gzip" });
+    assert.deepEqual(
+      results.map((r) => r.path),
+      ["post-x86_64.tgz", "post-aarch64.tgz", "post.tgz"].map((f) => join(dist, f)),
+    );
+    const names = (file: string) =>
+      execFileSync("tar", ["tf", join(dist, file)], { encoding: "utf8" })
+        .trim()
+        .split("\n");
+    assert.deepEqual(names("post-x86_64.tgz"), ["SHA256SUMS", "post.sh", "recon-agent-x86_64"]);
+    assert.deepEqual(names("post-aarch64.tgz"), ["SHA256SUMS", "post.sh", "recon-agent-aarch64"]);
+    assert.deepEqual(
+      readFileSync(join(dist, "post.tgz")),
+      readFileSync(join(dist, "post-x86_64.tgz")),
+    );
+    // each runs on its own CPU and refuses the other (exit 21: no binary for this CPU)
+    for (const [file, machine, other] of [
+      ["post-x86_64.tgz", "x86_64", "aarch64"],
+      ["post-aarch64.tgz", "aarch64", "x86_64"],
+    ] as const) {
+      const out = join(scratch, `per-arch-${machine}`);
+      mkdirSync(out);
+      execFileSync("tar", ["xf", join(dist, file), "-C", out]);
+      const sums = readFileSync(join(out, "SHA256SUMS"), "utf8");
+      assert.doesNotMatch(sums, new RegExp(`recon-agent-${other}`));
+      for (const [uname, status] of [
+        [machine, 0],
+        [other, 20],
+      ] as const) {
+        const bin = join(out, `.stub-bin-${uname}`);
+        mkdirSync(bin);
+        writeFileSync(join(bin, "uname"), `#!/bin/sh\necho ${uname}\n`);
+        chmodSync(join(bin, "uname"), 0o755);
+        const r = runPost(out, bin, ["--dry-run"]);
+        assert.equal(r.status, status, r.stderr);
+        if (status === 0)
+          assert.match(r.ran ?? "", new RegExp(`^recon-agent-${machine} --dry-run\n`));
+      }
+    }
+  });
 });
 
 const hasShellcheck = spawnSync("shellcheck", ["--version"]).status === 0;

@@ -40,15 +40,20 @@ const STUB = (name: string, body = "") =>
     "",
   ].join("\n");
 
-// curl stub: fails $RECON_CURL_FAILS times, then "downloads" $RECON_POST_TGZ to the -o file.
+// curl stub: answers 404 (-w's %{http_code}, exit 22 as curl -f does) for a URL that names
+// $RECON_CURL_404, fails $RECON_CURL_FAILS times (exit 7, no HTTP status: "000"), then
+// "downloads" $RECON_POST_TGZ to the -o file and prints 200.
 const CURL = STUB(
   "curl",
   [
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell syntax
+    'for url; do :; done; case $url in *"${RECON_CURL_404:-none}"*) printf 404; exit 22 ;; esac',
     'count=$(cat "$RECON_CURL_COUNT" 2>/dev/null || echo 0)',
     'echo $((count + 1)) > "$RECON_CURL_COUNT"',
     // biome-ignore lint/suspicious/noTemplateCurlyInString: shell syntax
-    '[ "$count" -lt "${RECON_CURL_FAILS:-0}" ] && exit 7',
+    'if [ "$count" -lt "${RECON_CURL_FAILS:-0}" ]; then printf 000; exit 7; fi',
     'while [ $# -gt 0 ]; do [ "$1" = -o ] && cp "$RECON_POST_TGZ" "$2"; shift; done',
+    "printf 200",
   ].join("\n"),
 );
 
@@ -58,7 +63,7 @@ const AGENT = STUB(
   [
     'if [ "$1" = boot-assets ]; then',
     "  while [ $# -gt 0 ]; do",
-    '    case $1 in --dnsmasq-out|--menu-out) echo generated > "$2" ;; esac',
+    '    case $1 in --dnsmasq-out|--menu-out|--grub-cfg-out) echo generated > "$2" ;; esac',
     "    shift",
     "  done",
     "fi",
@@ -97,6 +102,8 @@ function world(cmdline: string, nics: Record<string, { carrier?: 0 | 1; kind?: s
   mkdirSync(ipxe);
   writeFileSync(join(ipxe, "undionly.kpxe"), "");
   writeFileSync(join(ipxe, "ipxe-x86_64.efi"), "");
+  const efi = join(dir, "efi");
+  mkdirSync(efi);
   const cmdlineFile = join(dir, "cmdline");
   writeFileSync(cmdlineFile, `${cmdline}\n`);
   const env: Record<string, string> = {
@@ -110,6 +117,9 @@ function world(cmdline: string, nics: Record<string, { carrier?: 0 | 1; kind?: s
     RECON_SYSFS_NET: sys,
     RECON_LINK_WAIT: "2",
     RECON_IPXE_DIRS: `${join(dir, "nonexistent")} ${ipxe}`,
+    // empty unless a test puts the signed loaders there (efiLoaders)
+    RECON_EFI_DIRS: efi,
+    RECON_MACHINE: "x86_64",
     RECON_FETCH_DELAY: "0",
     RECON_CALLS: join(dir, "calls"),
     RECON_ENV_LOG: join(dir, "env-log"),
@@ -122,6 +132,13 @@ function world(cmdline: string, nics: Record<string, { carrier?: 0 | 1; kind?: s
           .split("\n")
       : [];
   return { dir, cmdline: cmdlineFile, env, calls } satisfies World;
+}
+
+/** Puts the names the image ships (Debian's signed shim and GRUB, H4's arm64 GRUB) in RECON_EFI_DIRS. */
+function efiLoaders(w: World) {
+  const efi = w.env.RECON_EFI_DIRS as string;
+  for (const name of ["shimx64.efi.signed", "grubnetx64.efi.signed", "grubaa64.efi"])
+    writeFileSync(join(efi, name), name);
 }
 
 function runRole(w: World, extraEnv: Record<string, string> = {}) {
@@ -152,17 +169,52 @@ describe("recon-role.sh: peer (pxeaddr= on the command line)", () => {
   const CMDLINE =
     "initrd=initrd root=live:http://10.13.37.1/install/recon/recon-1.iso rd.live.image BOOTIF=01-52-54-00-12-34-56 pxeaddr=10.13.37.1 postaction=liveboot";
 
-  it("fetches post.tgz from the master, unpacks it and runs post.sh with its exit code", () => {
+  it("fetches post-<uname -m>.tgz from the master, unpacks it and runs post.sh with its exit code", () => {
     const w = world(CMDLINE);
     const tgz = fakePostTgz(w.dir);
-    const r = runRole(w, { RECON_POST_TGZ: tgz, RECON_POST_EXIT: "5" });
+    const r = runRole(w, { RECON_POST_TGZ: tgz, RECON_POST_EXIT: "5", RECON_MACHINE: "aarch64" });
     assert.equal(r.status, 5, r.stderr);
     const calls = w.calls();
-    assert.match(calls[0] ?? "", /^curl .* -o post\.tgz\.part http:\/\/10\.13\.37\.1\/post\.tgz$/);
+    assert.match(
+      calls[0] ?? "",
+      /^curl .* -o post\.tgz\.part http:\/\/10\.13\.37\.1\/post-aarch64\.tgz$/,
+    );
     assert.equal(calls[1], `post.sh --cmdline ${w.cmdline} in ${join(w.dir, "run/post")}`);
     assert.equal(calls.length, 2);
     assert.match(r.stderr, /this node is a peer/);
     assert.ok(!calls.some((c) => c.startsWith("dnsmasq") || c.startsWith("ip ")));
+  });
+
+  it("falls back to post.tgz when the master answers 404 for post-<uname -m>.tgz", () => {
+    const w = world(CMDLINE);
+    const r = runRole(w, { RECON_POST_TGZ: fakePostTgz(w.dir), RECON_CURL_404: "post-x86_64" });
+    assert.equal(r.status, 0, r.stderr);
+    const curls = w.calls().filter((c) => c.startsWith("curl"));
+    assert.equal(curls.length, 2);
+    assert.match(curls[0] ?? "", /\/post-x86_64\.tgz$/);
+    assert.match(curls[1] ?? "", /\/post\.tgz$/);
+    assert.match(r.stderr, /no post-x86_64\.tgz: fetching http:\/\/10\.13\.37\.1\/post\.tgz/);
+    assert.doesNotMatch(r.stderr, /not ready/);
+  });
+
+  it("does not fall back to post.tgz when the master is only not ready yet", () => {
+    const w = world(CMDLINE);
+    const r = runRole(w, { RECON_POST_TGZ: fakePostTgz(w.dir), RECON_CURL_FAILS: "1" });
+    assert.equal(r.status, 0, r.stderr);
+    const curls = w.calls().filter((c) => c.startsWith("curl"));
+    assert.equal(curls.length, 2);
+    assert.ok(
+      curls.every((c) => c.endsWith("/post-x86_64.tgz")),
+      curls.join("\n"),
+    );
+  });
+
+  it("refuses a uname -m that is not a plain word", () => {
+    const w = world(CMDLINE);
+    const r = runRole(w, { RECON_MACHINE: "x86/../../etc" });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /uname -m gave/);
+    assert.deepEqual(w.calls(), []);
   });
 
   it("waits for the master: retries the download until it works", () => {
@@ -222,13 +274,107 @@ describe("recon-role.sh: master (no pxeaddr=)", () => {
       "ip addr replace 10.13.36.1/22 dev eno2",
       `recon-agent boot-assets --interface eno2 --address 10.13.36.1/22 --tftp-root ${run}/tftp --http-base http://10.13.36.1 --dnsmasq-out ${run}/dnsmasq.conf --lease-file ${run}/dnsmasq.leases --menu-out ${run}/http/menu.ipxe --image-name recon --image-version 1.2.3 --kernel linux --initrd initrd`,
       `dnsmasq --conf-file=${run}/dnsmasq.conf --pid-file=${run}/dnsmasq.pid`,
-      `recon-agent serve --root ${w.env.RECON_DATA} --host 10.13.36.1 --port 80 --post-tgz ${share}/post.tgz --install ${share}/install --dnsmasq-conf ${run}/dnsmasq.conf --menu ${run}/http/menu.ipxe`,
+      `recon-agent serve --root ${w.env.RECON_DATA} --host 10.13.36.1 --port 80 --post-dir ${share} --install ${share}/install --dnsmasq-conf ${run}/dnsmasq.conf --menu ${run}/http/menu.ipxe`,
     ]);
     assert.match(readlinkSync(join(run, "tftp/undionly.kpxe")), /ipxe\/undionly\.kpxe$/);
     assert.match(readlinkSync(join(run, "tftp/ipxe.efi")), /ipxe\/ipxe-x86_64\.efi$/);
     // nothing the agent runs sees NODE_OPTIONS
     const envLog = readFileSync(w.env.RECON_ENV_LOG as string, "utf8");
     assert.doesNotMatch(envLog, /require/);
+  });
+
+  it("links shim, GRUB and the arm64 GRUB, and asks for grub.cfg, the squashfs and arm64", () => {
+    const w = world("quiet recon.master.iface=eno2", NICS);
+    efiLoaders(w);
+    writeFileSync(
+      join(w.env.RECON_SHARE as string, "image.env"),
+      [
+        "RECON_IMAGE_NAME=recon",
+        "RECON_IMAGE_VERSION=1.2.3",
+        "RECON_IMAGE_KERNEL=linux",
+        "RECON_IMAGE_INITRD=initrd",
+        "RECON_IMAGE_ISO=install/recon/recon.iso",
+        "RECON_IMAGE_SQUASHFS=install/recon/squashfs.img",
+        "RECON_IMAGE_AARCH64=install/recon/aarch64",
+        "",
+      ].join("\n"),
+    );
+    const r = runRole(w);
+    assert.equal(r.status, 0, r.stderr);
+    const run = w.env.RECON_STATE as string;
+    const efi = w.env.RECON_EFI_DIRS as string;
+    assert.equal(readlinkSync(join(run, "tftp/shimx64.efi")), join(efi, "shimx64.efi.signed"));
+    assert.equal(readlinkSync(join(run, "tftp/grubx64.efi")), join(efi, "grubnetx64.efi.signed"));
+    assert.equal(readlinkSync(join(run, "tftp/grubaa64.efi")), join(efi, "grubaa64.efi"));
+    const assets = w.calls().find((c) => c.startsWith("recon-agent boot-assets")) ?? "";
+    assert.match(assets, / --efi-file shimx64\.efi --efi-aarch64-file grubaa64\.efi /);
+    // the squashfs wins over the ISO
+    assert.match(assets, / --squashfs-path install\/recon\/squashfs\.img /);
+    assert.doesNotMatch(assets, /--iso-path/);
+    assert.match(
+      assets,
+      new RegExp(
+        ` --grub-cfg-out ${run}/tftp/grub/grub\\.cfg --aarch64-path install/recon/aarch64$`,
+      ),
+    );
+    assert.equal(readFileSync(join(run, "tftp/grub/grub.cfg"), "utf8"), "generated\n");
+  });
+
+  it("keeps iPXE for UEFI and writes no grub.cfg when the image has no signed shim", () => {
+    const w = world("quiet recon.master.iface=eno2", NICS);
+    writeFileSync(
+      join(w.env.RECON_SHARE as string, "image.env"),
+      "RECON_IMAGE_NAME=recon\nRECON_IMAGE_VERSION=1\nRECON_IMAGE_KERNEL=linux\nRECON_IMAGE_INITRD=initrd\nRECON_IMAGE_ISO=install/recon/recon.iso\n",
+    );
+    const r = runRole(w);
+    assert.equal(r.status, 0, r.stderr);
+    const assets = w.calls().find((c) => c.startsWith("recon-agent boot-assets")) ?? "";
+    assert.doesNotMatch(assets, /--efi-file|--efi-aarch64-file|--grub-cfg-out|--squashfs-path/);
+    assert.match(assets, / --iso-path install\/recon\/recon\.iso/);
+    assert.match(r.stderr, /no shimx64\.efi in /);
+    assert.match(r.stderr, /no grubaa64\.efi in /);
+  });
+
+  it("passes recon.peer.args= and the lines of RECON-DATA's peer-args as --extra-arg", () => {
+    const w = world(
+      "quiet recon.master.iface=eno2 recon.peer.args=nowatchdog,recon.poweroff=0 recon.peer.args=rd.shell",
+      NICS,
+    );
+    writeFileSync(
+      join(w.env.RECON_SHARE as string, "image.env"),
+      "RECON_IMAGE_NAME=recon\nRECON_IMAGE_VERSION=1\nRECON_IMAGE_KERNEL=linux\nRECON_IMAGE_INITRD=initrd\n",
+    );
+    const data = w.env.RECON_DATA as string;
+    mkdirSync(data, { recursive: true });
+    writeFileSync(
+      join(data, "peer-args"),
+      "# consoles of this hall\n  console=ttyS1,57600  \n\n#rd.break\nrd.debug\n",
+    );
+    const r = runRole(w);
+    assert.equal(r.status, 0, r.stderr);
+    const assets = w.calls().find((c) => c.startsWith("recon-agent boot-assets")) ?? "";
+    assert.ok(
+      assets.endsWith(
+        " --extra-arg nowatchdog --extra-arg recon.poweroff=0 --extra-arg rd.shell --extra-arg console=ttyS1,57600 --extra-arg rd.debug",
+      ),
+      assets,
+    );
+    assert.match(r.stderr, /extra peer kernel arguments: nowatchdog recon\.poweroff=0 rd\.shell/);
+  });
+
+  it("passes a peer argument with shell characters as one word for boot-assets to refuse", () => {
+    const w = world("quiet recon.master.iface=eno2", NICS);
+    writeFileSync(
+      join(w.env.RECON_SHARE as string, "image.env"),
+      "RECON_IMAGE_NAME=recon\nRECON_IMAGE_VERSION=1\nRECON_IMAGE_KERNEL=linux\nRECON_IMAGE_INITRD=initrd\n",
+    );
+    const data = w.env.RECON_DATA as string;
+    mkdirSync(data, { recursive: true });
+    writeFileSync(join(data, "peer-args"), "a b $(reboot) *\n");
+    const r = runRole(w);
+    assert.equal(r.status, 0, r.stderr);
+    const assets = w.calls().find((c) => c.startsWith("recon-agent boot-assets")) ?? "";
+    assert.ok(assets.endsWith(" --extra-arg a b $(reboot) *"), assets);
   });
 
   it("takes recon.master.addr= and recon.master.iface= from the command line", () => {
@@ -266,6 +412,16 @@ describe("recon-role.sh: master (no pxeaddr=)", () => {
     const r = runRole(w);
     assert.equal(r.status, 1);
     assert.deepEqual(w.calls(), []);
+  });
+
+  it("uses the agent from post-<uname -m>.tgz (through its post.sh) when none is installed", () => {
+    const w = world("quiet", NICS);
+    const share = w.env.RECON_SHARE as string;
+    execFileSync("cp", [fakePostTgz(w.dir), join(share, "post-x86_64.tgz")]);
+    writeFileSync(join(share, "post.tgz"), "not a tar: must not be used");
+    const r = runRole(w, { RECON_AGENT: join(w.dir, "not-installed") });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(w.calls().filter((c) => c.startsWith("post.sh")).length, 2);
   });
 
   it("uses the agent from post.tgz (through its post.sh) when none is installed", () => {

@@ -1,16 +1,26 @@
 #!/bin/sh
 # recon-media.sh [layout|iso]: lay out what the master serves from the live
 # medium it booted from (dracut mounts it at /run/initramfs/live).
-#   layout (recon-media.service, before recon.service): post.tgz, kernel, initrd
-#   iso    (recon-media-iso.service, alongside recon.service): the ISO copy; the
-#          peers' livenet retries the download (100 x 5 s) until it is there
+#   layout (recon-media.service, before recon.service): post*.tgz, kernel, initrd,
+#          squashfs, the arm64 files
+#   iso    (recon-media-iso.service, alongside recon.service): the ISO copy, only for an
+#          image.env that names RECON_IMAGE_ISO and no RECON_IMAGE_SQUASHFS (images built
+#          before the peers booted the squashfs); the peers' livenet retries the download
+#          (100 x 5 s) until it is there
 #
-#   $RECON_SHARE/post.tgz                  <- /recon/post.tgz on the medium (added by
-#                                             kiwi/make-recipe-target, not in the squashfs)
+#   $RECON_SHARE/post-x86_64.tgz           <- /recon/post-x86_64.tgz on the medium (added by
+#   $RECON_SHARE/post-aarch64.tgz          <- /recon/post-aarch64.tgz  kiwi/make-recipe-target,
+#   $RECON_SHARE/post.tgz                  <- /recon/post.tgz, else     not in the squashfs)
+#                                             /recon/post-x86_64.tgz (older peers fetch it)
 #   $RECON_SHARE/install/<name>/linux      <- /boot/<arch>/loader/linux
 #   $RECON_SHARE/install/<name>/initrd     <- /boot/<arch>/loader/initrd
+#   $RECON_SHARE/$RECON_IMAGE_SQUASHFS     <- /LiveOS/squashfs.img (the peers' root:
+#                                             root=live:http://<master>/install/<name>/squashfs.img)
+#   $RECON_SHARE/install/<name>/aarch64/{linux,initrd,squashfs.img}
+#                                          <- /recon/aarch64/ on the medium, when there
+#   $RECON_SHARE/boot/grubaa64.efi         <- /recon/aarch64/grubaa64.efi (arm64 PXE loader)
 #   $RECON_SHARE/install/<name>/<image>.iso <- the ISO9660 image of the medium itself
-#                                             (master only: copied into RAM, isosize bytes)
+#                                             (iso mode only: copied into RAM, isosize bytes)
 #
 # $RECON_SHARE/image.env is written into the image at build time (name, version,
 # file names). Files are bind-mounted (or copied), never symlinked: the master's
@@ -47,6 +57,7 @@ fi
 
 RECON_IMAGE_NAME=recon
 RECON_IMAGE_ISO=
+RECON_IMAGE_SQUASHFS=
 RECON_IMAGE_KERNEL=linux
 RECON_IMAGE_INITRD=initrd
 if [ -r "$RECON_SHARE/image.env" ]; then
@@ -55,10 +66,35 @@ if [ -r "$RECON_SHARE/image.env" ]; then
 fi
 install=$RECON_SHARE/install/$RECON_IMAGE_NAME
 
-if [ "$mode" = layout ] && [ -f "$RECON_LIVE/recon/post.tgz" ]; then
-    place "$RECON_LIVE/recon/post.tgz" "$RECON_SHARE/post.tgz" && log "post.tgz from the medium"
-elif [ "$mode" = layout ]; then
-    log "the medium carries no recon/post.tgz"
+if [ "$mode" = layout ]; then
+    for post in post-x86_64.tgz post-aarch64.tgz; do
+        [ -f "$RECON_LIVE/recon/$post" ] || continue
+        place "$RECON_LIVE/recon/$post" "$RECON_SHARE/$post" && log "$post from the medium"
+    done
+    if [ -f "$RECON_LIVE/recon/post.tgz" ]; then
+        place "$RECON_LIVE/recon/post.tgz" "$RECON_SHARE/post.tgz" && log "post.tgz from the medium"
+    elif [ -f "$RECON_LIVE/recon/post-x86_64.tgz" ]; then
+        place "$RECON_LIVE/recon/post-x86_64.tgz" "$RECON_SHARE/post.tgz" &&
+            log "post.tgz is post-x86_64.tgz (for peers that ask for post.tgz)"
+    else
+        log "the medium carries no recon/post*.tgz"
+    fi
+    if [ -n "$RECON_IMAGE_SQUASHFS" ]; then
+        if [ -f "$RECON_LIVE/LiveOS/squashfs.img" ]; then
+            place "$RECON_LIVE/LiveOS/squashfs.img" "$RECON_SHARE/$RECON_IMAGE_SQUASHFS" &&
+                log "serving LiveOS/squashfs.img as $RECON_IMAGE_SQUASHFS"
+        else
+            log "warning: the medium has no LiveOS/squashfs.img: peers have no root to boot"
+        fi
+    fi
+    arm=$RECON_LIVE/recon/aarch64
+    for f in linux initrd squashfs.img; do
+        [ -f "$arm/$f" ] || continue
+        place "$arm/$f" "$install/aarch64/$f" && log "arm64 $f from the medium"
+    done
+    if [ -f "$arm/grubaa64.efi" ]; then
+        place "$arm/grubaa64.efi" "$RECON_SHARE/boot/grubaa64.efi" && log "arm64 grubaa64.efi from the medium"
+    fi
 fi
 
 for loader in "$RECON_LIVE"/boot/*/loader; do
@@ -77,6 +113,10 @@ case " $(cat "$RECON_CMDLINE") " in
 *" pxeaddr="*) exit 0 ;;
 esac
 [ -n "$RECON_IMAGE_ISO" ] || exit 0
+if [ -n "$RECON_IMAGE_SQUASHFS" ]; then
+    log "peers boot $RECON_IMAGE_SQUASHFS: the ISO is not copied"
+    exit 0
+fi
 dev=$(readlink -f "$RECON_LIVEDEV" 2>/dev/null || true)
 if [ ! -b "$dev" ] && [ ! -f "$dev" ]; then
     log "live device $RECON_LIVEDEV is not a block device: no ISO to serve"
