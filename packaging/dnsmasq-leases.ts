@@ -4,9 +4,10 @@
 // is on), so the reader polls it and compares; fs.watch would miss the rename-free rewrites on
 // some file systems and fire several times per rewrite on others.
 //
-// The lease file does not hold the client architecture (DHCP option 93): `clientArch` stays null
-// here (unknown), never a guess.
-import { readFile, stat } from "node:fs/promises";
+// The lease file does not hold the client architecture (DHCP option 93): that comes from dnsmasq's
+// --dhcp-script hook (packaging/dnsmasq-hook.sh), whose lines watchHookFile below reads; without
+// the hook `clientArch` stays null (unknown), never a guess.
+import { open, readFile, stat } from "node:fs/promises";
 import { isIpv4 } from "./menu.ts";
 
 export interface Lease {
@@ -121,7 +122,7 @@ export interface LeaseWatcher {
 
 export interface LeaseWatchOptions {
   file: string;
-  /** Milliseconds between checks; default 1000. */
+  /** Milliseconds between checks; default 1000; 0: no timer (the caller polls). */
   intervalMs?: number;
   /** Called with each lease that is new, or whose IP or hostname changed (renewals are not). */
   onLease: (lease: Lease) => void;
@@ -166,8 +167,9 @@ export function watchLeases(options: LeaseWatchOptions): LeaseWatcher {
     });
     return running;
   };
-  const timer = setInterval(() => void poll(), options.intervalMs ?? 1000);
-  timer.unref();
+  const interval = options.intervalMs ?? 1000;
+  const timer = interval > 0 ? setInterval(() => void poll(), interval) : undefined;
+  timer?.unref();
   return {
     current: () => leases,
     byIp: (ip) => ipIndex.get(ip.startsWith("::ffff:") ? ip.slice(7) : ip),
@@ -177,18 +179,22 @@ export function watchLeases(options: LeaseWatchOptions): LeaseWatcher {
 }
 
 /**
- * The lease file and the first DHCP range of a dnsmasq.conf (the one renderDnsmasqConf wrote):
- * the master reads what dnsmasq really runs with. Never throws; null where the line is absent.
+ * The lease file, the first DHCP range and the dhcp-script of a dnsmasq.conf (the one
+ * renderDnsmasqConf wrote): the master reads what dnsmasq really runs with. Never throws; null
+ * where the line is absent.
  * @example readDnsmasqConf("dhcp-range=10.13.36.16,10.13.39.254,255.255.252.0,1h\n" +
  *   "dhcp-leasefile=/run/recon/dnsmasq.leases\n")
- *   // -> { dhcpRange: ["10.13.36.16", "10.13.39.254"], leaseFile: "/run/recon/dnsmasq.leases" }
+ *   // -> { dhcpRange: ["10.13.36.16", "10.13.39.254"], leaseFile: "/run/recon/dnsmasq.leases",
+ *   //      dhcpScript: null }
  */
 export function readDnsmasqConf(text: string): {
   dhcpRange: [string, string] | null;
   leaseFile: string | null;
+  dhcpScript: string | null;
 } {
   let dhcpRange: [string, string] | null = null;
   let leaseFile: string | null = null;
+  let dhcpScript: string | null = null;
   for (const raw of text.split("\n")) {
     const line = raw.trim();
     const eq = line.indexOf("=");
@@ -204,7 +210,175 @@ export function readDnsmasqConf(text: string): {
       }
     } else if ((key === "dhcp-leasefile" || key === "dhcp-lease-file") && leaseFile === null) {
       if (value.startsWith("/")) leaseFile = value;
+    } else if (key === "dhcp-script" && dhcpScript === null) {
+      if (value.startsWith("/")) dhcpScript = value;
     }
   }
-  return { dhcpRange, leaseFile };
+  return { dhcpRange, leaseFile, dhcpScript };
+}
+
+// ---------------------------------------------------------------- the dhcp-script hook's file
+
+/** Where packaging/dnsmasq-hook.sh appends when RECON_DHCP_HOOK_FILE is not set. */
+export const DEFAULT_HOOK_FILE = "/run/recon/dhcp-hook.tsv";
+/** Longest hook line read (7 fields of at most 255 bytes); longer ones are dropped whole. */
+export const MAX_HOOK_LINE = 2048;
+/** Most bytes of the hook file read per poll (about 10,000 lines). */
+const HOOK_READ_BYTES = 1024 * 1024;
+
+/**
+ * The client architecture, DHCP option 93 (RFC 4578, IANA "Processor Architecture Types"):
+ * "bios" (0), "uefi-x86_64" (7 and 9, 16 for HTTP boot), "uefi-arm64" (11, 19 for HTTP boot),
+ * any other number as its decimal text ("6": 32-bit UEFI), null when the client did not say.
+ */
+export type ClientArch = string | null;
+
+const ARCH_NAMES: Record<number, string> = {
+  0: "bios",
+  7: "uefi-x86_64",
+  9: "uefi-x86_64",
+  16: "uefi-x86_64",
+  11: "uefi-arm64",
+  19: "uefi-arm64",
+};
+
+/**
+ * The architecture a DHCP client gave: the number in its PXE vendor class (option 60,
+ * "PXEClient:Arch:00007:UNDI:003016"; "HTTPClient:Arch:00016" for UEFI HTTP boot), else
+ * dnsmasq's tags `efi-x86_64` and `efi-arm64`, which renderDnsmasqConf sets from option 93 (7 or
+ * 9, 11). Pure.
+ * @example clientArchOf("PXEClient:Arch:00000:UNDI:002001", []) // -> "bios"
+ * @example clientArchOf("udhcp 1.35.0", ["efi-x86_64", "lh0"]) // -> "uefi-x86_64"
+ * @example clientArchOf("PXEClient:Arch:00006:UNDI:003016", []) // -> "6"
+ */
+export function clientArchOf(vendorClass: string | null, tags: readonly string[]): ClientArch {
+  const m = /^(?:PXEClient|HTTPClient):Arch:(\d{5})(?::|$)/.exec(vendorClass ?? "");
+  if (m) {
+    const arch = Number(m[1]);
+    return ARCH_NAMES[arch] ?? String(arch);
+  }
+  if (tags.includes("efi-x86_64")) return "uefi-x86_64";
+  return tags.includes("efi-arm64") ? "uefi-arm64" : null;
+}
+
+/** One line of the hook file: a lease as dnsmasq reported it to its dhcp-script. */
+export interface HookLease extends Lease {
+  action: "add" | "old";
+  vendorClass: string | null;
+  tags: string[];
+  clientArch: ClientArch;
+}
+
+const TAG = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
+const VENDOR = /^[\x20-\x7e]{1,255}$/;
+
+/**
+ * A line packaging/dnsmasq-hook.sh wrote, every field checked (the hostname and the vendor
+ * class come from the DHCP client); null for anything else: another action, a bad MAC or
+ * address, a line over MAX_HOOK_LINE, a field count that is not 7. A bad optional field (the
+ * hostname, a tag) is dropped, not the lease. Never throws.
+ * @example parseHookLine("add\t52:54:00:12:34:56\t10.13.36.20\tpeer-1\t" +
+ *   "PXEClient:Arch:00007:UNDI:003016\tefi-x86_64 lh0\t1764650943")
+ *   // -> { action: "add", mac: "52:54:00:12:34:56", ip: "10.13.36.20", hostname: "peer-1",
+ *   //      clientId: null, expiresAt: 1764650943, vendorClass: "PXEClient:Arch:00007:UNDI:003016",
+ *   //      tags: ["efi-x86_64", "lh0"], clientArch: "uefi-x86_64" }
+ */
+export function parseHookLine(line: string): HookLease | null {
+  if (line.length > MAX_HOOK_LINE) return null;
+  const fields = line.split("\t");
+  if (fields.length !== 7) return null;
+  const [action, rawMac, ip, hostname, vendor, tagText, expires] = fields as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  const mac = rawMac.toLowerCase();
+  if ((action !== "add" && action !== "old") || !MAC.test(mac) || !isIpv4(ip)) return null;
+  const vendorClass = VENDOR.test(vendor) ? vendor : null;
+  const tags = tagText.split(" ").filter((t) => TAG.test(t));
+  return {
+    action,
+    mac,
+    ip,
+    hostname: NAME.test(hostname) ? hostname : null,
+    clientId: null,
+    expiresAt: /^\d{1,12}$/.test(expires) ? Number(expires) : 0,
+    vendorClass,
+    tags,
+    clientArch: clientArchOf(vendorClass, tags),
+  };
+}
+
+export interface HookWatcher {
+  /** Reads what the hook appended since the last poll; resolves after the callbacks ran. */
+  poll(): Promise<void>;
+}
+
+/**
+ * Follows the hook file as it grows (it is only appended to; a shorter file than last time was
+ * replaced, and is read from its start). A missing file is no lease yet. A partial last line
+ * waits for its newline; a line longer than MAX_HOOK_LINE is skipped whole, so a hostile client
+ * can neither split a line nor make the reader hold an unbounded one.
+ */
+export function watchHookFile(options: {
+  file: string;
+  onLease: (lease: HookLease) => void;
+  onError?: (error: unknown) => void;
+}): HookWatcher {
+  let offset = 0;
+  let ino = -1;
+  /** Inside a line over the cap: drop everything up to its newline. */
+  let skipping = false;
+  let running: Promise<void> | null = null;
+  const read = async () => {
+    let handle: Awaited<ReturnType<typeof open>> | null = null;
+    try {
+      handle = await open(options.file, "r");
+      const info = await handle.stat();
+      if (info.ino !== ino || info.size < offset) {
+        ino = info.ino;
+        offset = 0;
+        skipping = false;
+      }
+      while (offset < info.size) {
+        const want = Math.min(HOOK_READ_BYTES, info.size - offset);
+        const buffer = Buffer.alloc(want);
+        const { bytesRead } = await handle.read(buffer, 0, want, offset);
+        if (bytesRead === 0) break;
+        const chunk = buffer.subarray(0, bytesRead);
+        const last = chunk.lastIndexOf(0x0a);
+        if (last < 0) {
+          // No newline yet: a line being written, or an overlong one (skipped from here on).
+          if (chunk.length < MAX_HOOK_LINE && !skipping) break;
+          skipping = true;
+          offset += chunk.length;
+          continue;
+        }
+        const lines = chunk.subarray(0, last).toString("utf8").split("\n");
+        if (skipping) lines.shift();
+        skipping = false;
+        offset += last + 1;
+        for (const line of lines) {
+          const lease = parseHookLine(line);
+          if (lease) options.onLease(lease);
+        }
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") options.onError?.(error);
+    } finally {
+      await handle?.close();
+    }
+  };
+  return {
+    poll: () => {
+      running ??= read().finally(() => {
+        running = null;
+      });
+      return running;
+    },
+  };
 }

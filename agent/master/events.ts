@@ -270,8 +270,12 @@ export class EventStore {
     });
   }
 
-  /** A lease from dnsmasq: stored when new or changed (not for renewals); null when not stored. */
-  appendLease(lease: Lease): Promise<EventRecord> | null {
+  /**
+   * A lease from dnsmasq, with the client architecture when the dhcp-script hook gave it: stored
+   * when new or changed (not for renewals: a second event would restart the node's life);
+   * null when not stored.
+   */
+  appendLease(lease: Lease, clientArch: string | null = null): Promise<EventRecord> | null {
     const seen = `${lease.ip} ${String(lease.hostname)}`;
     if (this.lastLease.get(lease.mac) === seen) return null;
     const nodeId = this.macToNode.get(lease.mac) ?? null;
@@ -281,7 +285,7 @@ export class EventStore {
       nodeId,
       type: "dhcp",
       ip: lease.ip,
-      detail: { hostname: lease.hostname, clientArch: null, expiresAt: lease.expiresAt },
+      detail: { hostname: lease.hostname, clientArch, expiresAt: lease.expiresAt },
     });
   }
 

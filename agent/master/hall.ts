@@ -4,14 +4,26 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import {
+  DEFAULT_HOOK_FILE,
   type DhcpUsage,
   dhcpUsage,
+  type HookLease,
+  type HookWatcher,
+  type Lease,
   type LeaseWatcher,
   readDnsmasqConf,
+  watchHookFile,
   watchLeases,
 } from "../../packaging/dnsmasq-leases.ts";
 import { ERROR_CODES, ReconError } from "../errors.ts";
-import { bootFileOf, type EventRecord, EventStore, macKey, parsePeerEvent } from "./events.ts";
+import {
+  bootFileOf,
+  type EventRecord,
+  EventStore,
+  MAX_KEYS,
+  macKey,
+  parsePeerEvent,
+} from "./events.ts";
 import { DEFAULT_STALL_AFTER_MS, type HallNode, hallNodes, stateCounts } from "./node-state.ts";
 import type { NodeRecord } from "./store.ts";
 
@@ -21,6 +33,11 @@ export interface HallOptions {
   dnsmasqConf?: string | null;
   /** dnsmasq's lease file (overrides the one in dnsmasqConf). */
   leaseFile?: string | null;
+  /**
+   * The file packaging/dnsmasq-hook.sh appends to (its RECON_DHCP_HOOK_FILE); default
+   * DEFAULT_HOOK_FILE when dnsmasqConf has a dhcp-script line, else none.
+   */
+  dhcpHookFile?: string | null;
   /** Milliseconds without a step after which a node counts as stalled (default 10 min). */
   stallAfterMs?: number;
   leasePollMs?: number;
@@ -40,9 +57,19 @@ export interface HallList {
   evidenceWithoutInventory: number;
 }
 
+/** How long a lease from the lease file waits for its hook line (and architecture). */
+const HOOK_WAIT_MS = 3000;
+
 export class Hall {
   readonly events: EventStore;
   private leases: LeaseWatcher | null = null;
+  private hook: HookWatcher | null = null;
+  /** MAC -> client architecture, from the hook (the lease file has none). */
+  private readonly archByMac = new Map<string, string>();
+  /** Leases seen in the lease file whose hook line has not come yet (it brings the arch). */
+  private readonly pending = new Map<string, { lease: Lease; sinceMs: number }>();
+  private timer: NodeJS.Timeout | undefined;
+  private polling: Promise<void> | null = null;
   private range: [string, string] | null = null;
   private nearlyFull = false;
   private readonly options: HallOptions;
@@ -58,6 +85,7 @@ export class Hall {
   static async open(options: HallOptions): Promise<Hall> {
     const hall = new Hall(options);
     let leaseFile = options.leaseFile ?? null;
+    let hookFile = options.dhcpHookFile ?? null;
     if (options.dnsmasqConf) {
       let text: string;
       try {
@@ -71,23 +99,93 @@ export class Hall {
       const conf = readDnsmasqConf(text);
       hall.range = conf.dhcpRange;
       leaseFile ??= conf.leaseFile;
+      if (conf.dhcpScript) hookFile ??= DEFAULT_HOOK_FILE;
     }
     const opened = await hall.events.open();
     options.log({ event: "events_opened", file: hall.events.file, ...opened });
+    if (hookFile) {
+      hall.hook = watchHookFile({
+        file: hookFile,
+        onLease: (lease) => hall.hookLease(lease),
+        onError: (error) => hall.failed("dhcp_hook_file", error),
+      });
+    }
     if (leaseFile) {
       hall.leases = watchLeases({
         file: leaseFile,
-        intervalMs: options.leasePollMs ?? 1000,
-        onLease: (lease) => {
-          hall.events.appendLease(lease)?.catch((error: unknown) => hall.failed("dhcp", error));
-          hall.checkRange();
-        },
+        intervalMs: 0,
+        onLease: (lease) => hall.fileLease(lease),
         onError: (error) => hall.failed("lease_file", error),
       });
-      await hall.leases.poll();
-      options.log({ event: "dhcp_watching", leaseFile, range: hall.range, ...hall.dhcp() });
+    }
+    if (hall.hook || hall.leases) {
+      await hall.pollDhcp();
+      hall.timer = setInterval(() => void hall.pollDhcp(), options.leasePollMs ?? 1000);
+      hall.timer.unref();
+      options.log({
+        event: "dhcp_watching",
+        leaseFile,
+        hookFile,
+        range: hall.range,
+        ...hall.dhcp(),
+      });
     }
     return hall;
+  }
+
+  /** The hook's lines first (they carry the architecture), then the lease file. */
+  private pollDhcp(): Promise<void> {
+    this.polling ??= (async () => {
+      await this.hook?.poll();
+      await this.leases?.poll();
+      const due = this.now().getTime() - HOOK_WAIT_MS;
+      for (const [mac, { sinceMs }] of this.pending) if (sinceMs <= due) this.flushLease(mac);
+    })().finally(() => {
+      this.polling = null;
+    });
+    return this.polling;
+  }
+
+  private appendLease(lease: Lease, clientArch: string | null): void {
+    this.events
+      .appendLease(lease, clientArch)
+      ?.catch((error: unknown) => this.failed("dhcp", error));
+  }
+
+  /** A lease line of dnsmasq's dhcp-script: stored at once, with its architecture. */
+  private hookLease(lease: HookLease): void {
+    if (lease.clientArch !== null) {
+      // An "old" line (dnsmasq restarted) has no vendor class: it keeps the known architecture.
+      this.archByMac.delete(lease.mac);
+      this.archByMac.set(lease.mac, lease.clientArch);
+      if (this.archByMac.size > MAX_KEYS) {
+        const oldest = this.archByMac.keys().next().value;
+        if (oldest !== undefined) this.archByMac.delete(oldest);
+      }
+    }
+    this.pending.delete(lease.mac);
+    this.appendLease(lease, this.archByMac.get(lease.mac) ?? null);
+  }
+
+  /**
+   * A lease of the lease file. With the hook on, its line (and the architecture) usually comes
+   * a moment later: the lease waits for it up to HOOK_WAIT_MS, or until its holder fetches a
+   * boot file (fileServed), then is stored without one.
+   */
+  private fileLease(lease: Lease): void {
+    this.checkRange();
+    if (!this.hook || this.archByMac.has(lease.mac)) {
+      this.appendLease(lease, this.archByMac.get(lease.mac) ?? null);
+    } else if (!this.pending.has(lease.mac)) {
+      this.pending.set(lease.mac, { lease, sinceMs: this.now().getTime() });
+    }
+  }
+
+  private flushLease(mac: string): void {
+    const waiting = this.pending.get(mac);
+    if (!waiting) return;
+    this.pending.delete(mac);
+    this.appendLease(waiting.lease, this.archByMac.get(mac) ?? null);
   }
 
   private failed(what: string, error: unknown): void {
@@ -126,8 +224,13 @@ export class Hall {
     if (file === null || ip === null || !leases) return;
     // A client fetching within a poll interval of its lease: read the lease file first.
     const lease = leases.byIp(ip);
-    (lease ? Promise.resolve(lease) : leases.poll().then(() => leases.byIp(ip)))
-      .then((found) => (found ? this.events.appendBootFile(found, file, pathname) : null))
+    (lease ? Promise.resolve(lease) : this.pollDhcp().then(() => leases.byIp(ip)))
+      .then((found) => {
+        if (!found) return null;
+        // Its dhcp event first: a boot file before it would be undone by the lease.
+        this.flushLease(found.mac);
+        return this.events.appendBootFile(found, file, pathname);
+      })
       .catch((error: unknown) => this.failed("boot_file", error));
   }
 
@@ -136,6 +239,7 @@ export class Hall {
       records,
       events: this.events,
       leases: this.leases?.current() ?? [],
+      clientArchOf: (mac) => this.archByMac.get(mac) ?? null,
       nowMs: this.now().getTime(),
       stallAfterMs: this.options.stallAfterMs ?? DEFAULT_STALL_AFTER_MS,
     });
@@ -167,6 +271,7 @@ export class Hall {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.timer);
     this.leases?.stop();
     await this.events.close();
   }

@@ -169,6 +169,11 @@ export interface HallNode extends Omit<NodeListItem, "nodeId"> {
   lastActivityAt: string | null;
   mac: string | null;
   ip: string | null;
+  /**
+   * DHCP option 93 as the dhcp-script hook gave it (dnsmasq-leases.ts clientArchOf): "bios",
+   * "uefi-x86_64", "uefi-arm64", another number as text; null when unknown.
+   */
+  clientArch: string | null;
   /** The document's failed collectors, and those the current boot's `collected` event named. */
   failedCollectors: string[];
   reason: string | null;
@@ -178,6 +183,8 @@ export interface HallInput {
   records: readonly NodeRecord[];
   events: Pick<EventStore, "keys" | "eventsOf" | "nodeOfMac">;
   leases: readonly Lease[];
+  /** The architecture the hook last gave for a MAC (the dhcp events keep it too). */
+  clientArchOf?: (mac: string) => string | null;
   nowMs: number;
   stallAfterMs: number;
 }
@@ -257,6 +264,11 @@ export function hallNodes(input: HallInput): HallNode[] {
     const lease =
       (mac ? leaseByMac.get(mac) : undefined) ?? macs.map((m) => leaseByMac.get(m)).find(Boolean);
     const ip = lease?.ip ?? [...events].reverse().find((e) => e.ip)?.ip ?? null;
+    const leaseArch = [...events]
+      .reverse()
+      .find((e) => e.type === "dhcp" && typeof e.detail?.clientArch === "string")?.detail
+      ?.clientArch as string | undefined;
+    const clientArch = (mac ? input.clientArchOf?.(mac) : null) ?? leaseArch ?? null;
     out.push({
       ...base,
       hostname: base.hostname ?? lease?.hostname ?? null,
@@ -266,6 +278,7 @@ export function hallNodes(input: HallInput): HallNode[] {
       failedCollectors: [...new Set([...base.failedCollectors, ...life.failedCollectors])],
       mac,
       ip,
+      clientArch,
     });
   };
   for (const record of input.records) {

@@ -86,6 +86,8 @@ export interface ServerOptions {
   dnsmasqConf?: string | null;
   /** dnsmasq's lease file, when not (or not as) in dnsmasqConf. */
   leaseFile?: string | null;
+  /** The file dnsmasq's dhcp-script hook appends to (hall.ts: client architectures). */
+  dhcpHookFile?: string | null;
   /** A node with no progress for this long is `stalled` (default 10 minutes). */
   stallAfterMs?: number;
   /** Requests per client IP (rate.ts): events and uploads each have their own bucket. */
@@ -363,6 +365,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       root: options.root,
       dnsmasqConf: options.dnsmasqConf ?? null,
       leaseFile: options.leaseFile ?? null,
+      dhcpHookFile: options.dhcpHookFile ?? null,
       ...(options.stallAfterMs !== undefined ? { stallAfterMs: options.stallAfterMs } : {}),
       log,
     });

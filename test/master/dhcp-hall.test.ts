@@ -3,12 +3,16 @@
 // namespace, dnsmasq in another on the default hall network (10.13.36.1/22, 1,007 addresses).
 // Every client must get a lease, dnsmasq's lease file must hold exactly those, and
 // GET /api/v1/nodes of `serve` must list each client's MAC in state `dhcp` with its address.
-// The clients run in batches so two cores cope; the times are printed.
+// dnsmasq runs the master's dhcp-script hook (packaging/dnsmasq-hook.sh) for every lease: the
+// clients send PXE vendor classes (udhcpc -V) or option 93 (-x 0x5d:...) as firmware does, some
+// a hostile vendor class (tabs and newlines forging a line), and each node's `clientArch` must
+// be what its client said, or null. The clients run in batches so two cores cope; the times are
+// printed.
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { startServer } from "../../agent/master/index.ts";
 import type { RunningServer } from "../../agent/master/serve.ts";
@@ -40,6 +44,35 @@ const canRun =
   has("dnsmasq", ["--version"]) &&
   has("busybox", ["udhcpc", "--help"]);
 
+const HOOK = resolve(import.meta.dirname, "../../packaging/dnsmasq-hook.sh");
+
+/** What client i tells the DHCP server about its architecture, and what the master should list. */
+function archOf(i: number): { args: string[]; clientArch: string | null } {
+  switch (i % 6) {
+    case 0:
+      return { args: ["-V", "PXEClient:Arch:00000:UNDI:002001"], clientArch: "bios" };
+    case 1:
+      return { args: ["-V", "PXEClient:Arch:00007:UNDI:003016"], clientArch: "uefi-x86_64" };
+    case 2:
+      return { args: ["-V", "PXEClient:Arch:00011:UNDI:003000"], clientArch: "uefi-arm64" };
+    case 3:
+      // Option 93 only (2 bytes, 9: x86-64 UEFI): dnsmasq's efi-x86_64 tag says it.
+      return { args: ["-x", "0x5d:0009"], clientArch: "uefi-x86_64" };
+    case 4:
+      // A client forging a second hook line and extra fields through its vendor class.
+      return {
+        args: [
+          "-V",
+          `x\tPXEClient:Arch:00000\nadd\t02:1c:00:00:ff:${hex(i)}\t10.13.39.250\t\t\t\t`,
+        ],
+        clientArch: null,
+      };
+    default:
+      return { args: [], clientArch: null }; // udhcpc's own "udhcp 1.35.0"
+  }
+}
+const hex = (n: number) => (n & 255).toString(16).padStart(2, "0");
+
 /** The client's MAC: locally administered, numbered. */
 const macOf = (i: number) =>
   `02:1c:00:00:${(i >> 8).toString(16).padStart(2, "0")}:${(i & 255).toString(16).padStart(2, "0")}`;
@@ -54,6 +87,7 @@ describe("dnsmasq with a hall of DHCP clients, seen by serve", {
   const { address, netmask } = parseCidr(DEFAULT_MASTER_CIDR);
   const range = defaultDhcpRange(DEFAULT_MASTER_CIDR);
   let dir = "";
+  let hookFile = "";
   let dnsmasq: ChildProcess | undefined;
   const clients = new Set<ChildProcess>();
   let server: RunningServer | undefined;
@@ -115,9 +149,11 @@ describe("dnsmasq with a hall of DHCP clients, seen by serve", {
           tftpRoot: tftp,
           httpBase: `http://${address}`,
           leaseFile: join(dir, "dnsmasq.leases"),
+          dhcpScript: HOOK,
         }),
       );
       const logFile = join(dir, "dnsmasq.log");
+      hookFile = join(dir, "dhcp-hook.tsv");
       dnsmasq = spawn(
         "ip",
         [
@@ -131,7 +167,7 @@ describe("dnsmasq with a hall of DHCP clients, seen by serve", {
           `--pid-file=${join(dir, "dnsmasq.pid")}`,
           "--user=root",
         ],
-        { stdio: "ignore" },
+        { stdio: "ignore", env: { ...process.env, RECON_DHCP_HOOK_FILE: hookFile } },
       );
       await until("dnsmasq to start", 10_000, () => {
         if (dnsmasq?.exitCode !== null) throw new Error(`dnsmasq exited ${dnsmasq?.exitCode}`);
@@ -145,6 +181,7 @@ describe("dnsmasq with a hall of DHCP clients, seen by serve", {
       server = await startServer({
         root: join(dir, "data"),
         dnsmasqConf: conf,
+        dhcpHookFile: hookFile,
         log: (event) => serveLog.push(event),
       });
     } catch (error) {
@@ -168,6 +205,7 @@ describe("dnsmasq with a hall of DHCP clients, seen by serve", {
           "3",
           "-s",
           script,
+          ...archOf(i).args,
         ]),
         { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, RECON_OUT: out } },
       );
@@ -222,7 +260,14 @@ describe("dnsmasq with a hall of DHCP clients, seen by serve", {
 
     // serve read the same lease file: each client is a node known by its MAC, in state dhcp.
     const listStarted = performance.now();
-    type Item = { key: string; nodeId: string | null; state: string; mac: string; ip: string };
+    type Item = {
+      key: string;
+      nodeId: string | null;
+      state: string;
+      mac: string;
+      ip: string;
+      clientArch: string | null;
+    };
     const nodes = await until(`${CLIENTS} nodes in state dhcp`, 30_000, async () => {
       const list = (await (await fetch(`${server?.url}/api/v1/nodes`)).json()) as {
         nodes: Item[];
@@ -237,7 +282,22 @@ describe("dnsmasq with a hall of DHCP clients, seen by serve", {
       assert.equal(node.nodeId, null);
       assert.equal(node.key, `mac-${node.mac.replaceAll(":", "")}`);
       assert.equal(node.ip, bound.get(node.mac), `node ${node.key}`);
+      const i = Number.parseInt(node.mac.slice(-5).replace(":", ""), 16);
+      assert.equal(
+        node.clientArch,
+        archOf(i).clientArch,
+        `clientArch of ${node.key} (client ${i})`,
+      );
     }
+    // Every lease came through the hook too, one line each: the forged ones did not split.
+    const hookLines = readFileSync(hookFile, "utf8").trim().split("\n");
+    assert.equal(hookLines.length, CLIENTS);
+    const byArch = Object.groupBy(nodes, (n) => String(n.clientArch));
+    process.stdout.write(
+      `# dhcp-hall: clientArch ${Object.entries(byArch)
+        .map(([arch, list]) => `${arch} ${list?.length}`)
+        .join(", ")}\n`,
+    );
     const usage = await (await fetch(`${server?.url}/api/v1/dhcp`)).json();
     assert.deepEqual(usage, {
       rangeSize: rangeSize(range),

@@ -1,17 +1,25 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import {
+  clientArchOf,
   dhcpUsage,
+  type HookLease,
   type Lease,
+  MAX_HOOK_LINE,
   macHex,
+  parseHookLine,
   parseLeases,
   rangeSize,
   readDnsmasqConf,
+  watchHookFile,
   watchLeases,
 } from "../../packaging/dnsmasq-leases.ts";
+
+const HOOK = join(import.meta.dirname, "../../packaging/dnsmasq-hook.sh");
 
 // Lines as dnsmasq 2.90 writes them (this machine, udhcpc clients; the duid line appears once
 // DHCPv6 is enabled).
@@ -166,14 +174,130 @@ describe("readDnsmasqConf", () => {
       tftpRoot: "/run/recon/tftp",
       httpBase: "http://10.13.36.1",
       leaseFile: "/run/recon/dnsmasq.leases",
+      dhcpScript: "/usr/lib/recon/dnsmasq-hook.sh",
     });
     assert.deepEqual(readDnsmasqConf(conf), {
       dhcpRange: ["10.13.36.16", "10.13.39.254"],
       leaseFile: "/run/recon/dnsmasq.leases",
+      dhcpScript: "/usr/lib/recon/dnsmasq-hook.sh",
     });
     assert.deepEqual(readDnsmasqConf("dhcp-range=tag:x,10.0.0.9,10.0.0.1,1h\n"), {
       dhcpRange: null,
       leaseFile: null,
+      dhcpScript: null,
     });
+  });
+});
+
+describe("the dhcp-script hook", () => {
+  it("names the client architecture from the PXE vendor class, else from dnsmasq's tags", () => {
+    assert.equal(clientArchOf("PXEClient:Arch:00000:UNDI:002001", []), "bios");
+    assert.equal(clientArchOf("PXEClient:Arch:00007:UNDI:003016", []), "uefi-x86_64");
+    assert.equal(clientArchOf("PXEClient:Arch:00009", []), "uefi-x86_64");
+    assert.equal(clientArchOf("HTTPClient:Arch:00016:UNDI:003001", []), "uefi-x86_64");
+    assert.equal(clientArchOf("PXEClient:Arch:00011:UNDI:003000", []), "uefi-arm64");
+    assert.equal(clientArchOf("PXEClient:Arch:00006:UNDI:003016", []), "6");
+    assert.equal(clientArchOf("udhcp 1.35.0", ["efi-x86_64", "lh0"]), "uefi-x86_64");
+    assert.equal(clientArchOf(null, ["efi-arm64"]), "uefi-arm64");
+    assert.equal(clientArchOf("PXEClient:Arch:7", ["known"]), null, "five digits or nothing");
+    assert.equal(clientArchOf("xPXEClient:Arch:00000", []), null);
+    assert.equal(clientArchOf(null, []), null);
+  });
+
+  it("writes one line per add/old, client fields with a tab, newline or over 255 bytes empty", () => {
+    const dir = mkdtempSync(join(tmpdir(), "recon-hook-"));
+    const out = join(dir, "hook.tsv");
+    const run = (args: string[], env: Record<string, string>) =>
+      execFileSync(HOOK, args, {
+        env: { PATH: "/usr/bin:/bin", RECON_DHCP_HOOK_FILE: out, ...env },
+      });
+    try {
+      const pxe = "PXEClient:Arch:00007:UNDI:003016";
+      run(["add", "52:54:00:12:34:56", "10.13.36.20", "peer-1"], {
+        DNSMASQ_VENDOR_CLASS: pxe,
+        DNSMASQ_TAGS: "efi-x86_64 lh0",
+        DNSMASQ_LEASE_EXPIRES: "1764650943",
+      });
+      // A client that tries to forge a second line and extra fields through its vendor class.
+      run(["add", "52:54:00:12:34:57", "10.13.36.21"], {
+        DNSMASQ_VENDOR_CLASS: "x\tPXEClient:Arch:00000\nadd\t52:54:00:66:66:66\t10.13.36.99",
+      });
+      run(["old", "52:54:00:12:34:58", "10.13.36.22", "h".repeat(300)], {
+        DNSMASQ_VENDOR_CLASS: "PXEClient:Arch:00000:UNDI:002001",
+      });
+      run(["del", "52:54:00:12:34:56", "10.13.36.20"], {});
+      run(["tftp", "1024", "10.13.36.20", "/srv/tftp/ipxe.efi"], {});
+      const lines = readFileSync(out, "utf8").split("\n");
+      assert.deepEqual(lines, [
+        `add\t52:54:00:12:34:56\t10.13.36.20\tpeer-1\t${pxe}\tefi-x86_64 lh0\t1764650943`,
+        "add\t52:54:00:12:34:57\t10.13.36.21\t\t\t\t",
+        "old\t52:54:00:12:34:58\t10.13.36.22\t\tPXEClient:Arch:00000:UNDI:002001\t\t",
+        "",
+      ]);
+      const parsed = lines.slice(0, 3).map(parseHookLine);
+      assert.deepEqual(
+        parsed.map((l) => l && [l.action, l.mac, l.hostname, l.clientArch, l.expiresAt]),
+        [
+          ["add", "52:54:00:12:34:56", "peer-1", "uefi-x86_64", 1764650943],
+          ["add", "52:54:00:12:34:57", null, null, 0],
+          ["old", "52:54:00:12:34:58", null, "bios", 0],
+        ],
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("the reader checks every field: other actions, bad MACs and addresses, odd lines go", () => {
+    const ok = "add\t52:54:00:12:34:56\t10.13.36.20\tpeer-1\tPXEClient:Arch:00000\tlh0\t1";
+    assert.equal(parseHookLine(ok)?.clientArch, "bios");
+    assert.equal(parseHookLine(ok.replace("add", "del")), null);
+    assert.equal(parseHookLine(ok.replace("52:54:00:12:34:56", "06-52:54:00:12:34:56")), null);
+    assert.equal(parseHookLine(ok.replace("10.13.36.20", "10.13.36.256")), null);
+    assert.equal(parseHookLine(`${ok}\textra`), null);
+    assert.deepEqual(
+      parseHookLine(ok.replace("peer-1", "../../x")),
+      parseHookLine(ok.replace("peer-1", "")),
+    );
+    assert.equal(parseHookLine(ok.replace("peer-1", "bad name"))?.hostname, null);
+    assert.deepEqual(parseHookLine(ok.replace("lh0", "known $(reboot) efi-x86_64"))?.tags, [
+      "known",
+      "efi-x86_64",
+    ]);
+    assert.equal(parseHookLine(`${ok}${"x".repeat(MAX_HOOK_LINE)}`), null);
+  });
+
+  it("follows the file as it grows: partial lines wait, overlong ones are skipped whole", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "recon-hook-"));
+    const file = join(dir, "hook.tsv");
+    const seen: HookLease[] = [];
+    const watcher = watchHookFile({ file, onLease: (l) => seen.push(l) });
+    const line = (i: number) =>
+      `add\t52:54:00:00:00:${String(i).padStart(2, "0")}\t10.13.36.${20 + i}\t\tPXEClient:Arch:00007\t\t0\n`;
+    try {
+      await watcher.poll(); // no file yet: nothing, no error
+      writeFileSync(file, line(1) + line(2).slice(0, 10));
+      await watcher.poll();
+      assert.deepEqual(
+        seen.map((l) => l.mac),
+        ["52:54:00:00:00:01"],
+      );
+      appendFileSync(file, line(2).slice(10));
+      appendFileSync(file, `add\t${"A".repeat(3 * MAX_HOOK_LINE)}`);
+      await watcher.poll();
+      appendFileSync(file, `${"B".repeat(MAX_HOOK_LINE)}\n${line(3)}`);
+      await watcher.poll();
+      assert.deepEqual(
+        seen.map((l) => l.mac),
+        ["52:54:00:00:00:01", "52:54:00:00:00:02", "52:54:00:00:00:03"],
+      );
+      // Replaced by a shorter file (dnsmasq's host rebooted, /run is new): read from the start.
+      writeFileSync(file, line(4));
+      await watcher.poll();
+      assert.equal(seen.at(-1)?.mac, "52:54:00:00:00:04");
+      assert.equal(seen.length, 4);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
