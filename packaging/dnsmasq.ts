@@ -1,6 +1,8 @@
 // dnsmasq.conf for the master: one dnsmasq does what dhcpd + dnsmasq did in the original.
-// DHCP on the provisioning interface only; TFTP for the iPXE loaders (undionly.kpxe for BIOS,
-// ipxe.efi for x86-64 UEFI, client architectures 7 and 9); iPXE itself (DHCP option 175 or
+// DHCP on the provisioning interface only; TFTP for the network boot loaders (undionly.kpxe for
+// BIOS; for x86-64 UEFI, client architectures 7 and 9, efiFile: the signed shimx64.efi when the
+// master has it (it loads grubx64.efi and grub/grub.cfg, packaging/menu.ts), else ipxe.efi;
+// for arm64 UEFI, architecture 11, efiAarch64File when given); iPXE itself (DHCP option 175 or
 // user class "iPXE") is sent on to http://<master>/menu.ipxe; DNS answers only for the
 // provisioning domain and the master's name: no upstream servers, nothing forwarded.
 import { isHostName, isIpv4 } from "./menu.ts";
@@ -26,8 +28,10 @@ export interface DnsmasqOptions {
   masterName?: string;
   /** BIOS loader file in tftpRoot. Default "undionly.kpxe". */
   biosFile?: string;
-  /** x86-64 UEFI loader file in tftpRoot. Default "ipxe.efi". */
+  /** x86-64 UEFI loader file in tftpRoot. Default "ipxe.efi" (recon-role.sh: shimx64.efi). */
   efiFile?: string;
+  /** arm64 UEFI loader file in tftpRoot (grubaa64.efi). Default: none, arm64 clients get no file. */
+  efiAarch64File?: string;
   /** Lease database. Default "/run/recon/dnsmasq.leases" (the live system forgets it anyway). */
   leaseFile?: string;
   /**
@@ -160,6 +164,8 @@ export function renderDnsmasqConf(options: DnsmasqOptions): string {
   const efiFile = options.efiFile ?? "ipxe.efi";
   if (!FILE.test(biosFile)) bad("biosFile", biosFile);
   if (!FILE.test(efiFile)) bad("efiFile", efiFile);
+  const armFile = options.efiAarch64File;
+  if (armFile !== undefined && !FILE.test(armFile)) bad("efiAarch64File", armFile);
   const leaseFile = options.leaseFile ?? DEFAULT_LEASE_FILE;
   if (!ABS_PATH.test(leaseFile)) bad("leaseFile", leaseFile);
   const dhcpScript = options.dhcpScript;
@@ -207,8 +213,10 @@ export function renderDnsmasqConf(options: DnsmasqOptions): string {
     "dhcp-userclass=set:ipxe,iPXE",
     "dhcp-match=set:efi-x86_64,option:client-arch,7",
     "dhcp-match=set:efi-x86_64,option:client-arch,9",
-    `dhcp-boot=tag:!ipxe,tag:!efi-x86_64,${biosFile},${name},${address}`,
+    "dhcp-match=set:efi-arm64,option:client-arch,11",
+    `dhcp-boot=tag:!ipxe,tag:!efi-x86_64,tag:!efi-arm64,${biosFile},${name},${address}`,
     `dhcp-boot=tag:!ipxe,tag:efi-x86_64,${efiFile},${name},${address}`,
+    ...(armFile ? [`dhcp-boot=tag:!ipxe,tag:efi-arm64,${armFile},${name},${address}`] : []),
     `dhcp-boot=tag:ipxe,${menuUrl},${name},${address}`,
     "enable-tftp",
     `tftp-root=${tftpRoot}`,
