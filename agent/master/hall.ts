@@ -1,7 +1,7 @@
 // The hall as the master sees it: the event store, dnsmasq's leases and the node states behind
 // POST /api/v1/events, GET /api/v1/nodes (state fields), GET /api/v1/nodes/<key>/events and
 // GET /api/v1/dhcp. serve.ts routes to it; the logic is here, in events.ts and node-state.ts.
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import {
   DEFAULT_HOOK_FILE,
@@ -25,7 +25,7 @@ import {
   parsePeerEvent,
 } from "./events.ts";
 import { DEFAULT_STALL_AFTER_MS, type HallNode, hallNodes, stateCounts } from "./node-state.ts";
-import type { NodeRecord } from "./store.ts";
+import { type NodeRecord, StoreError } from "./store.ts";
 
 export interface HallOptions {
   root: string;
@@ -53,8 +53,15 @@ export interface HallList {
   seq: number;
   states: ReturnType<typeof stateCounts>;
   dhcp: DhcpUsage;
+  /** Every node, or with `?since=` only those that changed after the cursor. */
   nodes: HallNode[];
   evidenceWithoutInventory: number;
+  /** Give it back as `?since=` to get only what changed after this list (listCursor). */
+  cursor: string;
+  /** True when `nodes` is every node; false for the changes since a cursor. */
+  full: boolean;
+  /** With `?since=`: keys listed before that are gone (a MAC-only node that got its nodeId). */
+  removed: string[];
 }
 
 /** How long a lease from the lease file waits for its hook line (and architecture). */
@@ -69,6 +76,14 @@ export class Hall {
   /** Leases seen in the lease file whose hook line has not come yet (it brings the arch). */
   private readonly pending = new Map<string, { lease: Lease; sinceMs: number }>();
   private timer: NodeJS.Timeout | undefined;
+  /** List cursors: this master run's epoch and the revision of the last list that changed. */
+  private readonly epoch = randomBytes(4).toString("hex");
+  private revision = 0;
+  /** Per item key: its JSON in the last list and the revision it last changed at. */
+  private readonly items = new Map<string, { json: string; revision: number }>();
+  /** Keys gone from the list, and when (at most MAX_KEYS; cursors older than `floor` get all). */
+  private readonly gone = new Map<string, number>();
+  private floor = 0;
   private polling: Promise<void> | null = null;
   private range: [string, string] | null = null;
   private nearlyFull = false;
@@ -245,9 +260,52 @@ export class Hall {
     });
   }
 
-  /** GET /api/v1/nodes: the list and an ETag over everything but generatedAt. */
-  list(records: readonly NodeRecord[], evidenceWithoutInventory: number): HallList {
+  /**
+   * Notes which items differ from the last list computed (each list, with or without `since`,
+   * is compared with the one before): a changed, new or gone item gets the next revision.
+   * Time alone changes items too (a node turning `stalled`): the comparison sees that.
+   */
+  private track(nodes: readonly HallNode[]): void {
+    const next = this.revision + 1;
+    let changed = false;
+    const present = new Set<string>();
+    for (const node of nodes) {
+      present.add(node.key);
+      const json = JSON.stringify(node);
+      const known = this.items.get(node.key);
+      if (known?.json === json) continue;
+      this.items.set(node.key, { json, revision: next });
+      this.gone.delete(node.key);
+      changed = true;
+    }
+    for (const key of this.items.keys()) {
+      if (present.has(key)) continue;
+      this.items.delete(key);
+      this.gone.set(key, next);
+      changed = true;
+    }
+    while (this.gone.size > MAX_KEYS) {
+      const [oldest, revision] = this.gone.entries().next().value as [string, number];
+      this.gone.delete(oldest);
+      this.floor = Math.max(this.floor, revision);
+    }
+    if (changed) this.revision = next;
+  }
+
+  /**
+   * GET /api/v1/nodes, or with `since` (a cursor of an earlier list) only the items changed
+   * after it and the keys gone. A cursor of another master run, or older than what is
+   * remembered, gets the whole list (`full: true`). Throws StoreError 400 for a malformed one.
+   */
+  list(
+    records: readonly NodeRecord[],
+    evidenceWithoutInventory: number,
+    since: string | null = null,
+  ): HallList {
+    const from = since === null ? null : this.parseCursor(since);
     const nodes = this.nodes(records);
+    this.track(nodes);
+    const delta = from !== null && from >= this.floor && from <= this.revision;
     return {
       count: nodes.length,
       withEvidence: nodes.filter((n) => n.evidence !== null).length,
@@ -255,9 +313,23 @@ export class Hall {
       seq: this.events.lastSeq,
       states: stateCounts(nodes),
       dhcp: this.dhcp(),
-      nodes,
+      nodes: delta
+        ? nodes.filter((n) => (this.items.get(n.key)?.revision ?? Infinity) > from)
+        : nodes,
       evidenceWithoutInventory,
+      cursor: `${this.epoch}-${this.revision}`,
+      full: !delta,
+      removed: delta ? [...this.gone].filter(([, r]) => r > from).map(([key]) => key) : [],
     };
+  }
+
+  /** The revision of a cursor "<epoch>-<revision>"; -1 for another master run's. */
+  private parseCursor(cursor: string): number {
+    const m = /^([0-9a-f]{8})-(\d{1,15})$/.exec(cursor);
+    if (!m) {
+      throw new StoreError(400, "invalid_cursor", "since: give the cursor of an earlier list");
+    }
+    return m[1] === this.epoch ? Number(m[2]) : -1;
   }
 
   /** The events of a node (its nodeId's and its MACs'), or null when the key has none. */

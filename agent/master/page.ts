@@ -2,7 +2,8 @@
 // newest activity first, with a state filter and a free-text search. The counts come with the
 // page; the rows are fetched at once by an inline script from GET /api/v1/nodes (a 740 KB page
 // with the list in it took Chromium 200 ms more to parse than the fetch costs) and rendered with
-// textContent only; it then polls with If-None-Match so an unchanged list costs a 304. Every value
+// textContent only; it then polls GET /api/v1/nodes?since=<cursor> with If-None-Match: the master
+// answers only the nodes that changed (their rows alone are rebuilt), or 304. Every value
 // comes from the network: the script never uses innerHTML, and a Content-Security-Policy with the
 // hashes of the inline script and style backs that. Node states come from the events
 // (node-state.ts); a node known only from its inventory counts as reported.
@@ -324,7 +325,9 @@ const SCRIPT = `
   var shown = document.getElementById("shown");
   var dhcp = document.getElementById("dhcp");
   var buttons = Array.prototype.slice.call(document.querySelectorAll(".counts button"));
-  var etag = null, offset = 0, rows = [], dhcpGone = document.body.getAttribute("data-dhcp") !== "yes";
+  // cursor: the list's own (GET /api/v1/nodes?since=<cursor> answers only what changed since it);
+  // byKey: every node the page knows, by key; a row (and its <tr>) is reused while its node is.
+  var etag = null, cursor = null, byKey = {}, rowOf = {}, offset = 0, rows = [], dhcpGone = document.body.getAttribute("data-dhcp") !== "yes";
   function now() { return Date.now() + offset; }
   function lastEventText(n) {
     var e = n.lastEvent, at = activityOf(n);
@@ -378,8 +381,16 @@ const SCRIPT = `
   }
   function fragment(list) {
     var frag = document.createDocumentFragment();
-    list.forEach(function (r) { frag.appendChild(build(r)); });
+    list.forEach(function (r) { frag.appendChild(r.tr || build(r)); });
     return frag;
+  }
+  // A list from the master: every node (full), or the ones that changed and the keys gone.
+  function merge(data) {
+    if (data.full) byKey = {};
+    data.nodes.forEach(function (n) { byKey[keyOf(n)] = n; });
+    (data.removed || []).forEach(function (k) { delete byKey[k]; });
+    cursor = data.cursor || null;
+    render({ generatedAt: data.generatedAt, nodes: Object.keys(byKey).map(function (k) { return byKey[k]; }) });
   }
   // The first screen goes in at once; the other rows a moment later, so 1,000 nodes paint fast.
   var FIRST_ROWS = 60, generation = 0;
@@ -389,7 +400,14 @@ const SCRIPT = `
       var x = activityOf(a) || "", y = activityOf(b) || "";
       return x < y ? 1 : x > y ? -1 : keyOf(a) < keyOf(b) ? -1 : 1;
     });
-    rows = nodes.map(meta);
+    var before = rowOf;
+    rowOf = {};
+    rows = nodes.map(function (n) {
+      var old = before[keyOf(n)], r = old && old.n === n ? old : meta(n);
+      if (r === old) { r.ev = lastEventText(n); if (r.last) r.last.textContent = r.ev.text; }
+      rowOf[r.key] = r;
+      return r;
+    });
     var frag = fragment(rows.slice(0, FIRST_ROWS));
     if (rows.length === 0) {
       var tr = document.createElement("tr"), td = document.createElement("td");
@@ -434,15 +452,18 @@ const SCRIPT = `
     }).catch(function () {});
   }
   function refresh() {
-    fetch("/api/v1/nodes", { cache: "no-store", headers: etag ? { "If-None-Match": etag } : {} })
+    var url = "/api/v1/nodes" + (cursor ? "?since=" + encodeURIComponent(cursor) : "");
+    fetch(url, { cache: "no-store", headers: etag ? { "If-None-Match": etag } : {} })
       .then(function (r) {
         if (r.status === 304) return null;
+        // A cursor the master no longer takes: the whole list next time.
+        if (r.status === 400) { cursor = null; etag = null; }
         if (!r.ok) throw new Error("HTTP " + r.status);
         etag = r.headers.get("ETag");
         return r.json();
       })
       .then(function (data) {
-        if (data) render(data); else ages();
+        if (data) merge(data); else ages();
         // Milliseconds from navigation start to the first screen of rows (the benchmark reads it).
         if (data && !window.reconRenderedAt) window.reconRenderedAt = performance.now();
         status.className = "";

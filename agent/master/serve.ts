@@ -722,7 +722,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         });
       case "list": {
         if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed("GET, HEAD");
-        const list = hall.list(store.list(), store.evidenceOnly().length);
+        const since = new URLSearchParams(target.slice(pathname.length + 1)).get("since");
+        const list = hall.list(store.list(), store.evidenceOnly().length, since);
         const etag = listEtag(list);
         const cache = { ETag: etag, "Cache-Control": "no-cache" };
         const match = req.headers["if-none-match"];

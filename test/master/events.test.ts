@@ -223,3 +223,72 @@ describe("leases and boot files", () => {
     }
   });
 });
+
+describe("GET /api/v1/nodes?since=<cursor>", () => {
+  type List = { cursor: string; full: boolean; removed: string[]; count: number; nodes: Node[] };
+  const list = async (url: string, since?: string, headers: Record<string, string> = {}) => {
+    const res = await fetch(
+      `${url}/api/v1/nodes${since === undefined ? "" : `?since=${encodeURIComponent(since)}`}`,
+      { headers },
+    );
+    return {
+      status: res.status,
+      etag: res.headers.get("etag"),
+      body: res.status === 200 ? ((await res.json()) as List) : null,
+    };
+  };
+
+  it("answers only what changed after the cursor, and the keys gone; 304 while nothing did", async () => {
+    const box = sandbox();
+    const t = await startTestServer({ root: join(box.dir, "data") });
+    const other = "52:54:00:00:00:02";
+    try {
+      await post(t.url, { type: "agent-started", nodeId: null, bootMac: MAC, at });
+      await post(t.url, { type: "agent-started", nodeId: null, bootMac: other, at });
+      const all = await list(t.url);
+      assert.equal(all.body?.full, true);
+      assert.deepEqual(all.body?.nodes.map((n) => n.key).sort(), [
+        "mac-525400000002",
+        "mac-525400123456",
+      ]);
+      const cursor = all.body?.cursor as string;
+      assert.match(cursor, /^[0-9a-f]{8}-\d+$/);
+
+      const none = await list(t.url, cursor);
+      assert.deepEqual(
+        { full: none.body?.full, nodes: none.body?.nodes, removed: none.body?.removed },
+        { full: false, nodes: [], removed: [] },
+      );
+      assert.equal(none.body?.count, 2, "the totals are the whole list's");
+      assert.equal(none.body?.cursor, cursor);
+      // The same question again, conditional: 304.
+      const again = await list(t.url, cursor, { "if-none-match": none.etag as string });
+      assert.equal(again.status, 304);
+
+      // The MAC-only node names its nodeId: it moves to that key; the other node is unchanged.
+      await post(t.url, { type: "collected", nodeId: "node-1", bootMac: MAC, at });
+      const changed = await list(t.url, cursor);
+      assert.equal(changed.status, 200);
+      assert.deepEqual(
+        changed.body?.nodes.map((n) => [n.key, n.state]),
+        [["node-1", "agent"]],
+      );
+      assert.deepEqual(changed.body?.removed, ["mac-525400123456"]);
+      assert.notEqual(changed.body?.cursor, cursor);
+      const later = await list(t.url, changed.body?.cursor);
+      assert.deepEqual(later.body?.nodes, []);
+      assert.deepEqual(later.body?.removed, []);
+
+      // A cursor of another master run gets the whole list; a malformed one is refused.
+      const stranger = await list(t.url, "00000000-1");
+      assert.equal(stranger.body?.full, true);
+      assert.equal(stranger.body?.nodes.length, 2);
+      const bad = await fetch(`${t.url}/api/v1/nodes?since=yesterday`);
+      assert.equal(bad.status, 400);
+      assert.equal(((await bad.json()) as { error: string }).error, "invalid_cursor");
+    } finally {
+      await t.server.close();
+      box.cleanup();
+    }
+  });
+});

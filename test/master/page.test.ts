@@ -24,6 +24,16 @@ import { sampleInventory } from "../support/sample-inventory.ts";
  * The page's own mark that every row is in. A function, not a string: Playwright evaluates a
  * string predicate with eval, which the page's CSP (no 'unsafe-eval') refuses at times.
  */
+/** Marks rack1-u07's row element, and reads the mark back (run in the browser). */
+type PageWithRows = { document: { querySelector(s: string): { mark?: number } } };
+const markFirstRow = () => {
+  const row = (globalThis as unknown as PageWithRows).document.querySelector(
+    'tr[data-key="rack1-u07"]',
+  );
+  row.mark = 1;
+};
+const firstRowMark = () =>
+  (globalThis as unknown as PageWithRows).document.querySelector('tr[data-key="rack1-u07"]').mark;
 const rowsRendered = () => Number((globalThis as { reconAllRowsAt?: unknown }).reconAllRowsAt) > 0;
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -73,6 +83,13 @@ describe("status page", { skip: haveChromium ? false : `${CHROMIUM} not installe
     page.on("console", (m) => {
       if (m.type() === "error") errors.push(m.text());
     });
+    // What each poll of the node list asked and got (live updates go by ?since=<cursor>).
+    const polls: { url: string; status: number; nodes: number | null }[] = [];
+    page.on("response", async (res) => {
+      if (!res.url().includes("/api/v1/nodes")) return;
+      const body = res.status() === 200 ? ((await res.json()) as { nodes: unknown[] }) : null;
+      polls.push({ url: res.url(), status: res.status(), nodes: body ? body.nodes.length : null });
+    });
     const response = await page.goto(t.url);
     assert.equal(response?.status(), 200);
     await page.waitForFunction(rowsRendered);
@@ -114,9 +131,19 @@ describe("status page", { skip: haveChromium ? false : `${CHROMIUM} not installe
       system: { ...first.system, serialNumber: "</td><script>window.pwned=1</script>" },
       bmc: null,
     });
+    // The first node's row element is marked: an update that re-fetched everything rebuilds it.
+    await page.evaluate(markFirstRow);
     assert.equal((await putInventory(t.url, "rack1-u09", hostile)).status, 201);
     const late = page.locator('tr[data-key="rack1-u09"]');
     await late.waitFor({ state: "attached", timeout: 15_000 });
+    assert.equal(await page.evaluate(firstRowMark), 1, "the unchanged row was kept");
+    // The first fetch is the whole list; the one that brought rack1-u09 only it, by cursor.
+    assert.equal(polls[0]?.url, `${t.url}/api/v1/nodes`);
+    const update = polls.find((p) => p.status === 200 && p.url.includes("?since="));
+    assert.equal(update?.nodes, 1, JSON.stringify(polls));
+    // Nothing changed since: the next polls are 304 (the conditional request is kept).
+    await page.waitForTimeout(6500);
+    assert.equal(polls.at(-1)?.status, 304, JSON.stringify(polls));
     const lateCells = await late.locator("td").allTextContents();
     assert.equal(lateCells[3], "</td><script>window.pwned=1</script>");
     assert.equal(lateCells[8], "");
@@ -157,7 +184,7 @@ describe("status page", { skip: haveChromium ? false : `${CHROMIUM} not installe
   test("the page says so when the master stops answering", async () => {
     const page = await browser.newPage();
     await page.goto(t.url);
-    await page.route("**/api/v1/nodes", (route) => route.abort());
+    await page.route("**/api/v1/nodes*", (route) => route.abort());
     await page.locator("#status.stale").waitFor({ timeout: 15_000 });
     await page.close();
   });
