@@ -227,18 +227,18 @@ export interface GrubCfgOptions extends MenuOptions {
  * grub.cfg for Debian's signed network GRUB (grubnetx64.efi.signed behind shim; grubaa64.efi).
  * Its built-in prefix is /grub on the TFTP server it came from; its memdisk config sources
  * $prefix/x86_64-efi/grub.cfg (arm64-efi on arm64) if there, else $prefix/grub.cfg: this file,
- * for both. Kernel and initrd come over HTTP from the master (GRUB 2.06's http module talks to
- * port 80 only, so a master with a port is refused). Throws MenuInputError.
+ * for both. Kernel and initrd come over TFTP from the master (the signed image has no http
+ * module: `linux (http,...)` says "disk not found" and it looks for http.mod on the TFTP
+ * server, an unsigned module), so the master's TFTP root holds install/ (recon-role.sh
+ * links it). The live root still comes over HTTP (root=live:http://..., dracut). Throws
+ * MenuInputError.
  */
 export function renderGrubCfg(options: GrubCfgOptions): string {
   const master = checkMaster(options.master);
-  if (master.includes(":"))
-    throw new MenuInputError(
-      `GRUB 2.06 fetches over HTTP from port 80 only: master ${q(master)} has a port`,
-    );
+  const host = master.replace(/:\d+$/, "");
   const name = check(options.imageName, NAME, "imageName");
   const version = check(options.imageVersion, NAME, "imageVersion");
-  const http = `(http,${master})`;
+  const tftp = `(tftp,${host})`;
   const x86Args = kernelArgs(options, "grub", "x86_64");
   const x86Kernel = filePath(options.kernel, name, "kernel");
   const x86Initrd = filePath(options.initrd, name, "initrd");
@@ -256,7 +256,7 @@ export function renderGrubCfg(options: GrubCfgOptions): string {
       "grub",
       "aarch64",
     );
-    arm.push(`  linux ${http}/${dir}/linux ${armArgs.join(" ")}`, `  initrd ${http}/${dir}/initrd`);
+    arm.push(`  linux ${tftp}/${dir}/linux ${armArgs.join(" ")}`, `  initrd ${tftp}/${dir}/initrd`);
   } else {
     arm.push(`  echo "recon: this master serves no arm64 image"`, "  sleep 60");
   }
@@ -271,12 +271,12 @@ export function renderGrubCfg(options: GrubCfgOptions): string {
     "if regexp --set=1:m1 --set=2:m2 --set=3:m3 --set=4:m4 --set=5:m5 --set=6:m6 '^(..):(..):(..):(..):(..):(..)$' \"$net_default_mac\"; then",
     '  set bootif="01-$m1-$m2-$m3-$m4-$m5-$m6"',
     "fi",
-    `echo "recon: booting ${name} ${version} from ${master} on $net_default_mac ($grub_cpu)"`,
+    `echo "recon: booting ${name} ${version} from ${master} on $bootif ($grub_cpu)"`,
     'if [ "$grub_cpu" = "arm64" ]; then',
     ...arm,
     "else",
-    `  linux ${http}/${x86Kernel} ${x86Args.join(" ")}`,
-    `  initrd ${http}/${x86Initrd}`,
+    `  linux ${tftp}/${x86Kernel} ${x86Args.join(" ")}`,
+    `  initrd ${tftp}/${x86Initrd}`,
     "fi",
     "boot",
     'echo "recon: boot failed, trying again in 10 seconds"',

@@ -280,6 +280,8 @@ run_master() {
     fi
     if [ -n "$efi_x86_64" ] || [ -n "$efi_aarch64" ]; then
       mkdir -p "$RECON_STATE/tftp/grub" || die "cannot create $RECON_STATE/tftp/grub"
+      # Debian's signed GRUB has no http module: it loads kernel and initrd over TFTP.
+      ln -sfn "$RECON_SHARE/install" "$RECON_STATE/tftp/install"
       set -- "$@" --grub-cfg-out "$RECON_STATE/tftp/grub/grub.cfg"
       [ -n "$efi_aarch64" ] && [ -n "$RECON_IMAGE_AARCH64" ] &&
         set -- "$@" --aarch64-path "$RECON_IMAGE_AARCH64"

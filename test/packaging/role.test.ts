@@ -318,6 +318,11 @@ describe("recon-role.sh: master (no pxeaddr=)", () => {
       ),
     );
     assert.equal(readFileSync(join(run, "tftp/grub/grub.cfg"), "utf8"), "generated\n");
+    // GRUB loads kernel and initrd over TFTP: install/ is reachable from the TFTP root
+    assert.equal(
+      readlinkSync(join(run, "tftp/install")),
+      join(w.env.RECON_SHARE as string, "install"),
+    );
   });
 
   it("keeps iPXE for UEFI and writes no grub.cfg when the image has no signed shim", () => {
@@ -330,6 +335,7 @@ describe("recon-role.sh: master (no pxeaddr=)", () => {
     assert.equal(r.status, 0, r.stderr);
     const assets = w.calls().find((c) => c.startsWith("recon-agent boot-assets")) ?? "";
     assert.doesNotMatch(assets, /--efi-file|--efi-aarch64-file|--grub-cfg-out|--squashfs-path/);
+    assert.ok(!existsSync(join(w.env.RECON_STATE as string, "tftp/install")));
     assert.match(assets, / --iso-path install\/recon\/recon\.iso/);
     assert.match(r.stderr, /no shimx64\.efi in /);
     assert.match(r.stderr, /no grubaa64\.efi in /);
