@@ -1,17 +1,28 @@
 // The lab's master when it runs the live image (kiwi/): a QEMU machine that boots the built ISO
 // as a USB disk, the way an operator boots the stick. Nothing is passed to it: GRUB on the ISO
 // boots the live system without pxeaddr=, so recon.service makes it the master (dnsmasq,
-// `recon-agent serve` from the post.tgz on the medium), recon-media.service serves the ISO for
-// the peers' livenet and recon-data.service adds a RECON-DATA partition to the stick after the
-// image. It is followed through its serial console (serve's JSON log lines arrive there), powered
+// `recon-agent serve` from the post.tgz on the medium), recon-media.service serves the medium's
+// LiveOS/squashfs.img for the peers' livenet and recon-data.service adds a RECON-DATA partition
+// to the stick after the image. Its firmware is SeaBIOS, or OVMF with Secure Boot enforced and
+// Microsoft's keys (the stick then boots through Debian's signed shim, GRUB and kernel). It is followed through its serial console (serve's JSON log lines arrive there), powered
 // down like an operator would (ACPI power button), and the inventories are then read from the
 // stick's RECON-DATA partition, which is what the operator walks away with.
-import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { unprivileged } from "./bmc.ts";
 import { LogTail, MasterEvents } from "./master.ts";
 import type { Lan } from "./netns.ts";
-import { TCG_CPU } from "./peer.ts";
+import { type Firmware, ovmfArgs, ovmfVarsTemplate, TCG_CPU } from "./peer.ts";
 import { type Daemon, run, sleep, startDaemon } from "./proc.ts";
 import { QmpClient } from "./qmp.ts";
 
@@ -35,6 +46,41 @@ export interface ImageMasterOptions {
   mac: string;
   uid: number | null;
   log: (line: string) => void;
+  /** Default seabios (see isoSignedForSecureBoot for when ovmf-secureboot can work). */
+  firmware?: Firmware;
+}
+
+/**
+ * Whether the ISO's UEFI boot loader (/EFI/BOOT/bootx64.efi) carries an Authenticode signature
+ * (a PE certificate table, as Debian's signed shim does): without one, OVMF with Secure Boot
+ * enforced refuses to start it. Reads the file out of the ISO with xorriso.
+ */
+export function isoSignedForSecureBoot(iso: string): boolean {
+  const work = mkdtempSync(join(tmpdir(), "recon-lab-efi-"));
+  try {
+    const out = join(work, "bootx64.efi");
+    run(["xorriso", "-osirrox", "on", "-indev", iso, "-extract", "/EFI/BOOT/bootx64.efi", out], {
+      allowFail: true,
+    });
+    return existsSync(out) && peSigned(readFileSync(out));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** A PE image's certificate table (data directory 4) is not empty. */
+export function peSigned(pe: Buffer): boolean {
+  if (pe.length < 0x40 || pe.toString("latin1", 0, 2) !== "MZ") return false;
+  const header = pe.readUInt32LE(0x3c);
+  if (header + 24 + 2 > pe.length || pe.toString("latin1", header, header + 4) !== "PE\0\0")
+    return false;
+  const optional = header + 24;
+  const magic = pe.readUInt16LE(optional);
+  // The data directories follow the optional header's fixed part: 96 bytes (PE32), 112 (PE32+).
+  const directories = optional + (magic === 0x20b ? 112 : 96);
+  const security = directories + 4 * 8;
+  if (security + 8 > pe.length) return false;
+  return pe.readUInt32LE(security + 4) > 0;
 }
 
 export class ImageMaster extends MasterEvents {
@@ -44,7 +90,11 @@ export class ImageMaster extends MasterEvents {
   /** The inventories copied from the stick's RECON-DATA partition (after collect()). */
   readonly root: string;
   /** Console milestones, host ms. */
-  readonly milestones: { listening?: number; isoServed?: number; dataMounted?: number } = {};
+  readonly milestones: { listening?: number; rootServed?: number; dataMounted?: number } = {};
+  /** The kernel's `secureboot: Secure boot enabled|disabled` line (UEFI only), and lockdown. */
+  secureBoot: "enabled" | "disabled" | null = null;
+  lockdown: string | null = null;
+  readonly firmware: Firmware;
   /** recon-* lines and errors seen on the console. */
   readonly notes: string[] = [];
   daemon: Daemon | null = null;
@@ -56,6 +106,7 @@ export class ImageMaster extends MasterEvents {
   constructor(options: ImageMasterOptions) {
     super();
     this.options = options;
+    this.firmware = options.firmware ?? "seabios";
     this.dir = options.dir;
     mkdirSync(this.dir, { recursive: true });
     this.stick = join(this.dir, "stick.img");
@@ -69,8 +120,15 @@ export class ImageMaster extends MasterEvents {
     const now = Date.now();
     this.serveLine(line);
     if (line.includes('"event":"listening"')) this.milestones.listening ??= now;
-    if (/recon-media: serving install\//.test(line)) this.milestones.isoServed ??= now;
+    // The peers' root: the medium's squashfs (recon-media: serving LiveOS/squashfs.img as ...),
+    // or, from an image built before that, the whole ISO copied to RAM (serving install/...).
+    if (/recon-media: serving (install\/|LiveOS\/squashfs\.img as )/.test(line))
+      this.milestones.rootServed ??= now;
     if (/recon-data: inventories go to/.test(line)) this.milestones.dataMounted ??= now;
+    const secure = /secureboot: Secure boot (enabled|disabled)/.exec(line)?.[1];
+    if (secure === "enabled" || secure === "disabled") this.secureBoot ??= secure;
+    const locked = /Kernel is locked down from (.*?);/.exec(line)?.[1];
+    if (locked) this.lockdown ??= locked;
     // serve's shutdown (and the report it writes to RECON-DATA then) is followed too.
     const shutdown = /"event":"(stopping|closed|report_written|report_failed)"/;
     if (
@@ -100,6 +158,8 @@ export class ImageMaster extends MasterEvents {
     const { lan, uid, mac } = this.options;
     this.makeStick();
     const tap = lan.addTap(uid ?? 0);
+    const vars = join(this.dir, "ovmf-vars.fd");
+    if (this.firmware !== "seabios") copyFileSync(ovmfVarsTemplate(this.firmware), vars);
     if (uid !== null) run(["chown", "-R", `${uid}:${uid}`, this.dir]);
     const qmpSocket = join(this.dir, "qmp.sock");
     const argv = [
@@ -107,7 +167,8 @@ export class ImageMaster extends MasterEvents {
       "-name",
       "master",
       "-machine",
-      "q35",
+      this.firmware === "seabios" ? "q35" : "q35,smm=on",
+      ...(this.firmware === "seabios" ? [] : ovmfArgs(vars)),
       "-accel",
       "tcg",
       "-cpu",
@@ -141,18 +202,18 @@ export class ImageMaster extends MasterEvents {
     this.qmp = await QmpClient.connect(qmpSocket);
   }
 
-  /** Waits until serve listens and the ISO is served (what the peers need), or fails. */
+  /** Waits until serve listens and the peers' root image is served (what they need), or fails. */
   async waitReady(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       this.poll();
       const m = this.milestones;
-      if (m.listening !== undefined && m.isoServed !== undefined) return;
+      if (m.listening !== undefined && m.rootServed !== undefined) return;
       if (this.daemon && !this.daemon.running())
         throw new Error(`the master VM exited while booting\n${this.consoleTail()}`);
       if (Date.now() > deadline)
         throw new Error(
-          `the master did not ${m.listening === undefined ? "start serve" : "serve the ISO"} within ${timeoutMs / 1000} s\n${this.consoleTail()}`,
+          `the master did not ${m.listening === undefined ? "start serve" : "serve the peers' root image"} within ${timeoutMs / 1000} s\n${this.consoleTail()}`,
         );
       await sleep(250);
     }

@@ -27,12 +27,14 @@ import {
   IMAGE_MASTER_IP,
   IMAGE_PREFIX_LENGTH,
   ImageMaster,
+  isoSignedForSecureBoot,
 } from "./image-master.ts";
 import { type BootAssets, buildBootAssets, defaultCacheDir, resolveInputs } from "./initramfs.ts";
 import { Master } from "./master.ts";
 import { Lan, removeStaleNamespaces } from "./netns.ts";
 import {
   defaultPeers,
+  type Firmware,
   labServerHardware,
   makeDisks,
   type OffMethod,
@@ -40,7 +42,15 @@ import {
   PeerVm,
   qemuArgs,
   romFor,
+  withSecureBootTwin,
 } from "./peer.ts";
+import {
+  bytesPerPeer,
+  type FetchedBytes,
+  leasesFromEvents,
+  type PeerBytes,
+  sumHttpBytes,
+} from "./peer-bytes.ts";
 import { Cleanup, cleanEnv, closeOnSignals, run, sleep, startDaemon } from "./proc.ts";
 
 export const REPO = resolve(import.meta.dirname, "../..");
@@ -75,6 +85,16 @@ export interface LabOptions {
    * lab's initramfs. Not with failurePaths (the outage needs a master the lab can stop).
    */
   image?: string;
+  /**
+   * Image mode: the master's firmware. Default ovmf-secureboot when the ISO's UEFI boot loader is
+   * signed (isoSignedForSecureBoot), else seabios.
+   */
+  masterFirmware?: Firmware;
+  /**
+   * Image mode: peer1 gets a twin with the same hardware that PXE-boots under this firmware
+   * (withSecureBootTwin); "none" for no twin. Default ovmf-secureboot when the ISO is signed.
+   */
+  twinFirmware?: Exclude<Firmware, "seabios"> | "none";
 }
 
 export interface PeerResult {
@@ -114,7 +134,17 @@ export interface LabResult {
     dataPartition: string;
     dataMountedOnMaster: boolean;
     notes: string[];
+    firmware: Firmware;
+    /** The master kernel's `secureboot: Secure boot ...` word, and its lockdown reason. */
+    secureBoot: "enabled" | "disabled" | null;
+    lockdown: string | null;
+    /** What the stick holds at the top of RECON-DATA afterwards (report.html, nodes.csv, ...). */
+    stickFiles: string[];
   } | null;
+  /** Bytes each peer fetched (serve's http log by remote address, mapped through the leases). */
+  bytes: { peers: PeerBytes[]; unknown: Map<string, FetchedBytes>; unmeasured: number };
+  /** [BIOS peer, its OVMF twin] with the same hardware, when the run had them. */
+  twins: [string, string] | null;
   peers: PeerResult[];
   startedAt: number;
   durationMs: number;
@@ -310,8 +340,15 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
     ];
     const phaseTimeout = options.phaseTimeoutMs ?? 10 * 60_000;
     let master: Master | ImageMaster;
+    const signed = image ? isoSignedForSecureBoot(image) : false;
+    const twinFirmware = image
+      ? (options.twinFirmware ?? (signed ? "ovmf-secureboot" : "none"))
+      : "none";
     if (image) {
+      const firmware = options.masterFirmware ?? (signed ? "ovmf-secureboot" : "seabios");
+      say(`master: firmware ${firmware} (the ISO's boot loader is ${signed ? "" : "not "}signed)`);
       const imageMaster = new ImageMaster({
+        firmware,
         lan,
         dir: join(runDir, "master"),
         iso: image,
@@ -324,7 +361,9 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
       say(`master: booting ${image} from a USB stick (${imageMaster.stick})`);
       await imageMaster.start();
       await imageMaster.waitReady(phaseTimeout);
-      say(`master: recon-agent serve on http://${IMAGE_MASTER_IP}/ and the ISO is served`);
+      say(
+        `master: recon-agent serve on http://${IMAGE_MASTER_IP}/ and the peers' root image is served`,
+      );
     } else {
       const dist = ensureDist(say);
       if (!boot) throw new Error("no boot assets");
@@ -472,7 +511,8 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
       say(
         `${spec.name.padEnd(7)} booting: ${spec.machine}, ${spec.cpus} vCPU, ${spec.memoryMiB} MiB, ` +
           `NICs ${spec.nics.map((n) => `${n.model}=${n.mac}`).join(" ")}, ` +
-          `disks ${spec.disks.map((d) => `${d.bus}:${d.serial}`).join(" ")}, BMC ${spec.bmc}`,
+          `disks ${spec.disks.map((d) => `${d.bus}:${d.serial}`).join(" ")}, BMC ${spec.bmc}, ` +
+          `firmware ${spec.firmware ?? "seabios"}`,
       );
       await vm.start(argv, qmpSocket, join(dir, "qemu.log"));
     };
@@ -504,7 +544,10 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
     const timedOut = new Set<string>();
 
     // Phase 1: the normal peers, all at once.
-    const normal: LabPeer[] = defaultPeers(options.peers ?? 3, runTag).map((spec) => {
+    const specs = defaultPeers(options.peers ?? 3, runTag);
+    const normal: LabPeer[] = (
+      twinFirmware === "none" ? specs : withSecureBootTwin(specs, runTag, twinFirmware)
+    ).map((spec) => {
       // The live image's peers hold the downloaded ISO (livenet), post.tgz and its unpacked
       // binaries in /run, a tmpfs of half the RAM.
       if (image) spec.memoryMiB += 1024;
@@ -580,6 +623,10 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
         dataPartition: partition,
         dataMountedOnMaster: master.milestones.dataMounted !== undefined,
         notes: master.notes,
+        firmware: master.firmware,
+        secureBoot: master.secureBoot,
+        lockdown: master.lockdown,
+        stickFiles: existsSync(master.root) ? readdirSync(master.root).sort() : [],
       };
     }
     const nodesDir = join(master.root, "nodes");
@@ -642,12 +689,30 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
         serialLog: vm.serialLog,
       });
     }
+    const http = sumHttpBytes(
+      readFileSync(master instanceof ImageMaster ? master.serialLog : master.serveLog, "utf8"),
+    );
+    const leases = leasesFromEvents(master.root);
+    for (const [mac, ip] of master.leases) leases.set(mac, (leases.get(mac) ?? new Set()).add(ip));
+    const bytes = {
+      ...bytesPerPeer(
+        http.byRemote,
+        leases,
+        peers.map((p) => ({ name: p.spec.name, macs: p.spec.nics.map((n) => n.mac) })),
+      ),
+      unmeasured: http.unmeasured,
+    };
+    const twinNames = normal
+      .filter((p) => p.spec.firmware !== undefined && p.spec.firmware !== "seabios")
+      .map((p): [string, string] => [normal[0]?.spec.name ?? "", p.spec.name]);
     ok = true;
     return {
       runDir,
       masterRoot: master.root,
       boot,
       imageMaster: imageResult,
+      bytes,
+      twins: twinNames[0] ?? null,
       peers,
       startedAt,
       durationMs: Date.now() - startedAt,
@@ -691,6 +756,20 @@ export function checkImageMaster(result: LabResult): string[] {
     problems.push("the master did not power down from its power button within 3 minutes");
   if (!m.dataMountedOnMaster)
     problems.push("the master never said it mounted RECON-DATA (recon-data.service)");
+  // The report serve writes at shutdown (issue 14): what the operator opens from the stick.
+  for (const file of ["report.html", "nodes.csv"])
+    if (!m.stickFiles.includes(file))
+      problems.push(
+        `no ${file} on the stick after the master's shutdown (RECON-DATA holds ${m.stickFiles.join(", ") || "nothing"})`,
+      );
+  if (m.firmware === "ovmf-secureboot") {
+    if (m.secureBoot !== "enabled")
+      problems.push(
+        `the master booted under enforced Secure Boot but its kernel said ${m.secureBoot === null ? "nothing about it" : `Secure boot ${m.secureBoot}`}`,
+      );
+    if (m.lockdown === null)
+      problems.push("the master's kernel did not say it is locked down (Secure Boot lockdown)");
+  }
   return problems;
 }
 
@@ -764,6 +843,11 @@ export function checkPeer(r: PeerResult, serveHistory: LabResult["serveHistory"]
         `NIC ${n.model} ${n.mac} missing (master has ${[...macs].filter(Boolean).join(", ")})`,
       );
   eq("boot.bootMac", doc.boot.bootMac, spec.nics[0]?.mac);
+  // What the firmware was, as the agent read it (/sys/firmware/efi and its SecureBoot variable).
+  const firmware = spec.firmware ?? "seabios";
+  eq("boot.firmware", doc.boot.firmware, firmware === "seabios" ? "bios" : "uefi");
+  if (firmware !== "seabios")
+    eq("boot.secureBoot", doc.boot.secureBoot, firmware === "ovmf-secureboot");
   if (spec.bmc === "none") {
     if (doc.bmc !== null)
       problems.push(`bmc: expected none, master has ${JSON.stringify(doc.bmc)}`);

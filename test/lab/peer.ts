@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import {
   appendFileSync,
   closeSync,
+  copyFileSync,
   existsSync,
   openSync,
   readFileSync,
@@ -20,6 +21,13 @@ import { parseVmLinkLog, type VmCommandRecord } from "./vm-link.ts";
 export type NicModel = "e1000" | "e1000e" | "virtio-net-pci" | "rtl8139";
 export type DiskBus = "virtio" | "ahci" | "nvme";
 export type BmcKind = "ipmi-sim" | "qemu-sim" | "none";
+/**
+ * The machine's firmware: SeaBIOS (BIOS, the default), OVMF with Secure Boot off (an empty
+ * variable store: setup mode), or OVMF with Secure Boot enforced and Microsoft's keys enrolled
+ * (OVMF_VARS_4M.ms.fd: the keys a server leaves the factory with, which trust Debian's shim).
+ */
+export type Firmware = "seabios" | "ovmf" | "ovmf-secureboot";
+export const FIRMWARES: readonly Firmware[] = ["seabios", "ovmf", "ovmf-secureboot"];
 
 export interface NicSpec {
   model: NicModel;
@@ -56,6 +64,32 @@ export interface PeerSpec {
   bmcLan?: { ipv4Address: string; netmask: string; gateway: string; macAddress: string };
   /** Opt-in server hardware (RAID HBA, NVMe subsystem); absent: none. See extraHardwareArgs. */
   extra?: ExtraHardware;
+  /** Default seabios. An OVMF peer needs q35 (SMM) and boots its first NIC through OVMF. */
+  firmware?: Firmware;
+}
+
+/** Debian's ovmf package. */
+export const OVMF_DIR = "/usr/share/OVMF";
+
+/** The OVMF variable store a machine starts from (copied: the firmware writes to it). */
+export function ovmfVarsTemplate(firmware: Exclude<Firmware, "seabios">): string {
+  return join(OVMF_DIR, firmware === "ovmf-secureboot" ? "OVMF_VARS_4M.ms.fd" : "OVMF_VARS_4M.fd");
+}
+
+/**
+ * QEMU arguments for OVMF: the Secure Boot capable build (it needs SMM, q35's default under TCG)
+ * read-only, the machine's own copy of the variable store, and pflash writes only from SMM, so
+ * that the OS cannot change the Secure Boot variables behind the firmware's back.
+ */
+export function ovmfArgs(varsFile: string): string[] {
+  return [
+    "-drive",
+    `if=pflash,format=raw,unit=0,readonly=on,file=${join(OVMF_DIR, "OVMF_CODE_4M.secboot.fd")}`,
+    "-drive",
+    `if=pflash,format=raw,unit=1,file=${varsFile}`,
+    "-global",
+    "driver=cfi.pflash01,property=secure,value=on",
+  ];
 }
 
 /** A SCSI disk behind an HBA: QEMU's scsi-hd with the identity a real drive reports. */
@@ -176,6 +210,16 @@ export function romFor(model: NicModel): string {
   return join(IPXE_ROM_DIR, ROMS[model]);
 }
 
+/** A boot NIC's ROM under OVMF: none for virtio (OVMF's driver), else iPXE's EFI ROM (unsigned). */
+function ovmfRomFor(model: NicModel): string {
+  return model === "virtio-net-pci" ? "" : join(IPXE_ROM_DIR, ROMS[model].replace(/^pxe-/, "efi-"));
+}
+
+/** Where an OVMF peer's own variable store lives (makeDisks copies it there). */
+export function ovmfVarsFile(dir: string): string {
+  return join(dir, "ovmf-vars.fd");
+}
+
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 const hex2 = (n: number) => n.toString(16).padStart(2, "0");
@@ -185,9 +229,10 @@ const hex2 = (n: number) => n.toString(16).padStart(2, "0");
  *   0: q35, 2 vCPU, 1280 MiB, e1000 (boot) + virtio-net, virtio-blk + AHCI disks, ipmi_sim BMC
  *   1: pc (i440fx), 1 vCPU, 1024 MiB, virtio-net (boot) + rtl8139, NVMe + virtio-blk, QEMU's BMC
  *   2: q35, 1 vCPU, 1536 MiB, rtl8139 (boot) + e1000e, AHCI + NVMe disks, ipmi_sim BMC
- * `runTag` (a few hex digits) makes serials and UUIDs unique per lab run.
+ * `runTag` (a few hex digits) makes serials and UUIDs unique per lab run. `profiles[i]`, when
+ * given, is peer i's profile instead of i % 3.
  */
-export function defaultPeers(count: number, runTag: string): PeerSpec[] {
+export function defaultPeers(count: number, runTag: string, profiles: number[] = []): PeerSpec[] {
   const peers: PeerSpec[] = [];
   const tag = runTag
     .toLowerCase()
@@ -196,7 +241,7 @@ export function defaultPeers(count: number, runTag: string): PeerSpec[] {
     .slice(-4);
   for (let i = 0; i < count; i++) {
     const n = i + 1;
-    const profile = i % 3;
+    const profile = profiles[i] ?? i % 3;
     const mac = (nic: number) => `52:54:00:${tag.slice(0, 2)}:${hex2(n)}:${hex2(nic)}`;
     const serial = (what: string) => `LAB${tag.toUpperCase()}${String(n).padStart(2, "0")}${what}`;
     const spec: PeerSpec = {
@@ -260,6 +305,33 @@ export function defaultPeers(count: number, runTag: string): PeerSpec[] {
   return peers;
 }
 
+/**
+ * The Secure Boot twin of `peers[0]` (profile 0): one more peer with the same hardware and its
+ * own identity, booting under OVMF with Secure Boot enforced where the first boots from SeaBIOS.
+ * Both boot from their virtio NIC (listed first), which OVMF drives without an option ROM: an
+ * e1000's iPXE ROM is unsigned and Secure Boot refuses it. Comparing the two documents shows
+ * what the firmware and the kernel's lockdown change in what the agent collects.
+ */
+export function withSecureBootTwin(
+  peers: PeerSpec[],
+  runTag: string,
+  firmware: Exclude<Firmware, "seabios"> = "ovmf-secureboot",
+): PeerSpec[] {
+  const profiles = peers.map((_, i) => i % 3);
+  const all = defaultPeers(peers.length + 1, runTag, [...profiles, 0]);
+  const first = peers[0];
+  const twin = all.at(-1);
+  if (!first || !twin || first.machine !== "q35") throw new Error("no q35 peer to twin");
+  for (const spec of [first, twin]) {
+    spec.nics.sort(
+      (a, b) => Number(b.model === "virtio-net-pci") - Number(a.model === "virtio-net-pci"),
+    );
+  }
+  twin.memoryMiB = first.memoryMiB;
+  twin.firmware = firmware;
+  return [...peers, twin];
+}
+
 export interface QemuContext {
   dir: string;
   taps: string[];
@@ -280,12 +352,15 @@ const escapeOpt = (value: string) => value.replace(/,/g, ",,");
 export const TCG_CPU = "max,erms=off,fsrm=off";
 
 export function qemuArgs(spec: PeerSpec, ctx: QemuContext): string[] {
+  const firmware = spec.firmware ?? "seabios";
+  if (firmware !== "seabios" && spec.machine !== "q35")
+    throw new Error(`${spec.name}: OVMF with Secure Boot needs q35 (SMM), not ${spec.machine}`);
   const args = [
     "qemu-system-x86_64",
     "-name",
     spec.name,
     "-machine",
-    spec.machine,
+    firmware === "seabios" ? spec.machine : `${spec.machine},smm=on`,
     // Under TCG several vCPUs of one guest in one thread progress evenly: with MTTCG on a busy
     // 2-core host a starved vCPU stalls the guest kernel (RCU stalls) for minutes.
     "-accel",
@@ -315,15 +390,23 @@ export function qemuArgs(spec: PeerSpec, ctx: QemuContext): string[] {
     "-smbios",
     `type=2,manufacturer=${escapeOpt(spec.baseboard.manufacturer)},product=${escapeOpt(spec.baseboard.product)},serial=${escapeOpt(spec.baseboard.serial)}`,
   ];
+  if (firmware !== "seabios") args.push(...ovmfArgs(ovmfVarsFile(ctx.dir)));
   spec.nics.forEach((nic, i) => {
     const tap = ctx.taps[i];
     if (!tap) throw new Error(`${spec.name}: no tap for NIC ${i}`);
     args.push("-netdev", `tap,id=n${i},ifname=${tap},script=no,downscript=no`);
-    const rom = i === 0 ? romFor(nic.model) : "";
+    // OVMF boots a virtio NIC with its own driver (no option ROM: under Secure Boot it would have
+    // to be signed, and iPXE's is not); SeaBIOS runs Debian's iPXE ROM.
+    const rom = i !== 0 ? "" : firmware === "seabios" ? romFor(nic.model) : ovmfRomFor(nic.model);
     // Debian's pxe-virtio.rom carries the modern virtio-net id (1af4:1041): SeaBIOS runs it only
     // for a modern-only device; the transitional default (1af4:1000) would not PXE-boot.
     const modern = nic.model === "virtio-net-pci" ? ",disable-legacy=on" : "";
-    args.push("-device", `${nic.model},netdev=n${i},mac=${nic.mac},romfile=${rom}${modern}`);
+    // OVMF takes its boot order from bootindex (SeaBIOS from -boot n).
+    const bootIndex = i === 0 && firmware !== "seabios" ? ",bootindex=1" : "";
+    args.push(
+      "-device",
+      `${nic.model},netdev=n${i},mac=${nic.mac},romfile=${rom}${modern}${bootIndex}`,
+    );
   });
   let ahci = false;
   spec.disks.forEach((disk, i) => {
@@ -362,8 +445,13 @@ export function qemuArgs(spec: PeerSpec, ctx: QemuContext): string[] {
   return args;
 }
 
-/** Sparse raw disk images (nothing on them: peers boot from the network). */
+/**
+ * Sparse raw disk images (nothing on them: peers boot from the network), and an OVMF peer's
+ * variable store.
+ */
 export function makeDisks(spec: PeerSpec, dir: string): void {
+  const firmware = spec.firmware ?? "seabios";
+  if (firmware !== "seabios") copyFileSync(ovmfVarsTemplate(firmware), ovmfVarsFile(dir));
   spec.disks.forEach((disk, i) => {
     const file = join(dir, `disk${i}.img`);
     writeFileSync(file, "");

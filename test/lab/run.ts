@@ -12,6 +12,9 @@ import {
   type PeerResult,
   runLab,
 } from "./lab.ts";
+import { FIRMWARES, type Firmware } from "./peer.ts";
+import { formatPeerBytes } from "./peer-bytes.ts";
+import { checkTwins } from "./twin-diff.ts";
 
 const USAGE = `usage: npm run lab -- [options]
   --peers N          normal peers to boot (default 3)
@@ -28,6 +31,11 @@ const USAGE = `usage: npm run lab -- [options]
                      it; the inventories are read from the stick's RECON-DATA partition after
                      the master is powered down. Not with --failure-paths, --poweroff or
                      --menu-arg (the image's master writes its own menu.ipxe)
+  --master-firmware F  with --image: seabios|ovmf|ovmf-secureboot (default ovmf-secureboot when
+                     the ISO's UEFI boot loader is signed, else seabios)
+  --twin F           with --image: peer1's twin (same hardware, PXE from its virtio NIC) boots
+                     under F: ovmf|ovmf-secureboot|none (default ovmf-secureboot when the ISO is
+                     signed, else none); the two documents must tell the same facts
 `;
 
 function table(rows: string[][]): string {
@@ -105,6 +113,8 @@ async function main(argv: string[]): Promise<number> {
         timeout: { type: "string", default: "10" },
         keep: { type: "boolean", default: false },
         image: { type: "string" },
+        "master-firmware": { type: "string" },
+        twin: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -138,6 +148,20 @@ async function main(argv: string[]): Promise<number> {
     );
     return 2;
   }
+  const masterFirmware = values["master-firmware"];
+  if (masterFirmware !== undefined && !FIRMWARES.includes(masterFirmware as Firmware)) {
+    process.stderr.write(`--master-firmware must be one of ${FIRMWARES.join(", ")}\n${USAGE}`);
+    return 2;
+  }
+  const twin = values.twin;
+  if (twin !== undefined && !["ovmf", "ovmf-secureboot", "none"].includes(twin)) {
+    process.stderr.write(`--twin must be ovmf, ovmf-secureboot or none\n${USAGE}`);
+    return 2;
+  }
+  if ((masterFirmware !== undefined || twin !== undefined) && values.image === undefined) {
+    process.stderr.write(`--master-firmware and --twin need --image\n${USAGE}`);
+    return 2;
+  }
   const why = labPrerequisites();
   if (why) {
     process.stderr.write(`lab: cannot run: ${why}\n(see docs/lab.md for the packages)\n`);
@@ -151,6 +175,8 @@ async function main(argv: string[]): Promise<number> {
     phaseTimeoutMs: Number(values.timeout) * 60_000,
     keep: values.keep,
     ...(values.image !== undefined ? { image: values.image } : {}),
+    ...(masterFirmware !== undefined ? { masterFirmware: masterFirmware as Firmware } : {}),
+    ...(twin !== undefined ? { twinFirmware: twin as "ovmf" | "ovmf-secureboot" | "none" } : {}),
     log: (line) => process.stdout.write(`${line}\n`),
   });
   const { text, failures } = summarize(result);
@@ -166,8 +192,27 @@ async function main(argv: string[]): Promise<number> {
       `  serial console (last lines of ${p.serialLog}):\n${p.serialTail.replace(/^/gm, "    | ")}\n`,
     );
   }
-  const masterProblems = checkImageMaster(result);
-  for (const p of masterProblems) process.stdout.write(`\nmaster: ${p}\n`);
+  const { bytes } = result;
+  process.stdout.write(
+    `\nBytes each peer fetched from the master (serve's http log, by leased address):\n${formatPeerBytes(bytes.peers)}\n`,
+  );
+  if (bytes.unmeasured)
+    process.stdout.write(`  (${bytes.unmeasured} http lines without bytes: an older serve)\n`);
+  const m = result.imageMaster;
+  if (m)
+    process.stdout.write(
+      `\nmaster: firmware ${m.firmware}, kernel: Secure boot ${m.secureBoot ?? "not reported"}` +
+        `${m.lockdown ? `, locked down from ${m.lockdown}` : ""}; the stick holds ${m.stickFiles.join(", ")}\n`,
+    );
+  const twinProblems = checkTwins(result);
+  if (result.twins)
+    process.stdout.write(
+      `\ntwins ${result.twins.join(" and ")} (same hardware, ${result.peers.find((p) => p.spec.name === result.twins?.[1])?.spec.firmware}): ` +
+        `${twinProblems.length === 0 ? "the documents tell the same facts" : `${twinProblems.length} difference(s)`}\n` +
+        twinProblems.map((d) => `  - ${d}\n`).join(""),
+    );
+  const masterProblems = [...checkImageMaster(result), ...twinProblems.map((d) => `twins: ${d}`)];
+  for (const p of checkImageMaster(result)) process.stdout.write(`\nmaster: ${p}\n`);
   const n = result.peers.length;
   process.stdout.write(
     `\n${n - failures.length} of ${n} peers reported and powered off as expected in ${(result.durationMs / 1000).toFixed(1)}s` +
