@@ -242,8 +242,9 @@ run_master() {
   mkdir -p "$RECON_STATE/tftp" "$RECON_STATE/http" "$RECON_DATA" || die "cannot create directories"
   link_loader "$RECON_IPXE_DIRS" undionly.kpxe undionly.kpxe
   link_loader "$RECON_IPXE_DIRS" ipxe.efi ipxe.efi ipxe-x86_64.efi snponly.efi
-  # UEFI under Secure Boot: Microsoft-signed shim, which loads grubx64.efi from the same TFTP
-  # directory (Debian's signed network GRUB); it reads grub/grub.cfg (its built-in prefix).
+  # UEFI x86_64, Secure Boot on or off: Microsoft-signed shim, which loads grubx64.efi from the
+  # same TFTP directory (Debian's signed network GRUB); it reads grub/grub.cfg (its built-in
+  # prefix). Without them UEFI clients get ipxe.efi (no Secure Boot).
   efi_x86_64=
   link_loader "$RECON_EFI_DIRS" shimx64.efi shimx64.efi.signed shimx64.efi &&
     link_loader "$RECON_EFI_DIRS" grubx64.efi grubnetx64.efi.signed grubx64.efi &&
