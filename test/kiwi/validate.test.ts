@@ -283,7 +283,10 @@ describe("live image (kiwi/)", { concurrency: true }, () => {
         "utf8",
       );
       assert.match(imageEnv, /^RECON_IMAGE_NAME=recon$/m);
-      assert.match(imageEnv, /^RECON_IMAGE_ISO=install\/recon\/recon\.x86_64-\d+\.\d+\.\d+\.iso$/m);
+      // peers boot the medium's squashfs, not the whole ISO (packaging/README.md)
+      assert.match(imageEnv, /^RECON_IMAGE_SQUASHFS=install\/recon\/squashfs\.img$/m);
+      assert.match(imageEnv, /^RECON_IMAGE_AARCH64=install\/recon\/aarch64$/m);
+      assert.doesNotMatch(imageEnv, /^RECON_IMAGE_ISO=/m);
       const hash = /hash ([0-9a-f]{16})/.exec(r.out)?.[1];
       assert.ok(hash, r.out);
 
