@@ -8,6 +8,9 @@
 # the seconds it took. Exit 0 when PATTERN was seen.
 #
 #   RECON_BOOT_EFI=1   boot with OVMF (apt-get install ovmf) instead of BIOS
+#   RECON_BOOT_SECURE=1  OVMF with Secure Boot enforced and Microsoft's keys enrolled:
+#                      q35 with SMM, OVMF_CODE_4M.secboot.fd (secure pflash) and a copy of
+#                      OVMF_VARS_4M.ms.fd next to LOG; the firmware starts the signed shim
 #   RECON_BOOT_USB=1   attach the ISO as a USB disk instead of a CD
 #   RECON_BOOT_SMP=N   virtual CPUs (1: one TCG thread, fewer soft lockups on a busy host)
 #
@@ -29,7 +32,13 @@ if [ "${RECON_BOOT_USB:-0}" = 1 ]; then
 else
     args+=(-cdrom "$iso" -boot d)
 fi
-if [ "${RECON_BOOT_EFI:-0}" = 1 ]; then
+if [ "${RECON_BOOT_SECURE:-0}" = 1 ]; then
+    vars=$log.OVMF_VARS.fd
+    cp /usr/share/OVMF/OVMF_VARS_4M.ms.fd "$vars"
+    args+=(-machine "q35,smm=on" -global "driver=cfi.pflash01,property=secure,value=on"
+        -drive "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+        -drive "if=pflash,format=raw,unit=1,file=$vars")
+elif [ "${RECON_BOOT_EFI:-0}" = 1 ]; then
     args+=(-bios /usr/share/ovmf/OVMF.fd)
 fi
 

@@ -6,10 +6,7 @@
 // Fails when a file Debian 12 ships is missing from the image, or from the initrd for a NIC driver
 // the initrd carries (livenet brings the link up before the root exists). Prints the figure
 // (requested vs present) and every module whose firmware Debian does not ship.
-// The ISO is the one kiwi/builds/debian-12/image.env names (make-recipe-target target, which the
-// image lab runs first). When there is none, or it was built from other inputs than the
-// description now has: under CI this test builds it through the driver (the image lab then takes
-// it from the cache), elsewhere it skips with the reason.
+// Which ISO, and when it is built or skipped: built-image.ts.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import {
@@ -23,19 +20,10 @@ import {
   statSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, posix, relative } from "node:path";
+import { join, posix, relative } from "node:path";
 import { after, describe, test } from "node:test";
 import { underCI } from "../support/ci.ts";
-
-const REPO = join(import.meta.dirname, "..", "..");
-const RECIPE = "debian-12";
-const driver = join(REPO, "kiwi", "make-recipe-target");
-// RECON_BUILDS_DIR: where the driver puts its results (kiwi/builds), as for the driver.
-const imageEnv = join(
-  process.env.RECON_BUILDS_DIR || join(REPO, "kiwi", "builds"),
-  RECIPE,
-  "image.env",
-);
+import { extractFromIso, extractRoot, locateBuiltIso, sh } from "./built-image.ts";
 
 /** Where the NIC, HBA and RAID drivers live in the kernel's module tree. */
 const SCOPE = [
@@ -79,64 +67,6 @@ const BOOT_NIC_DRIVERS = [
   "r8169",
   "ice",
 ];
-
-function sh(cmd: string, args: string[], timeout = 10 * 60_000) {
-  const r = spawnSync(cmd, args, { encoding: "utf8", timeout, maxBuffer: 64 * 1024 * 1024 });
-  return { status: r.status, out: `${r.stdout ?? ""}${r.stderr ?? ""}`, stdout: r.stdout ?? "" };
-}
-
-const envValue = (text: string, key: string) =>
-  new RegExp(`^${key}=(.*)$`, "m").exec(text)?.[1] ?? "";
-
-/** The input hash the description has now (`make-recipe-target stage`, offline, no root). */
-function currentHash(): string {
-  const r = sh(driver, [RECIPE, "stage"], 120_000);
-  return /^hash (\S+)$/m.exec(r.stdout)?.[1] ?? "";
-}
-
-/** The built ISO for the current description, or why there is none. */
-function builtIso(): { iso: string } | { why: string } {
-  if (!existsSync(imageEnv)) return { why: `no built ISO (${imageEnv} is missing)` };
-  const env = readFileSync(imageEnv, "utf8");
-  const iso = envValue(env, "ISO");
-  if (!iso || !existsSync(iso))
-    return { why: `image.env names ${iso || "no ISO"}, which is missing` };
-  const built = envValue(env, "HASH");
-  const now = currentHash();
-  if (built !== now) {
-    return {
-      why: `the built ISO is from other inputs (hash ${built}) than the description (${now})`,
-    };
-  }
-  return { iso };
-}
-
-function prerequisite(): string | null {
-  for (const [cmd, pkg] of [
-    ["xorriso", "xorriso"],
-    ["unsquashfs", "squashfs-tools"],
-    ["debugfs", "e2fsprogs"],
-    ["modinfo", "kmod"],
-  ]) {
-    if (sh("sh", ["-c", `command -v ${cmd}`]).status !== 0) return `${cmd} missing (${pkg})`;
-  }
-  return null;
-}
-
-function locate(): { iso: string } | { why: string } {
-  const missing = prerequisite();
-  if (missing) return { why: missing };
-  const found = builtIso();
-  if ("iso" in found || !underCI) return found;
-  // CI: build it the way the image lab does (from the cache when the inputs are unchanged).
-  const r = spawnSync(driver, [RECIPE, "target"], {
-    cwd: REPO,
-    stdio: ["ignore", "inherit", "inherit"],
-    timeout: 60 * 60_000,
-  });
-  if (r.status !== 0) return { why: `make-recipe-target ${RECIPE} target failed (${r.status})` };
-  return builtIso();
-}
 
 type CpioEntry = { name: string; mode: number; target: string | null };
 
@@ -217,7 +147,11 @@ function kernelModules(dir: string): string[] {
 
 const moduleName = (file: string) => file.replace(/^.*\//, "").replace(/\.ko(\.\w+)?$/, "");
 
-const found = locate();
+const found = locateBuiltIso([
+  ["unsquashfs", "squashfs-tools"],
+  ["debugfs", "e2fsprogs"],
+  ["modinfo", "kmod"],
+]);
 const why = "why" in found ? found.why : null;
 const skip = why && !underCI ? why : false;
 const scratch = mkdtempSync(join(tmpdir(), "recon-firmware-"));
@@ -227,36 +161,11 @@ describe("the built image's firmware", { skip }, () => {
   test("every firmware file Debian 12 ships for the image's NIC, HBA and RAID drivers is in the image, and in the initrd for its NIC drivers", (t) => {
     if (why || !("iso" in found)) assert.fail(`no image to check: ${why}`);
     const iso = found.iso;
-    const x = sh("xorriso", [
-      "-osirrox",
-      "on",
-      "-indev",
-      iso,
-      "-extract",
-      "/LiveOS/squashfs.img",
-      join(scratch, "squashfs.img"),
-      "-extract",
-      "/boot/x86_64/loader/initrd",
-      join(scratch, "initrd"),
-    ]);
+    const x = extractFromIso(iso, { "/boot/x86_64/loader/initrd": join(scratch, "initrd") });
     assert.equal(x.status, 0, x.out);
-    const squash = join(scratch, "squashfs");
-    const u = sh("unsquashfs", ["-no-progress", "-d", squash, join(scratch, "squashfs.img")]);
-    assert.equal(u.status, 0, u.out);
-    rmSync(join(scratch, "squashfs.img"));
-    // KIWI's dmsquash layout: an ext4 rootfs.img in the squashfs; else the squashfs is the root.
-    const rootfsImg = join(squash, "LiveOS", "rootfs.img");
-    let root = squash;
-    if (existsSync(rootfsImg)) {
-      root = join(scratch, "root");
-      for (const dir of ["/usr/lib/modules", "/usr/lib/firmware"]) {
-        const dest = join(root, dirname(dir));
-        sh("mkdir", ["-p", dest]);
-        const d = sh("debugfs", ["-R", `rdump ${dir} ${dest}`, rootfsImg]);
-        assert.equal(d.status, 0, d.out);
-      }
-      rmSync(squash, { recursive: true, force: true });
-    }
+    const extracted = extractRoot(iso, scratch, ["/usr/lib/modules", "/usr/lib/firmware"]);
+    if ("failed" in extracted) assert.fail(extracted.failed);
+    const root = extracted.root;
     const firmwareDir = "usr/lib/firmware";
     // No firmware directory at all is not an error of its own: every request is then missing.
     if (!existsSync(join(root, firmwareDir))) t.diagnostic("the image has no /usr/lib/firmware");
