@@ -10,7 +10,7 @@ import {
   writeBootAssets,
 } from "../../agent/master/boot-assets.ts";
 import { renderDnsmasqConf } from "../../packaging/dnsmasq.ts";
-import { renderMenuIpxe } from "../../packaging/menu.ts";
+import { renderGrubCfg, renderMenuIpxe } from "../../packaging/menu.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "recon-boot-assets-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -73,6 +73,68 @@ describe("boot-assets", () => {
     );
   });
 
+  it("writes grub.cfg with menu.ipxe's image and arguments, shim and the arm64 loader in dnsmasq.conf", async () => {
+    const conf = join(dir, "sb-dnsmasq.conf");
+    const menu = join(dir, "sb-menu.ipxe");
+    const grub = join(dir, "sb-grub.cfg");
+    const image = [
+      "--image-name",
+      "recon",
+      "--image-version",
+      "0.1.0",
+      "--kernel",
+      "linux",
+      "--initrd",
+      "initrd",
+      "--squashfs-path",
+      "install/recon/squashfs.img",
+    ];
+    const options = parseBootAssetsArgs([
+      ...ARGS,
+      "--dnsmasq-out",
+      conf,
+      "--efi-file",
+      "shimx64.efi",
+      "--efi-aarch64-file",
+      "grubaa64.efi",
+      "--menu-out",
+      menu,
+      "--grub-cfg-out",
+      grub,
+      ...image,
+      "--aarch64-path",
+      "install/recon/aarch64",
+      "--extra-arg",
+      "nowatchdog",
+      "--extra-arg",
+      "console=ttyS1,57600",
+    ]);
+    assert.deepEqual(await writeBootAssets(options), [conf, menu, grub]);
+    const same = {
+      master: "10.13.37.1",
+      imageName: "recon",
+      imageVersion: "0.1.0",
+      kernel: "linux",
+      initrd: "initrd",
+      squashfsPath: "install/recon/squashfs.img",
+      extraArgs: ["nowatchdog", "console=ttyS1,57600"],
+    };
+    assert.equal(readFileSync(menu, "utf8"), renderMenuIpxe(same));
+    assert.equal(
+      readFileSync(grub, "utf8"),
+      renderGrubCfg({ ...same, aarch64Path: "install/recon/aarch64" }),
+    );
+    const text = readFileSync(conf, "utf8");
+    assert.match(text, /^dhcp-boot=tag:!ipxe,tag:efi-x86_64,shimx64\.efi,master,10\.13\.37\.1$/m);
+    assert.match(text, /^dhcp-boot=tag:!ipxe,tag:efi-arm64,grubaa64\.efi,master,10\.13\.37\.1$/m);
+    // grub.cfg alone is enough to ask for
+    const only = join(dir, "only-grub.cfg");
+    assert.deepEqual(
+      await writeBootAssets(parseBootAssetsArgs([...ARGS, "--grub-cfg-out", only, ...image])),
+      [only],
+    );
+  });
+
   it("takes an explicit DHCP range", async () => {
     const conf = join(dir, "range.conf");
     await writeBootAssets(
@@ -95,6 +157,29 @@ describe("boot-assets", () => {
     ],
     ["unknown flag", [...ARGS, "--dnsmasq-out", "/x", "--bogus"]],
     ["menu without image", [...ARGS, "--menu-out", join(dir, "m")]],
+    ["grub.cfg without image", [...ARGS, "--grub-cfg-out", join(dir, "g")]],
+    [
+      "bad arm64 loader name",
+      [...ARGS, "--dnsmasq-out", join(dir, "b"), "--efi-aarch64-file", "../x"],
+    ],
+    [
+      "a peer argument boot-assets refuses (a peer-args line with a space)",
+      [
+        ...ARGS,
+        "--grub-cfg-out",
+        join(dir, "g"),
+        "--image-name",
+        "r",
+        "--image-version",
+        "1",
+        "--kernel",
+        "k",
+        "--initrd",
+        "i",
+        "--extra-arg",
+        "a b $(reboot)",
+      ],
+    ],
     [
       "bad interface",
       ["--interface", "eth0\nx", ...ARGS.slice(2), "--dnsmasq-out", join(dir, "b")],
