@@ -323,6 +323,25 @@ export class Hall {
     };
   }
 
+  /**
+   * GET /api/v1/nodes as sent: the JSON text and its ETag (over all but generatedAt, which comes
+   * last). Each item's JSON is the one track() made: 1,000 nodes are serialized once, not once
+   * for the comparison, once for the ETag and once for the body.
+   */
+  listBody(
+    records: readonly NodeRecord[],
+    evidenceWithoutInventory: number,
+    since: string | null = null,
+  ): { text: string; etag: string } {
+    const { nodes, generatedAt, ...rest } = this.list(records, evidenceWithoutInventory, since);
+    const items = nodes.map((n) => this.items.get(n.key)?.json ?? JSON.stringify(n));
+    const stable = `${JSON.stringify(rest).slice(0, -1)},"nodes":[${items.join(",")}]`;
+    return {
+      text: `${stable},"generatedAt":${JSON.stringify(generatedAt)}}\n`,
+      etag: etagOf(stable),
+    };
+  }
+
   /** The revision of a cursor "<epoch>-<revision>"; -1 for another master run's. */
   private parseCursor(cursor: string): number {
     const m = /^([0-9a-f]{8})-(\d{1,15})$/.exec(cursor);
@@ -349,11 +368,9 @@ export class Hall {
   }
 }
 
-/** The ETag of a list: its content without the time it was generated. */
-export function listEtag(list: HallList): string {
-  const { generatedAt: _, ...rest } = list;
-  const hash = createHash("sha256").update(JSON.stringify(rest)).digest("base64url");
-  return `"${hash.slice(0, 27)}"`;
+/** A strong ETag of a text (a list's: all of it but the time it was generated). */
+function etagOf(text: string): string {
+  return `"${createHash("sha256").update(text).digest("base64url").slice(0, 27)}"`;
 }
 
 function remoteIpv4(remote: string | undefined): string | null {

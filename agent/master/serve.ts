@@ -11,7 +11,7 @@ import { ERROR_CODES, ReconError } from "../errors.ts";
 import { EXPORT_PREFIX, isDownloadName, sendDownload } from "./downloads.ts";
 import { MAX_EVENT_BYTES } from "./events.ts";
 import { EvidenceCheck } from "./evidence.ts";
-import { Hall, listEtag } from "./hall.ts";
+import { Hall } from "./hall.ts";
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from "./json-depth.ts";
 import { sendNodePage } from "./node-page.ts";
 import { PAGE_CSP, renderPage } from "./page.ts";
@@ -723,8 +723,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       case "list": {
         if (req.method !== "GET" && req.method !== "HEAD") throw methodNotAllowed("GET, HEAD");
         const since = new URLSearchParams(target.slice(pathname.length + 1)).get("since");
-        const list = hall.list(store.list(), store.evidenceOnly().length, since);
-        const etag = listEtag(list);
+        const { text, etag } = hall.listBody(store.list(), store.evidenceOnly().length, since);
         const cache = { ETag: etag, "Cache-Control": "no-cache" };
         const match = req.headers["if-none-match"];
         if (match?.split(",").some((tag) => tag.trim().replace(/^W\//, "") === etag)) {
@@ -732,7 +731,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           res.end();
           return;
         }
-        sendJson(req, res, 200, list, cache);
+        res.writeHead(200, {
+          "Content-Type": "application/json; charset=utf-8",
+          "Content-Length": Buffer.byteLength(text),
+          "X-Content-Type-Options": "nosniff",
+          ...cache,
+        });
+        res.end(text);
         return;
       }
       case "events":
