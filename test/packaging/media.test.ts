@@ -81,6 +81,18 @@ describe("recon-media.sh: per-architecture packages, squashfs, arm64", () => {
     assert.match(r.stderr, /serving LiveOS\/squashfs\.img as install\/recon\/squashfs\.img/);
   });
 
+  it("lays out no squashfs on a peer and does not warn about it there", () => {
+    const m = medium(
+      {},
+      IMAGE_ENV,
+      "root=live:http://10.0.0.1/install/recon/squashfs.img pxeaddr=10.0.0.1",
+    );
+    const r = m.run("layout");
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(m.read("install/recon/squashfs.img"), null);
+    assert.doesNotMatch(r.stderr, /squashfs/);
+  });
+
   it("does not copy the ISO when the peers boot the squashfs", () => {
     const m = medium(
       { "LiveOS/squashfs.img": "squashfs" },

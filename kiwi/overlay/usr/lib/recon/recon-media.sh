@@ -66,6 +66,14 @@ if [ -r "$RECON_SHARE/image.env" ]; then
 fi
 install=$RECON_SHARE/install/$RECON_IMAGE_NAME
 
+# A PXE-booted peer (pxeaddr=) serves nothing: its /run/initramfs/live is livenet's download.
+is_peer() {
+    case " $(cat "$RECON_CMDLINE") " in
+    *" pxeaddr="*) return 0 ;;
+    esac
+    return 1
+}
+
 if [ "$mode" = layout ]; then
     for post in post-x86_64.tgz post-aarch64.tgz; do
         [ -f "$RECON_LIVE/recon/$post" ] || continue
@@ -79,7 +87,7 @@ if [ "$mode" = layout ]; then
     else
         log "the medium carries no recon/post*.tgz"
     fi
-    if [ -n "$RECON_IMAGE_SQUASHFS" ]; then
+    if [ -n "$RECON_IMAGE_SQUASHFS" ] && ! is_peer; then
         if [ -f "$RECON_LIVE/LiveOS/squashfs.img" ]; then
             place "$RECON_LIVE/LiveOS/squashfs.img" "$RECON_SHARE/$RECON_IMAGE_SQUASHFS" &&
                 log "serving LiveOS/squashfs.img as $RECON_IMAGE_SQUASHFS"
@@ -109,9 +117,7 @@ done
 [ "$mode" = iso ] || exit 0
 
 # The ISO itself, for the peers' livenet: only the master (no pxeaddr=) serves it.
-case " $(cat "$RECON_CMDLINE") " in
-*" pxeaddr="*) exit 0 ;;
-esac
+is_peer && exit 0
 [ -n "$RECON_IMAGE_ISO" ] || exit 0
 if [ -n "$RECON_IMAGE_SQUASHFS" ]; then
     log "peers boot $RECON_IMAGE_SQUASHFS: the ISO is not copied"
