@@ -284,8 +284,11 @@ run_master() {
       # Debian's signed GRUB has no http module: it loads kernel and initrd over TFTP.
       ln -sfn "$RECON_SHARE/install" "$RECON_STATE/tftp/install"
       set -- "$@" --grub-cfg-out "$RECON_STATE/tftp/grub/grub.cfg"
-      [ -n "$efi_aarch64" ] && [ -n "$RECON_IMAGE_AARCH64" ] &&
+      # the arm64 branch of grub.cfg only when the medium brought the arm64 kernel
+      if [ -n "$efi_aarch64" ] && [ -n "$RECON_IMAGE_AARCH64" ] &&
+        [ -f "$RECON_SHARE/$RECON_IMAGE_AARCH64/linux" ]; then
         set -- "$@" --aarch64-path "$RECON_IMAGE_AARCH64"
+      fi
     fi
     extra=$(peer_args)
     if [ -n "$extra" ]; then

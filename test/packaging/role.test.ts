@@ -286,6 +286,9 @@ describe("recon-role.sh: master (no pxeaddr=)", () => {
   it("links shim, GRUB and the arm64 GRUB, and asks for grub.cfg, the squashfs and arm64", () => {
     const w = world("quiet recon.master.iface=eno2", NICS);
     efiLoaders(w);
+    const arm = join(w.env.RECON_SHARE as string, "install/recon/aarch64");
+    mkdirSync(arm, { recursive: true });
+    writeFileSync(join(arm, "linux"), "arm64 kernel");
     writeFileSync(
       join(w.env.RECON_SHARE as string, "image.env"),
       [
@@ -323,6 +326,20 @@ describe("recon-role.sh: master (no pxeaddr=)", () => {
       readlinkSync(join(run, "tftp/install")),
       join(w.env.RECON_SHARE as string, "install"),
     );
+  });
+
+  it("leaves arm64 out of grub.cfg when the medium brought no arm64 kernel", () => {
+    const w = world("quiet recon.master.iface=eno2", NICS);
+    efiLoaders(w);
+    writeFileSync(
+      join(w.env.RECON_SHARE as string, "image.env"),
+      "RECON_IMAGE_NAME=recon\nRECON_IMAGE_VERSION=1\nRECON_IMAGE_KERNEL=linux\nRECON_IMAGE_INITRD=initrd\nRECON_IMAGE_AARCH64=install/recon/aarch64\n",
+    );
+    const r = runRole(w);
+    assert.equal(r.status, 0, r.stderr);
+    const assets = w.calls().find((c) => c.startsWith("recon-agent boot-assets")) ?? "";
+    assert.match(assets, / --efi-aarch64-file grubaa64\.efi .* --grub-cfg-out \S+$/);
+    assert.doesNotMatch(assets, /--aarch64-path/);
   });
 
   it("keeps iPXE for UEFI and writes no grub.cfg when the image has no signed shim", () => {
