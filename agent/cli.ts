@@ -718,7 +718,7 @@ becomes the master). Give --dnsmasq-out, --menu-out and/or --grub-cfg-out.
 Required:
   --interface IF          the provisioning interface
   --address CIDR          the master's address on it, e.g. 10.13.37.1/24
-  --tftp-root DIR         where the iPXE binaries are
+  --tftp-root DIR         the TFTP root (iPXE, shim and GRUB loaders, grub/grub.cfg)
 
 dnsmasq.conf:
   --dnsmasq-out FILE      write dnsmasq.conf here
