@@ -15,7 +15,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { renderDnsmasqConf } from "../../packaging/dnsmasq.ts";
+import { type DnsmasqOptions, renderDnsmasqConf } from "../../packaging/dnsmasq.ts";
 import { renderMenuIpxe } from "../../packaging/menu.ts";
 import { unprivileged } from "./bmc.ts";
 import type { Lan } from "./netns.ts";
@@ -38,6 +38,8 @@ export interface MasterOptions {
   menuArgs: string[];
   /** Unprivileged uid for `serve` (null: run it as the caller). */
   uid: number | null;
+  /** UEFI loader files in the TFTP root for dnsmasq (test/lab/arm64.ts: grubaa64.efi). */
+  dnsmasq?: Pick<DnsmasqOptions, "efiFile" | "efiAarch64File">;
   log: (line: string) => void;
 }
 
@@ -240,6 +242,7 @@ export class Master extends MasterEvents {
         tftpRoot: this.tftpRoot,
         httpBase: `http://${lan.masterIp}`,
         leaseFile: join(dir, "dnsmasq.leases"),
+        ...this.options.dnsmasq,
       }),
     );
     this.dnsmasq = startDaemon(
