@@ -14,7 +14,11 @@ import { makeDirectory } from "./fs.ts";
 export type ProbeSource =
   | { kind: "command"; argv: readonly [string, ...string[]]; versionArgv?: readonly string[] }
   | { kind: "file"; path: string }
-  | { kind: "internal"; describe: string; read: () => Promise<string> };
+  /**
+   * An in-process reader. A synchronous one (sysfs walks, collect/sysfs.ts) returns the text
+   * itself, so that its duration is taken the moment it is done; a promise is awaited.
+   */
+  | { kind: "internal"; describe: string; read: () => string | Promise<string> };
 
 export interface Probe {
   /** Name of the raw output in a capture directory, e.g. "dmidecode.txt". */
@@ -23,6 +27,12 @@ export interface Probe {
   timeoutMs: number;
   /** Only root can run this meaningfully (dmidecode reads /dev/mem, ipmitool opens /dev/ipmi0). */
   needsRoot?: boolean;
+  /**
+   * Starts before the processes already waiting for their turn: a step of a long serial chain
+   * (ipmitool: mc info, then the lanes), asked for only after an await, whose end would
+   * otherwise be the run's end.
+   */
+  urgent?: boolean;
 }
 
 export interface ProbeResult {
@@ -111,6 +121,7 @@ const round1 = (ms: number) => Math.round(ms * 10) / 10;
  * smallest, and the in-process reads (synchronous, collect/sysfs.ts) run while it works.
  */
 function processStarts() {
+  const urgent: (() => void)[] = [];
   const waiting: (() => void)[] = [];
   let startedThisTurn = false;
   let scheduled = false;
@@ -120,7 +131,7 @@ function processStarts() {
     setImmediate(() => {
       scheduled = false;
       startedThisTurn = false;
-      const next = waiting.shift();
+      const next = urgent.shift() ?? waiting.shift();
       if (next) {
         startedThisTurn = true;
         next();
@@ -131,15 +142,15 @@ function processStarts() {
   return {
     /** True when the caller may start its process now, synchronously, without waiting. */
     now(): boolean {
-      if (startedThisTurn || waiting.length > 0) return false;
+      if (startedThisTurn || urgent.length > 0 || waiting.length > 0) return false;
       startedThisTurn = true;
       pump();
       return true;
     },
     /** Resolves when the caller may start its process (it must do so synchronously). */
-    turn(): Promise<void> {
+    turn(first = false): Promise<void> {
       return new Promise((resolve) => {
-        waiting.push(resolve);
+        (first ? urgent : waiting).push(resolve);
         pump();
       });
     },
@@ -286,9 +297,15 @@ export function realRunner(options: RealRunnerOptions = {}): Runner {
         const elapsed = () => round1(performance.now() - started);
         try {
           // A procfs/sysfs file is a few bytes: read at once, its time is its own.
-          const output =
-            source.kind === "file" ? readFileSync(source.path, "utf8") : await source.read();
-          return finish(started, result(probe, { status: "ok", output, durationMs: elapsed() }));
+          const read = source.kind === "file" ? readFileSync(source.path, "utf8") : source.read();
+          // Taken before any await: a synchronous read's duration is its own, not the time the
+          // rest of this turn (the other collectors' reads) takes before a continuation runs.
+          const readMs = typeof read === "string" ? elapsed() : null;
+          const output = typeof read === "string" ? read : await read;
+          return finish(
+            started,
+            result(probe, { status: "ok", output, durationMs: readMs ?? elapsed() }),
+          );
         } catch (error) {
           const code = (error as NodeJS.ErrnoException).code;
           return finish(
@@ -313,7 +330,7 @@ export function realRunner(options: RealRunnerOptions = {}): Runner {
           }),
         );
       }
-      if (!starts.now()) await starts.turn();
+      if (!starts.now()) await starts.turn(probe.urgent === true);
       // The clock starts at this probe's own spawn, not when it was queued.
       const started = performance.now();
       if (signal?.aborted) {

@@ -75,6 +75,17 @@ test("the first process starts at once, the others one per turn in the order ask
   );
 });
 
+test("an urgent probe starts before the processes already waiting for their turn", async () => {
+  const traces: ProbeTrace[] = [];
+  const runner = realRunner({ allowInTests: true, trace: (t) => traces.push(t) });
+  const queued = ["first", "a", "b", "c"].map((n) => runner.run(command(`${n}.txt`, ["true"])));
+  const chain = runner.run({ ...command("chain.txt", ["true"]), urgent: true });
+  await Promise.all([...queued, chain]);
+  const order = [...traces].sort((x, y) => x.startMs - y.startMs).map((t) => t.file);
+  // "first" forked at once; the urgent one goes next, ahead of a, b and c asked before it.
+  assert.deepEqual(order, ["first.txt", "chain.txt", "a.txt", "b.txt", "c.txt"]);
+});
+
 test("onPath: bare names through PATH's directories, paths as they are", async () => {
   const dir = await mkdtemp(join(tmpdir(), "recon-onpath-"));
   try {

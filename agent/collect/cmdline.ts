@@ -96,7 +96,7 @@ export const cmdlineProbe: Probe = {
   source: {
     kind: "internal",
     describe: "read /proc/cmdline (secrets redacted)",
-    read: async () => redactCmdline(readFileSync("/proc/cmdline", "utf8")),
+    read: () => redactCmdline(readFileSync("/proc/cmdline", "utf8")),
   },
   timeoutMs: 1000,
 };

@@ -690,7 +690,7 @@ export function readSmbiosType42(text: string): Parsed<RedfishHostInterface | nu
 }
 
 /** Reads the type 42 structures of /sys/firmware/dmi/tables/DMI into sys-firmware-dmi-42.json. */
-export async function readSmbiosType42Capture(path = "/sys/firmware/dmi/tables/DMI") {
+export function readSmbiosType42Capture(path = "/sys/firmware/dmi/tables/DMI"): string {
   let table = Buffer.alloc(0);
   try {
     table = readFileSync(path);

@@ -144,7 +144,7 @@ function errnoOf(error: unknown): string {
 }
 
 /** Reads /sys/firmware/efi into the sys-firmware-efi.json form. */
-export async function readSysFirmwareEfiCapture(root = "/sys/firmware/efi"): Promise<string> {
+export function readSysFirmwareEfiCapture(root = "/sys/firmware/efi"): string {
   const capture: SysFirmwareEfi = { efi: false, efivarCount: null, variables: {}, errors: {} };
   try {
     capture.efi = statSync(root).isDirectory();

@@ -119,7 +119,7 @@ export function readSysInfinibandCapture(input: string): Parsed<InfinibandDevice
  * Reads /sys/class/infiniband into the sys-class-infiniband.json form. A machine without RDMA
  * has no such directory: ENOENT, which the runner reports as skipped.
  */
-export async function readSysInfiniband(root = "/sys/class/infiniband"): Promise<string> {
+export function readSysInfiniband(root = "/sys/class/infiniband"): string {
   const out: Record<string, unknown> = {};
   for (const name of readdirSync(root).sort()) {
     const dir = join(root, name);

@@ -257,7 +257,7 @@ const TIMEOUT_MS = 10_000;
 const SDR_TIMEOUT_MS = 30_000;
 
 /** One line per candidate path ("present /dev/ipmi0" / "absent /dev/ipmi/0"): never empty. */
-async function listDevices(paths: readonly string[]): Promise<string> {
+function listDevices(paths: readonly string[]): string {
   const lines: string[] = [];
   for (const path of paths) lines.push(`${existsSync(path) ? "present" : "absent"} ${path}`);
   return `${lines.join("\n")}\n`;
@@ -327,6 +327,8 @@ export function ipmiProbes(options: IpmiCollectorOptions = {}): IpmiProbes {
     timeoutMs,
     // In-band opens /dev/ipmi0 (root only); out-of-band needs no privilege.
     needsRoot: inBand,
+    // mc info, then the lanes: the longest serial chain of a run, so first in the start queue.
+    urgent: true,
   });
   const modprobe = (module: string): Probe => ({
     file: `modprobe-${module}.txt`,

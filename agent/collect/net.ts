@@ -224,7 +224,7 @@ export function buildNics(links: IpLink[], sys: SysNet | null): Nic[] {
 }
 
 /** Reads /sys/class/net into the sys-class-net.json form. */
-export async function readSysNet(root = "/sys/class/net"): Promise<string> {
+export function readSysNet(root = "/sys/class/net"): string {
   const out: SysNet = {};
   for (const name of readdirSync(root).sort()) {
     const dir = join(root, name);

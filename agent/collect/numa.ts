@@ -119,9 +119,7 @@ export function parseSysDevicesSystemNode(text: string): NumaNode[] {
 }
 
 /** Reads /sys/devices/system/node into the sys-devices-system-node.json form. */
-export async function readSysDevicesSystemNodeCapture(
-  root = "/sys/devices/system/node",
-): Promise<string> {
+export function readSysDevicesSystemNodeCapture(root = "/sys/devices/system/node"): string {
   const names = readdirSync(root).filter((n) => /^node\d+$/.test(n));
   names.sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
   const out: SysDevicesSystemNode = {};

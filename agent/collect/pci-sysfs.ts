@@ -110,7 +110,7 @@ export function readSysBusPciCapture(text: string): Parsed<PciSysfs> {
 }
 
 /** Reads /sys/bus/pci/devices into the sys-bus-pci.json form. */
-export async function readSysBusPci(root = "/sys/bus/pci/devices"): Promise<string> {
+export function readSysBusPci(root = "/sys/bus/pci/devices"): string {
   const addresses = readdirSync(root).sort();
   const entries = addresses.map((address) => {
     const dir = join(root, address);

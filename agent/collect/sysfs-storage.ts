@@ -184,7 +184,7 @@ function resolved(path: string): string | null {
 }
 
 /** Reads /sys/block, /sys/class/scsi_host and /sys/class/nvme into the sys-storage.json form. */
-export async function readSysStorageTree(root = "/sys"): Promise<string> {
+export function readSysStorageTree(root = "/sys"): string {
   const block: Record<string, unknown> = {};
   const scsiHost: Record<string, unknown> = {};
   const nvme: Record<string, unknown> = {};

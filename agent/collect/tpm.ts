@@ -116,7 +116,7 @@ export function parseSysClassTpm(text: string): Tpm | null {
 }
 
 /** Reads /sys/class/tpm into the sys-class-tpm.json form ({} when there is no TPM). */
-export async function readSysClassTpmCapture(root = "/sys/class/tpm"): Promise<string> {
+export function readSysClassTpmCapture(root = "/sys/class/tpm"): string {
   let names: string[] = [];
   try {
     names = readdirSync(root)

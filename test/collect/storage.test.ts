@@ -279,7 +279,7 @@ test("readSysStorageTree: SCSI host, numa_node of the PCI function, NVMe multipa
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
-  await assert.rejects(readSysStorageTree("/nonexistent-recon"), { code: "ENOENT" });
+  assert.throws(() => readSysStorageTree("/nonexistent-recon"), { code: "ENOENT" });
   assert.deepEqual(
     [numaNodeOf("-1"), numaNodeOf("0"), numaNodeOf(" 3\n"), numaNodeOf("x")],
     [null, 0, 3, null],
