@@ -179,7 +179,7 @@ async function main(): Promise<number> {
   const payload = buildArm64Payload({ cacheDir: defaultArm64Cache(), log: say });
   const bytes = payload.manifest.bytes as Record<string, number>;
   say(
-    `arm64 kernel ${payload.kernelVersion} (${(bytes.linux ?? 0) / 1e6} MB), initrd ${((bytes.initrd ?? 0) / 1e6).toFixed(1)} MB, ` +
+    `arm64 kernel ${payload.kernelVersion} (${((bytes.linux ?? 0) / 1e6).toFixed(1)} MB), initrd ${((bytes.initrd ?? 0) / 1e6).toFixed(1)} MB, ` +
       `${payload.cached ? "cached" : "built"} in ${payload.buildSeconds.toFixed(1)} s: ${payload.dir}`,
   );
   const { agent, postTgz } = ensureDist(say);
