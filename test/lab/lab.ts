@@ -131,7 +131,8 @@ export interface LabResult {
   /** Image mode: how the master went down and where its data was. */
   imageMaster: {
     powerDown: "acpi" | "killed";
-    dataPartition: string;
+    /** e.g. "p3"; null when the stick has no RECON-DATA partition. */
+    dataPartition: string | null;
     dataMountedOnMaster: boolean;
     notes: string[];
     firmware: Firmware;
@@ -616,8 +617,14 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
       say("master: all peers done: pressing the master's power button");
       const how = await master.powerDown(3 * 60_000);
       say(`master: ${how === "acpi" ? "powered down" : "did not power down in 3 min: killed"}`);
-      const partition = master.collect();
-      say(`master: inventories read from the stick's ${DATA_LABEL} partition (${partition})`);
+      // No RECON-DATA on the stick (recon-data.service failed, say) is a finding, not a crash.
+      let partition: string | null = null;
+      try {
+        partition = master.collect();
+        say(`master: inventories read from the stick's ${DATA_LABEL} partition (${partition})`);
+      } catch (error) {
+        say(`master: ${(error as Error).message}`);
+      }
       imageResult = {
         powerDown: how,
         dataPartition: partition,
@@ -756,6 +763,7 @@ export function checkImageMaster(result: LabResult): string[] {
     problems.push("the master did not power down from its power button within 3 minutes");
   if (!m.dataMountedOnMaster)
     problems.push("the master never said it mounted RECON-DATA (recon-data.service)");
+  if (m.dataPartition === null) problems.push(`the stick has no ${DATA_LABEL} partition`);
   // The report serve writes at shutdown (issue 14): what the operator opens from the stick.
   for (const file of ["report.html", "nodes.csv"])
     if (!m.stickFiles.includes(file))
