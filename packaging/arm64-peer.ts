@@ -664,6 +664,12 @@ export function buildArm64Payload(options: {
     writeFileSync(join(out, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
     rmSync(dir, { recursive: true, force: true });
     renameSync(out, dir);
+    // Keep the three newest payloads (another checkout may still use its own).
+    const older = readdirSync(options.cacheDir)
+      .filter((n) => n.startsWith("boot-") && join(options.cacheDir, n) !== dir)
+      .map((n) => join(options.cacheDir, n))
+      .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+    for (const old of older.slice(2)) rmSync(old, { recursive: true, force: true });
     return result(false);
   } finally {
     rmSync(work, { recursive: true, force: true });
