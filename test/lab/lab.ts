@@ -21,6 +21,7 @@ import { Hall } from "../../agent/master/hall.ts";
 import { NodeStore } from "../../agent/master/store.ts";
 import { Inventory } from "../../schema/inventory.ts";
 import { startIpmiSim, unprivileged } from "./bmc.ts";
+import { type DhcpOnlyPeer, startDhcpOnlyPeer } from "./dhcp-only.ts";
 import {
   DATA_LABEL,
   IMAGE_LAB_HOST_IP,
@@ -149,6 +150,8 @@ export interface LabResult {
   peers: PeerResult[];
   startedAt: number;
   durationMs: number;
+  /** Failure paths: the peer that fetched its boot files but never ran the agent, and its state. */
+  dhcpOnly: (DhcpOnlyPeer & { state: string | null }) | null;
   /** serve stop/start times (outage scenario). */
   serveHistory: { event: "start" | "stop"; at: number }[];
   kept: boolean;
@@ -163,7 +166,8 @@ async function statesOf(root: string): Promise<Map<string, string>> {
     return new Map(
       hall
         .nodes(store.list())
-        .flatMap((node) => (node.nodeId ? [[node.nodeId, node.state] as const] : [])),
+        // A node known only by its MAC (no agent ran) under its key, "mac-<12 hex>".
+        .map((node) => [node.nodeId ?? node.key, node.state] as const),
     );
   } finally {
     await hall.close();
@@ -543,6 +547,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
       }
     };
     const timedOut = new Set<string>();
+    let dhcpOnly: DhcpOnlyPeer | null = null;
 
     // Phase 1: the normal peers, all at once.
     const specs = defaultPeers(options.peers ?? 3, runTag);
@@ -577,6 +582,11 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
         await startPeer(p, index++);
         await sleep(1000);
       }
+      const dhcpDir = join(runDir, "peers", "dhcp-only");
+      mkdirSync(dhcpDir, { recursive: true });
+      const mac = `52:54:00:${runTag.slice(0, 2)}:fd:01`;
+      dhcpOnly = startDhcpOnlyPeer(lan, cleanup, { mac, dir: dhcpDir });
+      say(`dhcp-only lease ${dhcpOnly.ip} (${mac}), fetched ${dhcpOnly.fetched.join(" ")}`);
       const outage = vms.get("outage")?.vm;
       const outageState: { state: "waiting" | "down" | "up" } = { state: "waiting" };
       let downAt = 0;
@@ -655,6 +665,9 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
       }
     }
     const states = await statesOf(master.root);
+    const dhcpOnlyState =
+      dhcpOnly && (states.get(`mac-${dhcpOnly.mac.replaceAll(":", "")}`) ?? null);
+    if (dhcpOnly) say(`dhcp-only the master lists it as ${dhcpOnlyState} (booting expected)`);
     const peers: PeerResult[] = [];
     for (const { vm, peer } of vms.values()) {
       const found = documents.get(peer.spec.name);
@@ -724,6 +737,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
       startedAt,
       durationMs: Date.now() - startedAt,
       serveHistory: [...master.serveHistory],
+      dhcpOnly: dhcpOnly ? { ...dhcpOnly, state: dhcpOnlyState } : null,
       kept: options.keep ?? false,
     };
   } finally {

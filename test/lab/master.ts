@@ -280,6 +280,9 @@ export class Master extends MasterEvents {
       join(this.options.dir, "http", "post.tgz"),
       "--install",
       this.installDir,
+      // dnsmasq's lease file and range: nodes known from their lease and boot files on.
+      "--dnsmasq-conf",
+      join(this.options.dir, "dnsmasq.conf"),
     ]);
     const before = this.listeningCount;
     this.serve = startDaemon("recon-agent serve", argv, this.serveLog);
