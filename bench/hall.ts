@@ -144,7 +144,7 @@ async function drive(): Promise<void> {
       Buffer.from(JSON.stringify({ type, nodeId, bootMac, at: at(), ...extra }));
     // One connection per peer (a booting machine opens its own), closed when the peer is done.
     const conn = new Agent({
-      connect: { localAddress: peerAddressOf(i) },
+      localAddress: peerAddressOf(i),
       connections: 1,
       headersTimeout: 300_000,
       bodyTimeout: 300_000,
