@@ -726,6 +726,8 @@ dnsmasq.conf:
   --http-base URL  --bios-file F
   --efi-file F            UEFI x86_64 loader (default ipxe.efi; recon-role.sh: shimx64.efi)
   --efi-aarch64-file F    UEFI arm64 loader (grubaa64.efi; default: none for arm64)
+  --dhcp-script FILE      dnsmasq's dhcp-script (recon-role.sh: the installed
+                          dnsmasq-hook.sh, whose lines give serve each client's architecture)
 
 menu.ipxe and grub.cfg (the same kernel arguments):
   --menu-out FILE         write menu.ipxe here (iPXE: BIOS clients)

@@ -23,6 +23,7 @@
 #   argument (packaging/menu.ts): one it refuses stops the master with its name on the console.
 # Environment (defaults in brackets; tests point them elsewhere):
 #   RECON_CMDLINE [/proc/cmdline]        RECON_STATE [/run/recon]
+#   RECON_DHCP_HOOK [/usr/lib/recon/dnsmasq-hook.sh]  dnsmasq's dhcp-script, when executable
 #   RECON_AGENT [/usr/bin/recon-agent]   if not executable, the agent of $RECON_SHARE/post.tgz
 #   RECON_SHARE [/usr/share/recon]       post*.tgz, image.env, install/ (kernel, initrd,
 #                                        squashfs), boot/ (grubaa64.efi)
@@ -45,6 +46,7 @@ set -f # command-line words are never globbed
 unset NODE_OPTIONS
 
 : "${RECON_CMDLINE:=/proc/cmdline}"
+: "${RECON_DHCP_HOOK:=/usr/lib/recon/dnsmasq-hook.sh}"
 : "${RECON_STATE:=/run/recon}"
 : "${RECON_AGENT:=/usr/bin/recon-agent}"
 : "${RECON_SHARE:=/usr/share/recon}"
@@ -270,6 +272,8 @@ run_master() {
     --dnsmasq-out "$RECON_STATE/dnsmasq.conf" --lease-file "$RECON_STATE/dnsmasq.leases"
   [ -n "$efi_x86_64" ] && set -- "$@" --efi-file shimx64.efi
   [ -n "$efi_aarch64" ] && set -- "$@" --efi-aarch64-file grubaa64.efi
+  # dnsmasq's dhcp-script: one line per lease (client architecture) for serve's node list
+  [ -x "$RECON_DHCP_HOOK" ] && set -- "$@" --dhcp-script "$RECON_DHCP_HOOK"
   if [ -n "$RECON_IMAGE_NAME" ]; then
     set -- "$@" --menu-out "$RECON_STATE/http/menu.ipxe" \
       --image-name "$RECON_IMAGE_NAME" --image-version "$RECON_IMAGE_VERSION" \

@@ -3,7 +3,7 @@
 // packaging/ (menu.ipxe and grub.cfg from the same kernelArgs()).
 //
 //   recon-agent boot-assets --interface IF --address CIDR --tftp-root DIR
-//       [--dnsmasq-out FILE] [--lease-file FILE] [--dhcp-range FIRST,LAST] [--lease-time T]
+//       [--dnsmasq-out FILE] [--lease-file FILE] [--dhcp-script FILE] [--dhcp-range FIRST,LAST] [--lease-time T]
 //       [--domain D] [--master-name N] [--http-base URL] [--bios-file F] [--efi-file F]
 //       [--efi-aarch64-file F]
 //       [--menu-out FILE] [--grub-cfg-out FILE] (either needs the image:)
@@ -27,6 +27,7 @@ const OPTIONS = {
   "tftp-root": { type: "string" },
   "dnsmasq-out": { type: "string" },
   "lease-file": { type: "string" },
+  "dhcp-script": { type: "string" },
   "dhcp-range": { type: "string" },
   "lease-time": { type: "string" },
   domain: { type: "string" },
@@ -58,6 +59,8 @@ export interface BootAssetsOptions {
   tftpRoot: string;
   dnsmasqOut?: string;
   leaseFile?: string;
+  /** dnsmasq's dhcp-script (packaging/dnsmasq-hook.sh): gives serve each lease's client architecture. */
+  dhcpScript?: string;
   /** Default: defaultDhcpRange(address). */
   dhcpRange?: [string, string];
   leaseTime?: string;
@@ -124,6 +127,7 @@ export async function writeBootAssets(options: BootAssetsOptions): Promise<strin
         efiFile: options.efiFile,
         efiAarch64File: options.efiAarch64File,
         leaseFile: options.leaseFile,
+        dhcpScript: options.dhcpScript,
       });
     }
     if (options.menuOut || options.grubCfgOut) {
@@ -180,6 +184,7 @@ export function parseBootAssetsArgs(argv: readonly string[]): BootAssetsOptions 
     tftpRoot: need("tftp-root"),
     dnsmasqOut: values["dnsmasq-out"],
     leaseFile: values["lease-file"],
+    dhcpScript: values["dhcp-script"],
     dhcpRange,
     leaseTime: values["lease-time"],
     domain: values.domain,

@@ -27,6 +27,22 @@ const ARGS = [
 ];
 
 describe("boot-assets", () => {
+  it("--dhcp-script puts dnsmasq's dhcp-script line in, and a relative path is refused", async () => {
+    const conf = join(dir, "dnsmasq-hook.conf");
+    const hook = "/usr/lib/recon/dnsmasq-hook.sh";
+    await writeBootAssets(
+      parseBootAssetsArgs([...ARGS, "--dnsmasq-out", conf, "--dhcp-script", hook]),
+    );
+    const lines = readFileSync(conf, "utf8").split("\n");
+    assert.ok(lines.includes(`dhcp-script=${hook}`), lines.join("\n"));
+    await assert.rejects(
+      writeBootAssets(
+        parseBootAssetsArgs([...ARGS, "--dnsmasq-out", conf, "--dhcp-script", "hook.sh"]),
+      ),
+      (error: unknown) => isReconError(error) && /dhcpScript/.test(error.message),
+    );
+  });
+
   it("writes the dnsmasq.conf and menu.ipxe the generators render, with derived defaults", async () => {
     const conf = join(dir, "dnsmasq.conf");
     const menu = join(dir, "menu.ipxe");
