@@ -252,8 +252,20 @@ export const IPMI_FIRMWARE_PATHS = {
 /** LAN channels to try, in order: most BMCs use 1, some 2, 3 or 8; 11 is the last valid. */
 export const LAN_CHANNELS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11] as const;
 
+/** mc info: one request; a BMC that has not answered it by then is taken as not answering. */
 const TIMEOUT_MS = 10_000;
-/** `sdr elist` reads every sensor record and reading: seconds on a real BMC, more over KCS. */
+/**
+ * The commands after mc info run four at a time against one in-band interface that serves one
+ * request at a time (KCS), so each waits behind the others' requests: `lan print` alone is some
+ * twenty requests. Under TCG the image lab saw lan print, fru print and dcmi each pass 10 s
+ * while the BMC answered everything (the facts were lost as timeouts). They get 20 s; a dead
+ * BMC is caught by mc info's 10 s before any of them starts.
+ */
+const LANE_TIMEOUT_MS = 20_000;
+/**
+ * `sdr elist` and `fru print` read every sensor record or every FRU EEPROM in small pieces:
+ * seconds on a real BMC, tens of seconds over KCS on one with many FRU devices.
+ */
 const SDR_TIMEOUT_MS = 30_000;
 
 /** One line per candidate path ("present /dev/ipmi0" / "absent /dev/ipmi/0"): never empty. */
@@ -377,14 +389,30 @@ export function ipmiProbes(options: IpmiCollectorOptions = {}): IpmiProbes {
     modprobe: [modprobe("ipmi_devintf"), modprobe("ipmi_si")],
     mcInfo: ipmitool("ipmitool-mc-info.txt", ["mc", "info"]),
     lanPrint: (channel) =>
-      ipmitool(`ipmitool-lan-print-${channel}.txt`, ["lan", "print", String(channel)]),
+      ipmitool(
+        `ipmitool-lan-print-${channel}.txt`,
+        ["lan", "print", String(channel)],
+        LANE_TIMEOUT_MS,
+      ),
     lan6Print: (channel) =>
-      ipmitool(`ipmitool-lan6-print-${channel}.txt`, ["lan6", "print", String(channel)]),
+      ipmitool(
+        `ipmitool-lan6-print-${channel}.txt`,
+        ["lan6", "print", String(channel)],
+        LANE_TIMEOUT_MS,
+      ),
     userList: (channel) =>
-      ipmitool(`ipmitool-user-list-${channel}.txt`, ["user", "list", String(channel)]),
-    fruPrint: ipmitool("ipmitool-fru-print.txt", ["fru", "print"]),
+      ipmitool(
+        `ipmitool-user-list-${channel}.txt`,
+        ["user", "list", String(channel)],
+        LANE_TIMEOUT_MS,
+      ),
+    fruPrint: ipmitool("ipmitool-fru-print.txt", ["fru", "print"], SDR_TIMEOUT_MS),
     sdrElist: ipmitool("ipmitool-sdr-elist.txt", ["sdr", "elist"], SDR_TIMEOUT_MS),
-    dcmiPowerReading: ipmitool("ipmitool-dcmi-power-reading.txt", ["dcmi", "power", "reading"]),
+    dcmiPowerReading: ipmitool(
+      "ipmitool-dcmi-power-reading.txt",
+      ["dcmi", "power", "reading"],
+      LANE_TIMEOUT_MS,
+    ),
   };
 }
 

@@ -313,9 +313,12 @@ test("in-band probes: capture layout, argv, timeouts, root", () => {
   assert.equal(probes.lanPrint(7).file, "ipmitool-lan-print-7.txt");
   assert.deepEqual(argv(probes.fruPrint), ["ipmitool", "fru", "print"]);
   assert.equal(probes.fruPrint.file, "ipmitool-fru-print.txt");
+  // mc info decides alone whether the BMC answers; the lanes share one interface, so longer
+  assert.equal(probes.mcInfo.timeoutMs, 10_000);
+  assert.equal(probes.lanPrint(1).timeoutMs, 20_000);
+  assert.equal(probes.fruPrint.timeoutMs, 30_000);
   for (const p of [probes.mcInfo, probes.lanPrint(1), probes.fruPrint]) {
     assert.equal(p.needsRoot, true);
-    assert.equal(p.timeoutMs, 10_000);
     assert.deepEqual(p.source.kind === "command" ? p.source.versionArgv : null, ["-V"]);
   }
   assert.deepEqual(probes.modprobe.map(argv), [
@@ -828,7 +831,9 @@ test("new probes: capture names, argv, sdr elist's longer timeout", () => {
     ],
   );
   assert.equal(probes.sdrElist.timeoutMs, 30_000);
-  assert.equal(probes.dcmiPowerReading.timeoutMs, 10_000);
+  assert.equal(probes.dcmiPowerReading.timeoutMs, 20_000);
+  assert.equal(probes.lan6Print(2).timeoutMs, 20_000);
+  assert.equal(probes.userList(2).timeoutMs, 20_000);
   // Nothing that reads or sets a password: no `user test`, no `user set`.
   const all = [probes.mcInfo, probes.fruPrint, probes.sdrElist, probes.dcmiPowerReading];
   for (const channel of [1, 2, 11]) {
