@@ -94,6 +94,10 @@ find /usr/share/doc -mindepth 1 \( -type f -o -type l \) ! -name copyright -dele
 find /usr/share/doc -mindepth 1 -type d -empty -delete
 rm -rf /usr/share/man /usr/share/info /usr/share/lintian /usr/share/linda
 find /usr/share/locale -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
+# Perl's own library (47 MB unpacked, ~10 MB of the squashfs): lldpd's SNMP
+# agent library links libperl, which stays, but nothing here runs a Perl
+# script; perl-base (dpkg's and debconf's) stays whole.
+rm -rf /usr/lib/x86_64-linux-gnu/perl/5.36* /usr/share/perl/5.36*
 
 # Kernel modules no server inventory needs: sound, cameras and TV, GPUs other
 # than the BMCs' and virtual machines' simple ones, radios, staging, USB gadget
