@@ -100,7 +100,7 @@ test("every subcommand has its own --help, naming exactly the flags it accepts",
       help.stdout,
       new RegExp(`^Usage: recon-agent ${command.usage.replace(/[[\].]/g, "\\$&")}`),
     );
-    const named = new Set([...help.stdout.matchAll(/--([a-z][a-z-]+)/g)].map((m) => m[1]));
+    const named = new Set([...help.stdout.matchAll(/--([a-z][a-z0-9-]+)/g)].map((m) => m[1]));
     named.delete("help");
     assert.deepEqual(
       [...named].filter((f) => f !== "dry-run").sort(),
@@ -128,7 +128,7 @@ test("every subcommand has its own --help, naming exactly the flags it accepts",
     assert.match(help.stdout, new RegExp(`^Usage: recon-agent export ${target} `));
   }
   const bootAssets = cli(["boot-assets", "--help"]).stdout;
-  for (const flag of bootAssets.matchAll(/--([a-z][a-z-]+)/g)) {
+  for (const flag of bootAssets.matchAll(/--([a-z][a-z0-9-]+)/g)) {
     if (flag[1] === "help") continue;
     const run = cli(["boot-assets", `--${flag[1]}`, "x"]);
     assert.doesNotMatch(run.stderr, /Unknown option/, `boot-assets accepts --${flag[1]}`);

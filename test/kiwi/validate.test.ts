@@ -120,14 +120,17 @@ describe("live image (kiwi/)", { concurrency: true }, () => {
     const debian = readFileSync(join(kiwiDir, "debian-12", "config.xml"), "utf8");
     const suse = readFileSync(join(kiwiDir, "suse-leap-15.6", "config.xml"), "utf8");
 
-    test("debian-12: apt, signed Debian archive, dmsquash EFI ISO with zstd", async () => {
+    test("debian-12: apt, signed Debian archive, dmsquash ISO with shim (uefi) and an xz squashfs", async () => {
       assert.match(debian, /<packagemanager>apt<\/packagemanager>/);
       assert.match(debian, /<repository type="apt-deb"[^>]*distribution="bookworm"/);
       assert.match(debian, /debian-archive-keyring\.gpg/);
       assert.match(
         debian,
-        /<type image="iso"[^>]*flags="dmsquash"[^>]*firmware="efi"[^>]*squashfscompression="zstd"/,
+        /<type image="iso"[^>]*flags="dmsquash"[^>]*firmware="uefi"[^>]*squashfscompression="xz"/,
       );
+      // firmware="uefi" boots Debian's signed shim and GRUB, which must be in the image root
+      for (const pkg of ["shim-signed", "grub-efi-amd64-signed"])
+        assert.match(debian, new RegExp(`<package name="${pkg}"/>`), pkg);
       for (const pkg of [
         "linux-image-amd64",
         "systemd",
