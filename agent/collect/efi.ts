@@ -84,7 +84,7 @@ function flagOf(
  *   a problem: the input was not there to read.
  * Empty text is an honest empty (nothing known); text that is not the capture's JSON is a problem.
  */
-export function readSysFirmwareEfi(text: string): Parsed<BootFirmwareFacts> {
+export function readSysFirmwareEfiCapture(text: string): Parsed<BootFirmwareFacts> {
   if (typeof text !== "string" || isBlank(text))
     return { value: emptyBootFirmware(), problem: null };
   const { document, problem } = readJson(text);
@@ -134,9 +134,9 @@ function captureOf(document: unknown): SysFirmwareEfi | null {
   };
 }
 
-/** The facts of `readSysFirmwareEfi`, problem or not. */
+/** The facts of `readSysFirmwareEfiCapture`, problem or not. */
 export function parseSysFirmwareEfi(text: string): BootFirmwareFacts {
-  return readSysFirmwareEfi(text).value;
+  return readSysFirmwareEfiCapture(text).value;
 }
 
 function errnoOf(error: unknown): string {
@@ -144,7 +144,7 @@ function errnoOf(error: unknown): string {
 }
 
 /** Reads /sys/firmware/efi into the sys-firmware-efi.json form. */
-export function readSysFirmwareEfiCapture(root = "/sys/firmware/efi"): string {
+export function readSysFirmwareEfi(root = "/sys/firmware/efi"): string {
   const capture: SysFirmwareEfi = { efi: false, efivarCount: null, variables: {}, errors: {} };
   try {
     capture.efi = statSync(root).isDirectory();
@@ -176,7 +176,7 @@ export const sysFirmwareEfiProbe: Probe = {
   source: {
     kind: "internal",
     describe: "read /sys/firmware/efi",
-    read: () => readSysFirmwareEfiCapture(),
+    read: () => readSysFirmwareEfi(),
   },
   timeoutMs: 5_000,
 };
@@ -185,7 +185,7 @@ export const collectBootFirmware: Collect<BootFirmwareFacts> = async (runner, si
   const result = await runner.run(sysFirmwareEfiProbe, signal);
   const { value, problem } = parseOutput(
     usableOutput(result),
-    readSysFirmwareEfi,
+    readSysFirmwareEfiCapture,
     emptyBootFirmware(),
   );
   return { value, reports: [reportParsed("efi", result, problem)] };

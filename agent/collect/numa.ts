@@ -71,7 +71,7 @@ function memTotalOf(meminfo: string, id: number): number | null {
  *       Node 0 MemFree:        16974052 kB\n...","hugepages":{"hugepages-2048kB":
  *       {"nr_hugepages":"0","free_hugepages":"0"}}}}
  */
-export function readSysDevicesSystemNode(text: string): Parsed<NumaNode[]> {
+export function readSysDevicesSystemNodeCapture(text: string): Parsed<NumaNode[]> {
   if (typeof text !== "string" || isBlank(text)) return { value: [], problem: null };
   const { document, problem } = readJson(text);
   if (problem !== null) return { value: [], problem };
@@ -113,13 +113,13 @@ export function readSysDevicesSystemNode(text: string): Parsed<NumaNode[]> {
   return { value: nodes, problem: problems.length === 0 ? null : problems.join("; ") };
 }
 
-/** The facts of `readSysDevicesSystemNode`, problem or not. */
+/** The facts of `readSysDevicesSystemNodeCapture`, problem or not. */
 export function parseSysDevicesSystemNode(text: string): NumaNode[] {
-  return readSysDevicesSystemNode(text).value;
+  return readSysDevicesSystemNodeCapture(text).value;
 }
 
 /** Reads /sys/devices/system/node into the sys-devices-system-node.json form. */
-export function readSysDevicesSystemNodeCapture(root = "/sys/devices/system/node"): string {
+export function readSysDevicesSystemNode(root = "/sys/devices/system/node"): string {
   const names = readdirSync(root).filter((n) => /^node\d+$/.test(n));
   names.sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
   const out: SysDevicesSystemNode = {};
@@ -148,13 +148,13 @@ export const sysDevicesSystemNodeProbe: Probe = {
   source: {
     kind: "internal",
     describe: "read /sys/devices/system/node",
-    read: () => readSysDevicesSystemNodeCapture(),
+    read: () => readSysDevicesSystemNode(),
   },
   timeoutMs: 5_000,
 };
 
 export const collectNuma: Collect<NumaNode[]> = async (runner, signal) => {
   const result = await runner.run(sysDevicesSystemNodeProbe, signal);
-  const { value, problem } = parseOutput(usableOutput(result), readSysDevicesSystemNode, []);
+  const { value, problem } = parseOutput(usableOutput(result), readSysDevicesSystemNodeCapture, []);
   return { value, reports: [reportParsed("numa", result, problem)] };
 };

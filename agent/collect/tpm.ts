@@ -91,7 +91,7 @@ function tpmOf(entry: SysTpmEntry): { tpm: Tpm | null; problem: string | null } 
  *       Firmware version: 8.16","description":null}}
  *     {"tpm0":{"tpm_version_major":"2","caps":null,"description":"TPM 2.0 Device"}}
  */
-export function readSysClassTpm(text: string): Parsed<Tpm | null> {
+export function readSysClassTpmCapture(text: string): Parsed<Tpm | null> {
   if (typeof text !== "string" || isBlank(text)) return { value: null, problem: null };
   const { document, problem } = readJson(text);
   if (problem !== null) return { value: null, problem };
@@ -110,13 +110,13 @@ export function readSysClassTpm(text: string): Parsed<Tpm | null> {
   return { value: tpm, problem: entryProblem === null ? null : `${first}: ${entryProblem}` };
 }
 
-/** The facts of `readSysClassTpm`, problem or not. */
+/** The facts of `readSysClassTpmCapture`, problem or not. */
 export function parseSysClassTpm(text: string): Tpm | null {
-  return readSysClassTpm(text).value;
+  return readSysClassTpmCapture(text).value;
 }
 
 /** Reads /sys/class/tpm into the sys-class-tpm.json form ({} when there is no TPM). */
-export function readSysClassTpmCapture(root = "/sys/class/tpm"): string {
+export function readSysClassTpm(root = "/sys/class/tpm"): string {
   let names: string[] = [];
   try {
     names = readdirSync(root)
@@ -142,13 +142,13 @@ export const sysClassTpmProbe: Probe = {
   source: {
     kind: "internal",
     describe: "read /sys/class/tpm",
-    read: () => readSysClassTpmCapture(),
+    read: () => readSysClassTpm(),
   },
   timeoutMs: 5_000,
 };
 
 export const collectTpm: Collect<Tpm | null> = async (runner, signal) => {
   const result = await runner.run(sysClassTpmProbe, signal);
-  const { value, problem } = parseOutput(usableOutput(result), readSysClassTpm, null);
+  const { value, problem } = parseOutput(usableOutput(result), readSysClassTpmCapture, null);
   return { value, reports: [reportParsed("tpm", result, problem)] };
 };

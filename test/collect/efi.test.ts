@@ -33,7 +33,7 @@ function uefi(secureBoot: string | null, setupMode: string | null, extra: object
 
 test("this machine (not EFI-booted, real capture): firmware bios, secureBoot null", async () => {
   const text = await readFile(new URL("sys-firmware-efi.json", SAMPLE), "utf8");
-  assert.deepEqual(readSysFirmwareEfi(text), {
+  assert.deepEqual(readSysFirmwareEfiCapture(text), {
     value: { firmware: "bios", secureBoot: null },
     problem: null,
   });
@@ -50,12 +50,12 @@ test("Secure Boot: true only for SecureBoot 1 and SetupMode 0", () => {
   // Setup mode: no platform key, nothing is verified.
   assert.equal(parseSysFirmwareEfi(uefi("0600000001", "0600000001")).secureBoot, false);
   // Firmware older than UEFI 2.3.1 has no SecureBoot variable at all: not enforcing.
-  assert.deepEqual(readSysFirmwareEfi(uefi(null, null)), {
+  assert.deepEqual(readSysFirmwareEfiCapture(uefi(null, null)), {
     value: { firmware: "uefi", secureBoot: false },
     problem: null,
   });
   // SecureBoot 1 but SetupMode unknown: unknown.
-  assert.deepEqual(readSysFirmwareEfi(uefi("0600000001", null)), {
+  assert.deepEqual(readSysFirmwareEfiCapture(uefi("0600000001", null)), {
     value: { firmware: "uefi", secureBoot: null },
     problem: null,
   });
@@ -76,20 +76,20 @@ test("unreadable inputs on UEFI: null and a problem, firmware still uefi", () =>
     [uefi("0600000001", "06zz"), /SetupMode.*not an EFI variable file/],
   ];
   for (const [text, problem] of cases) {
-    const out = readSysFirmwareEfi(text);
+    const out = readSysFirmwareEfiCapture(text);
     assert.deepEqual(out.value, { firmware: "uefi", secureBoot: null }, text);
     assert.match(out.problem ?? "", problem, text);
   }
 });
 
 test("not the capture: a problem; empty: an honest empty", () => {
-  assert.deepEqual(readSysFirmwareEfi(""), {
+  assert.deepEqual(readSysFirmwareEfiCapture(""), {
     value: { firmware: null, secureBoot: null },
     problem: null,
   });
-  assert.match(readSysFirmwareEfi('{"efi":"yes"}').problem ?? "", /not a sys-firmware-efi/);
-  assert.match(readSysFirmwareEfi("[]").problem ?? "", /not a sys-firmware-efi/);
-  assert.match(readSysFirmwareEfi('{"efi":tr').problem ?? "", /not JSON/);
+  assert.match(readSysFirmwareEfiCapture('{"efi":"yes"}').problem ?? "", /not a sys-firmware-efi/);
+  assert.match(readSysFirmwareEfiCapture("[]").problem ?? "", /not a sys-firmware-efi/);
+  assert.match(readSysFirmwareEfiCapture('{"efi":tr').problem ?? "", /not JSON/);
 });
 
 test("property: any text gives a schema-valid value; never throws", () => {
@@ -107,7 +107,7 @@ test("property: any text gives a schema-valid value; never throws", () => {
           .map(([a, b, n]) => uefi(a, b, { efivarCount: n })),
       ),
       (text) => {
-        const out = readSysFirmwareEfi(text);
+        const out = readSysFirmwareEfiCapture(text);
         Facts.parse(out.value);
         // secureBoot is only ever known on UEFI.
         if (out.value.firmware !== "uefi") assert.equal(out.value.secureBoot, null);
@@ -121,25 +121,25 @@ test("capture reader over a sysfs-shaped tree: BIOS, UEFI with and without efiva
   const root = await mkdtemp(join(tmpdir(), "recon-efi-"));
   try {
     const efi = join(root, "efi");
-    assert.deepEqual(JSON.parse(await readSysFirmwareEfiCapture(efi)), {
+    assert.deepEqual(JSON.parse(await readSysFirmwareEfi(efi)), {
       efi: false,
       efivarCount: null,
       variables: {},
       errors: {},
     });
     await mkdir(efi);
-    const noVars = JSON.parse(await readSysFirmwareEfiCapture(efi));
+    const noVars = JSON.parse(await readSysFirmwareEfi(efi));
     assert.equal(noVars.efivarCount, null);
-    assert.match(readSysFirmwareEfi(JSON.stringify(noVars)).problem ?? "", /efivarfs/);
+    assert.match(readSysFirmwareEfiCapture(JSON.stringify(noVars)).problem ?? "", /efivarfs/);
     await mkdir(join(efi, "efivars"));
     await writeFile(join(efi, "efivars", SECURE_BOOT_VAR), Buffer.from([6, 0, 0, 0, 1]));
     await writeFile(join(efi, "efivars", SETUP_MODE_VAR), Buffer.from([6, 0, 0, 0, 0]));
-    const text = await readSysFirmwareEfiCapture(efi);
+    const text = await readSysFirmwareEfi(efi);
     assert.deepEqual(JSON.parse(text).variables, {
       [SECURE_BOOT_VAR]: "0600000001",
       [SETUP_MODE_VAR]: "0600000000",
     });
-    assert.deepEqual(readSysFirmwareEfi(text), {
+    assert.deepEqual(readSysFirmwareEfiCapture(text), {
       value: { firmware: "uefi", secureBoot: true },
       problem: null,
     });

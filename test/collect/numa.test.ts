@@ -20,7 +20,7 @@ const SAMPLE = new URL("../../samples/sysfs-platform-this-machine/", import.meta
 
 test("this machine (real capture, one node): CPUs 0-1, 19490552 kB, one 2 MiB pool", async () => {
   const text = await readFile(new URL("sys-devices-system-node.json", SAMPLE), "utf8");
-  assert.deepEqual(readSysDevicesSystemNode(text), {
+  assert.deepEqual(readSysDevicesSystemNodeCapture(text), {
     value: [
       {
         id: 0,
@@ -72,16 +72,16 @@ test("two nodes in id order (node10 after node2), hugepage pools by size", () =>
 });
 
 test("unreadable node files: what read is kept, and a problem", () => {
-  const out = readSysDevicesSystemNode(
+  const out = readSysDevicesSystemNodeCapture(
     JSON.stringify({ node0: { cpulist: "0-x", meminfo: "Node 1 MemTotal: 5 kB", hugepages: {} } }),
   );
   assert.deepEqual(out.value, [{ id: 0, logicalCpus: [], memoryBytes: null, hugepages: [] }]);
   assert.match(out.problem ?? "", /node0: cpulist "0-x"/);
   assert.match(out.problem ?? "", /no "Node 0 MemTotal" line/);
-  assert.match(readSysDevicesSystemNode('{"x":1}').problem ?? "", /no node<N> entry/);
-  assert.match(readSysDevicesSystemNode("[]").problem ?? "", /not an object/);
-  assert.deepEqual(readSysDevicesSystemNode(""), { value: [], problem: null });
-  assert.deepEqual(readSysDevicesSystemNode("{}"), { value: [], problem: null });
+  assert.match(readSysDevicesSystemNodeCapture('{"x":1}').problem ?? "", /no node<N> entry/);
+  assert.match(readSysDevicesSystemNodeCapture("[]").problem ?? "", /not an object/);
+  assert.deepEqual(readSysDevicesSystemNodeCapture(""), { value: [], problem: null });
+  assert.deepEqual(readSysDevicesSystemNodeCapture("{}"), { value: [], problem: null });
 });
 
 test("property: any text gives schema-valid nodes; cpulists round-trip", () => {
@@ -109,7 +109,7 @@ test("capture reader over a sysfs-shaped tree", async () => {
     await writeFile(join(pool, "nr_hugepages"), "8\n");
     await writeFile(join(pool, "free_hugepages"), "6\n");
     await writeFile(join(root, "online"), "1\n");
-    const text = await readSysDevicesSystemNodeCapture(root);
+    const text = await readSysDevicesSystemNode(root);
     assert.deepEqual(parseSysDevicesSystemNode(text), [
       {
         id: 1,

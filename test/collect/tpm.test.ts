@@ -28,7 +28,7 @@ test("this machine (no TPM, real capture): tpm null, no problem", async () => {
   const out = await collectTpm(await replayRunner(SAMPLE.pathname));
   assert.equal(out.value, null);
   assert.equal(out.reports[0]?.status, "ok");
-  assert.deepEqual(readSysClassTpm("{}\n"), { value: null, problem: null });
+  assert.deepEqual(readSysClassTpmCapture("{}\n"), { value: null, problem: null });
 });
 
 test("QEMU tpm-tis with swtpm (real capture, fixtures/qemu-uefi-secureboot): TPM 2.0", async () => {
@@ -41,7 +41,7 @@ test("QEMU tpm-tis with swtpm (real capture, fixtures/qemu-uefi-secureboot): TPM
 
 test("TPM 1.2: version, vendor id decoded, firmware version from caps", () => {
   assert.deepEqual(
-    readSysClassTpm(capture({ tpm_version_major: "1", caps: CAPS_STM, description: null })),
+    readSysClassTpmCapture(capture({ tpm_version_major: "1", caps: CAPS_STM, description: null })),
     { value: { version: "1.2", manufacturer: "STM", firmwareVersion: "8.16" }, problem: null },
   );
   // Kernels before 5.5 have no tpm_version_major: caps' TCG version says 1.2.
@@ -54,7 +54,9 @@ test("TPM 1.2: version, vendor id decoded, firmware version from caps", () => {
 
 test("TPM 2.0: version only; sysfs has no manufacturer or firmware for 2.0", () => {
   assert.deepEqual(
-    readSysClassTpm(capture({ tpm_version_major: "2", caps: null, description: "TPM 2.0 Device" })),
+    readSysClassTpmCapture(
+      capture({ tpm_version_major: "2", caps: null, description: "TPM 2.0 Device" }),
+    ),
     { value: { version: "2.0", manufacturer: null, firmwareVersion: null }, problem: null },
   );
   // Before 5.5 only the ACPI description tells a 2.0.
@@ -80,17 +82,17 @@ test("vendor ids: ASCII with NUL padding, non-printable kept as hex", () => {
 });
 
 test("what is not sysfs-class-tpm: problems", () => {
-  assert.match(readSysClassTpm("[1]").problem ?? "", /not an object/);
-  assert.match(readSysClassTpm('{"tpm0":3}').problem ?? "", /tpm0: not an object/);
+  assert.match(readSysClassTpmCapture("[1]").problem ?? "", /not an object/);
+  assert.match(readSysClassTpmCapture('{"tpm0":3}').problem ?? "", /tpm0: not an object/);
   assert.match(
-    readSysClassTpm(capture({ tpm_version_major: "banana", caps: null })).problem ?? "",
+    readSysClassTpmCapture(capture({ tpm_version_major: "banana", caps: null })).problem ?? "",
     /tpm_version_major/,
   );
   assert.match(
-    readSysClassTpm(capture({ tpm_version_major: "1", caps: "garbage" })).problem ?? "",
+    readSysClassTpmCapture(capture({ tpm_version_major: "1", caps: "garbage" })).problem ?? "",
     /caps without/,
   );
-  assert.match(readSysClassTpm('{"tpm0":').problem ?? "", /not JSON/);
+  assert.match(readSysClassTpmCapture('{"tpm0":').problem ?? "", /not JSON/);
 });
 
 test("property: any text gives a schema-valid value; never throws", () => {
@@ -119,10 +121,10 @@ test("capture reader: tpm0 of a sysfs-shaped tree, caps under device/ on old ker
   const root = await mkdtemp(join(tmpdir(), "recon-tpm-"));
   try {
     const cls = join(root, "tpm");
-    assert.equal(await readSysClassTpmCapture(cls), "{}\n");
+    assert.equal(await readSysClassTpm(cls), "{}\n");
     await mkdir(join(cls, "tpm0", "device"), { recursive: true });
     await writeFile(join(cls, "tpm0", "device", "caps"), `${CAPS_STM}\n`);
-    const text = await readSysClassTpmCapture(cls);
+    const text = await readSysClassTpm(cls);
     assert.deepEqual(JSON.parse(text), {
       tpm0: { tpm_version_major: null, caps: CAPS_STM, description: null },
     });

@@ -459,9 +459,10 @@ function readerTargets(): ParserTarget[] {
   return PARSE_TARGETS.flatMap((target) => {
     if (!target.name.startsWith("parse")) return [];
     const name = target.name.replace(/^parse/, "read");
-    // readSysNet reads /sys; its text reader is readSysNetCapture.
+    // readSysNet reads /sys (synchronously: not an AsyncFunction either); its text reader is
+    // readSysNetCapture, so a Capture reader wins over the plain name.
     const read = collectExports
-      .flatMap((m) => [m[name], m[`${name}Capture`]])
+      .flatMap((m) => [m[`${name}Capture`], m[name]])
       .find((f) => typeof f === "function" && f.constructor.name !== "AsyncFunction");
     if (typeof read !== "function") return [];
     return [
