@@ -332,7 +332,10 @@ export function ipmiProbes(options: IpmiCollectorOptions = {}): IpmiProbes {
   const inBand = extra.length === 0;
   const paths = options.devicePaths ?? IPMI_DEVICE_PATHS;
   const firmware = options.firmwarePaths ?? IPMI_FIRMWARE_PATHS;
-  const settleMs = options.deviceSettleMs ?? 3000;
+  // ipmi_si probing a KCS took about 6.5 s from "ipmi_platform" to "Found new BMC" on a busy
+  // TCG peer (image lab), so 3 s lost the BMC (qemu-sim peer2 in CI). The wait ends as soon as
+  // the device node is there.
+  const settleMs = options.deviceSettleMs ?? 10_000;
   const ipmitool = (file: string, args: string[], timeoutMs = TIMEOUT_MS): Probe => ({
     file,
     source: { kind: "command", argv: ["ipmitool", ...extra, ...args], versionArgv: ["-V"] },
