@@ -110,6 +110,23 @@ export function macHex(mac: string): string | null {
   return MAC.test(lower) ? lower.replaceAll(":", "") : null;
 }
 
+/**
+ * Each MAC's newest lease (latest expiry; 0 is infinite; a tie goes to the later line). dnsmasq
+ * keeps two leases for one MAC when its DHCP clients send different client identifiers (a PXE ROM,
+ * then the booted OS), until the older one expires: read line by line, the two would take turns
+ * as "the" lease of that MAC at every rewrite of the file.
+ */
+export function newestByMac(leases: readonly Lease[]): Lease[] {
+  const rank = (lease: Lease) =>
+    lease.expiresAt === 0 ? Number.POSITIVE_INFINITY : lease.expiresAt;
+  const newest = new Map<string, Lease>();
+  for (const lease of leases) {
+    const held = newest.get(lease.mac);
+    if (!held || rank(lease) >= rank(held)) newest.set(lease.mac, lease);
+  }
+  return [...newest.values()];
+}
+
 export interface LeaseWatcher {
   /** The leases of the last good read. */
   current(): readonly Lease[];
@@ -124,7 +141,11 @@ export interface LeaseWatchOptions {
   file: string;
   /** Milliseconds between checks; default 1000; 0: no timer (the caller polls). */
   intervalMs?: number;
-  /** Called with each lease that is new, or whose IP or hostname changed (renewals are not). */
+  /**
+   * Called with each MAC's newest lease when it is new or its IP changed. Not for a renewal, nor
+   * for a changed hostname: dnsmasq takes a name off one lease when another client claims it, and
+   * that node did not boot again.
+   */
   onLease: (lease: Lease) => void;
   /** Called once per read that failed for another reason than a missing file. */
   onError?: (error: unknown) => void;
@@ -154,10 +175,9 @@ export function watchLeases(options: LeaseWatchOptions): LeaseWatcher {
     }
     leases = parseLeases(text);
     ipIndex = new Map(leases.map((lease) => [lease.ip, lease]));
-    for (const lease of leases) {
-      const seen = `${lease.ip} ${lease.hostname ?? "*"}`;
-      if (known.get(lease.mac) === seen) continue;
-      known.set(lease.mac, seen);
+    for (const lease of newestByMac(leases)) {
+      if (known.get(lease.mac) === lease.ip) continue;
+      known.set(lease.mac, lease.ip);
       options.onLease(lease);
     }
   };

@@ -129,7 +129,7 @@ export class EventStore {
   private readonly byKey = new Map<string, EventRecord[]>();
   /** Boot MAC -> nodeId, from events that carried both. */
   private readonly macToNode = new Map<string, string>();
-  /** MAC -> "ip hostname" of its last dhcp event: a renewal or a restart adds none. */
+  /** MAC -> IP of its last dhcp event: a renewal, a new hostname or a restart adds none. */
   private readonly lastLease = new Map<string, string>();
   private seq = 0;
   private handle: FileHandle | null = null;
@@ -202,7 +202,7 @@ export class EventStore {
     if (list.length > MAX_EVENTS_PER_KEY) list.splice(0, list.length - MAX_EVENTS_PER_KEY);
     if (record.mac && record.nodeId) this.macToNode.set(record.mac, record.nodeId);
     if (record.type === "dhcp" && record.mac) {
-      this.lastLease.set(record.mac, `${record.ip ?? ""} ${String(record.detail?.hostname)}`);
+      this.lastLease.set(record.mac, record.ip ?? "");
     }
   }
 
@@ -272,12 +272,11 @@ export class EventStore {
 
   /**
    * A lease from dnsmasq, with the client architecture when the dhcp-script hook gave it: stored
-   * when new or changed (not for renewals: a second event would restart the node's life);
-   * null when not stored.
+   * when new or its IP changed; null when not stored. A renewal or a new hostname on the same
+   * address is no new boot, and a second event would restart the node's life (node-state.ts).
    */
   appendLease(lease: Lease, clientArch: string | null = null): Promise<EventRecord> | null {
-    const seen = `${lease.ip} ${String(lease.hostname)}`;
-    if (this.lastLease.get(lease.mac) === seen) return null;
+    if (this.lastLease.get(lease.mac) === lease.ip) return null;
     const nodeId = this.macToNode.get(lease.mac) ?? null;
     return this.append({
       key: nodeId ?? (macKey(lease.mac) as string),

@@ -61,10 +61,9 @@ test("lab: 3 peers PXE-boot, report to the master and power off through IPMI; fa
     const noBmc = result.peers.find((p) => p.scenario === "no-bmc");
     assert.equal(noBmc?.offMethod, "os");
   });
-  await t.test("dhcp-only: a lease and the boot files, no agent", () => {
+  await t.test("dhcp-only: lease and boot files, no agent: the master lists it as booting", () => {
     assert.ok(result.dhcpOnly, "the failure paths start a DHCP-only peer");
     assert.ok(result.dhcpOnly.fetched.length >= 3, `fetched ${result.dhcpOnly.fetched.join(" ")}`);
-    // Its state on the master (booting) is not checked while the lab's serve reads no leases
-    // (test/lab/master.ts: a powered-off peer was listed as dhcp with them; issue 14).
+    assert.equal(result.dhcpOnly.state, "booting");
   });
 });

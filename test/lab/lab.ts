@@ -667,10 +667,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
     const states = await statesOf(master.root);
     const dhcpOnlyState =
       dhcpOnly && (states.get(`mac-${dhcpOnly.mac.replaceAll(":", "")}`) ?? null);
-    if (dhcpOnly)
-      say(
-        `dhcp-only the master lists it as ${dhcpOnlyState} (not checked: the lab's serve reads no leases yet)`,
-      );
+    if (dhcpOnly) say(`dhcp-only the master lists it as ${dhcpOnlyState}`);
     const peers: PeerResult[] = [];
     for (const { vm, peer } of vms.values()) {
       const found = documents.get(peer.spec.name);

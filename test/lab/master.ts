@@ -280,8 +280,9 @@ export class Master extends MasterEvents {
       join(this.options.dir, "http", "post.tgz"),
       "--install",
       this.installDir,
-      // No --dnsmasq-conf (leases) here yet: with it, the 06:23 CI run listed peer3 as `dhcp`
-      // after it had powered off (cause not found; issue 14). The image lab's master reads them.
+      // dnsmasq's lease file and range: nodes known from their lease and boot files on.
+      "--dnsmasq-conf",
+      join(this.options.dir, "dnsmasq.conf"),
     ]);
     const before = this.listeningCount;
     this.serve = startDaemon("recon-agent serve", argv, this.serveLog);

@@ -224,6 +224,57 @@ describe("leases and boot files", () => {
   });
 });
 
+describe("a powered-off node and dnsmasq's later rewrites of the lease file", () => {
+  it("stays powered-off when its hostname goes or an older lease of its MAC is listed; a new address is a new boot", async () => {
+    const box = sandbox();
+    const leaseFile = join(box.dir, "dnsmasq.leases");
+    const conf = join(box.dir, "dnsmasq.conf");
+    writeFileSync(
+      conf,
+      `dhcp-range=127.0.0.1,127.0.0.20,255.0.0.0,1h\ndhcp-leasefile=${leaseFile}\n`,
+    );
+    writeFileSync(leaseFile, `2000 ${MAC} 127.0.0.1 recon-peer 01:${MAC}\n`);
+    const t = await startTestServer({ root: join(box.dir, "data"), dnsmasqConf: conf });
+    const stateOf = async (key: string) => (await nodes(t.url)).find((n) => n.key === key)?.state;
+    try {
+      await until("the lease's dhcp node", 5_000, async () =>
+        (await stateOf("mac-525400123456")) === "dhcp" ? true : undefined,
+      );
+      for (const type of ["agent-started", "uploaded", "powering-off"]) {
+        const body = {
+          type,
+          nodeId: null,
+          bootMac: MAC,
+          at,
+          ...(type === "powering-off" ? { method: "ipmi" } : {}),
+        };
+        assert.equal((await post(t.url, body)).status, 202);
+      }
+      assert.equal(await stateOf("mac-525400123456"), "powered-off");
+      // What dnsmasq writes later: another client took the name "recon-peer" (dnsmasq takes it
+      // off this lease), and the PXE ROM's older lease of the same MAC, without a client id, is
+      // listed beside the OS's. A third node's lease tells that the file was read again.
+      writeFileSync(
+        leaseFile,
+        `1000 ${MAC} 127.0.0.9 * *\n2000 ${MAC} 127.0.0.1 * 01:${MAC}\n` +
+          "2100 52:54:00:00:00:03 127.0.0.3 recon-peer *\n",
+      );
+      await until("the third node's lease read", 5_000, async () =>
+        (await stateOf("mac-525400000003")) === "dhcp" ? true : undefined,
+      );
+      assert.equal(await stateOf("mac-525400123456"), "powered-off");
+      // A newer lease on another address: the node booted again.
+      writeFileSync(leaseFile, `3000 ${MAC} 127.0.0.7 * *\n2000 ${MAC} 127.0.0.1 * 01:${MAC}\n`);
+      await until("the new boot's dhcp state", 5_000, async () =>
+        (await stateOf("mac-525400123456")) === "dhcp" ? true : undefined,
+      );
+    } finally {
+      await t.server.close();
+      box.cleanup();
+    }
+  });
+});
+
 describe("GET /api/v1/nodes?since=<cursor>", () => {
   type List = { cursor: string; full: boolean; removed: string[]; count: number; nodes: Node[] };
   const list = async (url: string, since?: string, headers: Record<string, string> = {}) => {

@@ -11,6 +11,7 @@ import {
   type Lease,
   MAX_HOOK_LINE,
   macHex,
+  newestByMac,
   parseHookLine,
   parseLeases,
   rangeSize,
@@ -119,7 +120,7 @@ describe("dhcpUsage", () => {
 });
 
 describe("watchLeases", () => {
-  it("reports new and changed leases once, not renewals; a missing file is no lease", async () => {
+  it("reports a MAC's newest lease when new or on a new address, not renewals, hostnames or older leases; a missing file is no lease", async () => {
     const dir = mkdtempSync(join(tmpdir(), "recon-leases-"));
     try {
       const file = join(dir, "dnsmasq.leases");
@@ -145,6 +146,13 @@ describe("watchLeases", () => {
         "300 52:54:00:00:00:01 10.13.36.30 * *\n100 52:54:00:00:00:02 10.13.36.21 * *\n",
       );
       await w.poll();
+      // Only a hostname that changed, and an older lease of the same MAC: nothing new.
+      writeFileSync(
+        file,
+        "300 52:54:00:00:00:01 10.13.36.30 peer-1 *\n100 52:54:00:00:00:02 10.13.36.21 * *\n" +
+          "50 52:54:00:00:00:01 10.13.36.40 * *\n",
+      );
+      await w.poll();
       assert.deepEqual(seen, [
         "52:54:00:00:00:01 10.13.36.20",
         "52:54:00:00:00:02 10.13.36.21",
@@ -152,12 +160,33 @@ describe("watchLeases", () => {
       ]);
       assert.equal(w.byIp("::ffff:10.13.36.21")?.mac, "52:54:00:00:00:02");
       assert.equal(w.byIp("10.13.36.20"), undefined);
-      assert.equal(w.current().length, 2);
+      assert.equal(w.current().length, 3);
       assert.deepEqual(errors, []);
       w.stop();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("newestByMac", () => {
+  it("keeps each MAC's lease with the latest expiry (0 is infinite; a tie goes to the later line)", () => {
+    const leases = parseLeases(
+      "1000 52:54:00:00:00:01 10.13.36.20 * *\n" +
+        "2000 52:54:00:00:00:01 10.13.36.21 recon-peer 01:52:54:00:00:00:01\n" +
+        "0 52:54:00:00:00:02 10.13.36.22 * *\n" +
+        "5000 52:54:00:00:00:02 10.13.36.23 * *\n" +
+        "700 52:54:00:00:00:03 10.13.36.24 * *\n" +
+        "700 52:54:00:00:00:03 10.13.36.25 * *\n",
+    );
+    assert.deepEqual(
+      newestByMac(leases).map((l) => `${l.mac} ${l.ip}`),
+      [
+        "52:54:00:00:00:01 10.13.36.21",
+        "52:54:00:00:00:02 10.13.36.22",
+        "52:54:00:00:00:03 10.13.36.25",
+      ],
+    );
   });
 });
 
