@@ -314,7 +314,7 @@ test("in-band probes: capture layout, argv, timeouts, root", () => {
   assert.deepEqual(argv(probes.fruPrint), ["ipmitool", "fru", "print"]);
   assert.equal(probes.fruPrint.file, "ipmitool-fru-print.txt");
   // mc info decides alone whether the BMC answers; the lanes share one interface, so longer
-  assert.equal(probes.mcInfo.timeoutMs, 10_000);
+  assert.equal(probes.mcInfo.timeoutMs, 30_000);
   assert.equal(probes.lanPrint(1).timeoutMs, 20_000);
   assert.equal(probes.fruPrint.timeoutMs, 30_000);
   for (const p of [probes.mcInfo, probes.lanPrint(1), probes.fruPrint]) {
