@@ -255,7 +255,7 @@ export const LAN_CHANNELS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11] as const;
 /**
  * mc info: one request; a BMC that has not answered it by then is taken as not answering, and
  * nothing else is asked. In-band requests without an interrupt are driven by kipmid, a nice-19
- * kernel thread, which a node busy with the other collectors starves: in the image lab (five TCG
+ * kernel thread, which a node busy with the other collectors can starve: in the image lab (five TCG
  * guests on two cores) two of four live BMCs took 12.1 and 12.9 s to answer it, and 10 s lost
  * their whole BMC. 30 s costs a dead BMC one wait, and keeps a live one on a slow node.
  */
