@@ -162,16 +162,22 @@ describe("the event file", () => {
   });
 });
 
+/** A dnsmasq.conf with a 20-address range on loopback and its lease file (not yet written). */
+function dnsmasqFiles(dir: string): { leaseFile: string; conf: string } {
+  const leaseFile = join(dir, "dnsmasq.leases");
+  const conf = join(dir, "dnsmasq.conf");
+  writeFileSync(
+    conf,
+    `dhcp-range=127.0.0.1,127.0.0.20,255.0.0.0,1h\ndhcp-leasefile=${leaseFile}\n`,
+  );
+  return { leaseFile, conf };
+}
+
 describe("leases and boot files", () => {
   it("a lease makes a dhcp node, a boot file fetch makes it booting, a full range is said", async () => {
     const box = sandbox();
-    const leaseFile = join(box.dir, "dnsmasq.leases");
-    const conf = join(box.dir, "dnsmasq.conf");
     // 20 addresses, 19 leased (one of them to this client, 127.0.0.1): 1 free, nearly full.
-    writeFileSync(
-      conf,
-      `dhcp-range=127.0.0.1,127.0.0.20,255.0.0.0,1h\ndhcp-leasefile=${leaseFile}\n`,
-    );
+    const { leaseFile, conf } = dnsmasqFiles(box.dir);
     const lines = Array.from({ length: 19 }, (_, i) => {
       const n = (i + 1).toString(16).padStart(2, "0");
       return `0 52:54:00:00:00:${n} 127.0.0.${i + 1} ${i === 0 ? "pxe-1" : "*"} *`;
@@ -227,12 +233,7 @@ describe("leases and boot files", () => {
 describe("a powered-off node and dnsmasq's later rewrites of the lease file", () => {
   it("stays powered-off when its hostname goes or an older lease of its MAC is listed; a new address is a new boot", async () => {
     const box = sandbox();
-    const leaseFile = join(box.dir, "dnsmasq.leases");
-    const conf = join(box.dir, "dnsmasq.conf");
-    writeFileSync(
-      conf,
-      `dhcp-range=127.0.0.1,127.0.0.20,255.0.0.0,1h\ndhcp-leasefile=${leaseFile}\n`,
-    );
+    const { leaseFile, conf } = dnsmasqFiles(box.dir);
     writeFileSync(leaseFile, `2000 ${MAC} 127.0.0.1 recon-peer 01:${MAC}\n`);
     const t = await startTestServer({ root: join(box.dir, "data"), dnsmasqConf: conf });
     const stateOf = async (key: string) => (await nodes(t.url)).find((n) => n.key === key)?.state;
