@@ -141,6 +141,17 @@ test("image: a master boots the ISO from a USB stick, the peers PXE-boot it, rep
       );
     });
   }
+  await t.test(
+    "dhcp-only: lease and boot files, no agent: the stick's master lists it as booting",
+    () => {
+      assert.ok(result.dhcpOnly, "the image lab starts a DHCP-only peer");
+      assert.ok(
+        result.dhcpOnly.fetched.length >= 3,
+        `fetched ${result.dhcpOnly.fetched.join(" ")}`,
+      );
+      assert.equal(result.dhcpOnly.state, "booting");
+    },
+  );
   await t.test("the stick: every export target, NetBox twice, reparse", async () => {
     const problems = await exportStick(result.masterRoot, result.peers.length, progress);
     assert.deepEqual(problems, []);

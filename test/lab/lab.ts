@@ -548,6 +548,16 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
     };
     const timedOut = new Set<string>();
     let dhcpOnly: DhcpOnlyPeer | null = null;
+    // A machine that takes its lease and boot files and never runs the agent: the master must
+    // list it as booting, by its MAC.
+    const startDhcpOnly = () => {
+      const dhcpDir = join(runDir, "peers", "dhcp-only");
+      mkdirSync(dhcpDir, { recursive: true });
+      const mac = `52:54:00:${runTag.slice(0, 2)}:fd:01`;
+      const peer = startDhcpOnlyPeer(lan, cleanup, { mac, dir: dhcpDir });
+      say(`dhcp-only lease ${peer.ip} (${mac}), fetched ${peer.fetched.join(" ")}`);
+      return peer;
+    };
 
     // Phase 1: the normal peers, all at once.
     const specs = defaultPeers(options.peers ?? 3, runTag);
@@ -567,6 +577,9 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
       await sleep(1000);
     }
     await waitPhase(normal.map((p) => p.spec.name));
+    // The image's master has no failure paths (it cannot be stopped the way the outage needs),
+    // but it has its DHCP-only peer.
+    if (image) dhcpOnly = startDhcpOnly();
 
     // Phase 2: failure paths. The master's upload service goes down once the outage peer runs
     // its agent, and comes back after the agent has had to retry.
@@ -582,11 +595,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
         await startPeer(p, index++);
         await sleep(1000);
       }
-      const dhcpDir = join(runDir, "peers", "dhcp-only");
-      mkdirSync(dhcpDir, { recursive: true });
-      const mac = `52:54:00:${runTag.slice(0, 2)}:fd:01`;
-      dhcpOnly = startDhcpOnlyPeer(lan, cleanup, { mac, dir: dhcpDir });
-      say(`dhcp-only lease ${dhcpOnly.ip} (${mac}), fetched ${dhcpOnly.fetched.join(" ")}`);
+      dhcpOnly = startDhcpOnly();
       const outage = vms.get("outage")?.vm;
       const outageState: { state: "waiting" | "down" | "up" } = { state: "waiting" };
       let downAt = 0;
