@@ -15,7 +15,7 @@ import {
   rmSync,
   statSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { Hall } from "../../agent/master/hall.ts";
 import { NodeStore } from "../../agent/master/store.ts";
@@ -172,6 +172,23 @@ async function statesOf(root: string): Promise<Map<string, string>> {
   } finally {
     await hall.close();
   }
+}
+
+/**
+ * The host's load and the QEMU processes on it (before the lab starts any, all of them another
+ * job's). A lab that times out on a host shared with other guests says so in its log: CI once lost
+ * every peer of the image lab to the phase timeout, with nothing in the log to tell why.
+ */
+function hostLoad(): string {
+  let qemu = 0;
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, "utf8").startsWith("qemu-system")) qemu++;
+    } catch {}
+  }
+  const [one = Number.NaN, five = Number.NaN] = loadavg();
+  return `load ${one.toFixed(1)} (1 min), ${five.toFixed(1)} (5 min) on ${availableParallelism()} cores, ${qemu} qemu-system processes`;
 }
 
 /** What the lab needs; returns the reason it cannot run, or null. */
@@ -335,6 +352,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
       image ? { masterIp: IMAGE_LAB_HOST_IP, prefixLength: IMAGE_PREFIX_LENGTH } : {},
     );
     say(`provisioning LAN: netns ${lan.ns}, ${lan.bridge} ${lan.masterIp}/${lan.prefixLength}`);
+    say(`host: ${hostLoad()} (the lab's TCG guests need the cores to themselves)`);
 
     const menuArgs = [
       // TCG guests on a busy host: no watchdog noise, no RCU stall reports.
@@ -532,7 +550,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabResult> {
         if (running.length === 0) return;
         if (Date.now() > deadline) {
           say(
-            `timeout: ${running.join(", ")} still running after ${fmtSecs(phaseTimeout)}; powering them off`,
+            `timeout: ${running.join(", ")} still running after ${fmtSecs(phaseTimeout)}; powering them off (host: ${hostLoad()})`,
           );
           for (const n of running) {
             const entry = vms.get(n);
