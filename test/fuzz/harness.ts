@@ -40,7 +40,7 @@ import { buildNics, parseIpAddr, parseSysNet } from "../../agent/collect/net.ts"
 import { parseSysDevicesSystemNode } from "../../agent/collect/numa.ts";
 import { parseSysBusPci } from "../../agent/collect/pci-sysfs.ts";
 import { parseSmartctl, parseSmartctlScan } from "../../agent/collect/smartctl.ts";
-import { parseSysClassTpm } from "../../agent/collect/tpm.ts";
+import { parseSysClassTpm, parseTpm2Properties } from "../../agent/collect/tpm.ts";
 import {
   Bmc,
   Boot,
@@ -277,6 +277,16 @@ const PARSE_TARGETS: ParserTarget[] = [
     files: starts("sys-class-tpm"),
     run: parseSysClassTpm,
     schema: Tpm.nullable(),
+  },
+  {
+    name: "parseTpm2Properties",
+    files: starts("tpm2-properties"),
+    run: parseTpm2Properties,
+    schema: z.strictObject({
+      manufacturer: Tpm.shape.manufacturer,
+      vendorString: z.string().nullable(),
+      firmwareVersion: Tpm.shape.firmwareVersion,
+    }),
   },
   {
     name: "parseSysDevicesSystemNode",
