@@ -623,6 +623,26 @@ const EXPECTED: Record<string, Expected> = {
     ipmi: false,
     firstDimm: ["DIMM 0", "RAM", null, null, null],
   },
+  // Made here (capture:qemu sriov): as qemu-storage (SeaBIOS, no type 2), other identity.
+  "qemu-sriov": {
+    manufacturer: "Recon Lab",
+    product: "RL-4100 SR-IOV",
+    serial: "RLQEMUSR0001",
+    uuid: "5ec0c7a0-0000-4000-8000-000000000001",
+    board: null,
+    chassisType: "Other",
+    biosVersion: "1.16.2-debian-1.16.2-1",
+    cpus: 1,
+    cpuModel: "pc-q35-7.2",
+    cores: 1,
+    threads: 1,
+    dimms: 1,
+    dramBytes: 2 * GiB,
+    slots: 1,
+    psus: 0,
+    ipmi: false,
+    firstDimm: ["DIMM 0", "RAM", null, null, null],
+  },
   // Made here (capture:qemu uefi): OVMF's BIOS "Version: 0.0.0" is zeros and dots, a placeholder
   // (normalize.ts): null; two type 39 PSUs from -smbios file=.
   "qemu-uefi": {
@@ -841,8 +861,8 @@ const facts = (machine: string): DmidecodeFacts => {
 };
 
 describe("dmidecode golden: every fixture", () => {
-  test("the table covers exactly the fixtures that have a dmidecode.txt (40)", () => {
-    assert.equal(machines.length, 40);
+  test("the table covers exactly the fixtures that have a dmidecode.txt (41)", () => {
+    assert.equal(machines.length, 41);
     assert.deepEqual(machines, Object.keys(EXPECTED).sort());
   });
 

@@ -262,3 +262,93 @@ test("fixtures/qemu-uefi: NIC firmware, NUMA node 1 behind the pxb-pcie, usb0 ma
     ],
   );
 });
+
+// --- the QEMU capture made here with SR-IOV: two NVMe PFs, 0 of 4 and 2 of 3 VFs enabled ---------
+// fixtures/qemu-sriov (capture:qemu sriov; FACTS.md is what QEMU was told). QEMU 7.2's nvme is its
+// only SR-IOV device (igb, an SR-IOV NIC, arrived in 8.0). Values checked by hand in the raw
+// sys-bus-pci.json and lspci.txt, and in the guest's console line
+// "sriov 0000:02:00.0 (RLSRIOV00002) sriov_numvfs 2 of sriov_totalvfs 3; VFs: 0000:02:00.1 0000:02:00.2".
+
+const QEMU_SRIOV = new URL("../../fixtures/qemu-sriov/", import.meta.url).pathname;
+const NVME = {
+  classId: "0108",
+  vendorId: "1b36",
+  deviceId: "0010",
+  numaNode: null,
+  vramBytes: null,
+};
+
+test("fixtures/qemu-sriov raw sys-bus-pci.json: two PFs (4 and 3 VFs, 0 and 2 enabled), the two VFs", () => {
+  const facts = parseSysBusPci(readFileSync(join(QEMU_SRIOV, "sys-bus-pci.json"), "utf8"));
+  assert.equal(Object.keys(facts).length, 13);
+  const nvme = Object.fromEntries(Object.entries(facts).filter(([, f]) => f.classId === "0108"));
+  assert.deepEqual(nvme, {
+    // serial RLSRIOV00001, sriov_max_vfs=4, left off: sriov_numvfs "0" is 0, not null
+    "0000:01:00.0": { ...NVME, driver: "nvme", sriovTotalVfs: 4, sriovEnabledVfs: 0 },
+    // serial RLSRIOV00002, sriov_max_vfs=3, the guest wrote 2 to sriov_numvfs
+    "0000:02:00.0": { ...NVME, driver: "nvme", sriovTotalVfs: 3, sriovEnabledVfs: 2 },
+    // its VFs (offset 1, stride 1): no sriov_* files of their own; unbound (autoprobe was off)
+    "0000:02:00.1": { ...NVME, driver: null, sriovTotalVfs: null, sriovEnabledVfs: null },
+    "0000:02:00.2": { ...NVME, driver: null, sriovTotalVfs: null, sriovEnabledVfs: null },
+  });
+  for (const [address, f] of Object.entries(facts)) {
+    if (address in nvme) continue;
+    assert.deepEqual([address, f.sriovTotalVfs, f.sriovEnabledVfs], [address, null, null]);
+  }
+  assert.equal(
+    readSysBusPciCapture(readFileSync(join(QEMU_SRIOV, "sys-bus-pci.json"), "utf8")).problem,
+    null,
+  );
+});
+
+test("fixtures/qemu-sriov document: sriovTotalVfs/sriovEnabledVfs on the PFs, the VFs as their own pciDevices", async () => {
+  const doc = await collectInventory({
+    runner: await replayRunner(QEMU_SRIOV),
+    now: () => new Date("2026-12-02T18:30:00Z"),
+  });
+  Inventory.parse(doc);
+  assert.equal(doc.pciDevices.length, 13, "9 platform functions, 2 PFs, 2 VFs");
+  assert.deepEqual(
+    doc.pciDevices
+      .filter((d) => d.classId === "0108")
+      .map((d) => [d.address, d.driver, d.sriovTotalVfs, d.sriovEnabledVfs]),
+    [
+      ["0000:01:00.0", "nvme", 4, 0],
+      ["0000:02:00.0", "nvme", 3, 2],
+      // A VF is a PCI function of its own (lspci lists it; its device id is the PF's in QEMU):
+      // the document has no link from it to its PF (sysfs's physfn is not read).
+      ["0000:02:00.1", null, null, null],
+      ["0000:02:00.2", null, null, null],
+    ],
+  );
+  const vf = doc.pciDevices.find((d) => d.address === "0000:02:00.1");
+  assert.equal(vf?.deviceName, "QEMU NVM Express Controller");
+  assert.ok(
+    doc.pciDevices
+      .filter((d) => d.classId !== "0108")
+      .every((d) => d.sriovTotalVfs === null && d.sriovEnabledVfs === null),
+  );
+  // The PFs are the two NVMe controllers, by serial (FACTS.md); the VFs, offline secondary
+  // controllers without a driver, are no controllers and have no namespaces.
+  assert.deepEqual(
+    doc.nvmeControllers.map((c) => [c.name, c.pciAddress, c.serialNumber, c.namespaces]),
+    [
+      ["nvme0", "0000:01:00.0", "RLSRIOV00001", ["nvme0n1"]],
+      ["nvme1", "0000:02:00.0", "RLSRIOV00002", ["nvme1n1"]],
+    ],
+  );
+  assert.deepEqual(doc.disks.map((d) => [d.name, d.serialNumber, d.sizeBytes]).sort(), [
+    ["nvme0n1", "RLSRIOV00001", 268435456],
+    ["nvme1n1", "RLSRIOV00002", 268435456],
+  ]);
+  // nics[] has no SR-IOV fields (QEMU 7.2 has no SR-IOV NIC); the one virtio NIC is unaffected.
+  assert.deepEqual(
+    doc.nics.map((n) => [n.name, n.pciAddress, n.macAddress]),
+    [["eth0", "0000:00:03.0", "52:54:00:c7:00:01"]],
+  );
+  assert.deepEqual(doc.warnings, []);
+  assert.deepEqual(
+    doc.collectors.filter((c) => c.name === "sysfs-pci" || c.name === "lspci").map((c) => c.status),
+    ["ok", "ok"],
+  );
+});

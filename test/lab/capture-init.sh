@@ -6,6 +6,10 @@
 # recon-out), then powers off. Lines meant for capture.ts start with "recon-capture: ".
 # Kernel parameters read here:
 #   recon.capture.rxe=IFACE|auto   add a soft-RoCE device (rdma_rxe) on that NIC before capturing
+#   recon.capture.sriov=SERIAL:N[,SERIAL:N...]
+#                                  enable N SR-IOV virtual functions on the NVMe controller with
+#                                  that serial (its PCI function's sriov_numvfs) before capturing;
+#                                  the VFs are left without a driver (sriov_drivers_autoprobe=0)
 #   recon.capture.shell=1          drop to a shell on the console instead of powering off
 
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
@@ -32,10 +36,12 @@ fi
 
 exec </dev/console >/dev/console 2>&1
 RXE=""
+SRIOV=""
 SHELL_ON_EXIT=""
 for word in $(cat /proc/cmdline); do
   case "$word" in
   recon.capture.rxe=*) RXE="${word#recon.capture.rxe=}" ;;
+  recon.capture.sriov=*) SRIOV="${word#recon.capture.sriov=}" ;;
   recon.capture.shell=1) SHELL_ON_EXIT=1 ;;
   esac
 done
@@ -80,6 +86,36 @@ if [ -n "$RXE" ]; then
   fi
   out=$(rdma link add rxe0 type rxe netdev "$RXE" 2>&1) && say "rxe0 on $RXE" || say "rxe0 on $RXE failed: $out"
 fi
+
+# SR-IOV: the PF is found by its NVMe controller's serial (the guest numbers the buses). The VFs
+# of QEMU's nvme are secondary controllers that stay offline until `nvme virt-mgmt` gives them
+# queues, so a driver probing them would only time out: they stay unbound, as VFs meant for guests.
+for pair in $(echo "$SRIOV" | tr ',' ' '); do
+  serial="${pair%%:*}"
+  want="${pair#*:}"
+  pf=""
+  tries=0
+  # The nvme driver probes asynchronously: only a live controller has read its serial.
+  while [ -z "$pf" ] && [ "$tries" -lt 60 ]; do
+    for f in /sys/bus/pci/devices/*/nvme/nvme*/state; do
+      [ "$(cat "$f" 2>/dev/null)" = live ] || continue
+      read -r have <"${f%/state}/serial"
+      [ "$have" = "$serial" ] && pf="${f%/nvme/*}"
+    done
+    [ -n "$pf" ] || { tries=$((tries + 1)); sleep 1; }
+  done
+  if [ -z "$pf" ]; then
+    say "sriov $serial failed: no NVMe controller with that serial"
+    continue
+  fi
+  echo 0 >"$pf/sriov_drivers_autoprobe"
+  if out=$(echo "$want" 2>&1 >"$pf/sriov_numvfs"); then
+    say "sriov ${pf##*/} ($serial) sriov_numvfs $(cat "$pf/sriov_numvfs") of sriov_totalvfs $(cat "$pf/sriov_totalvfs"); VFs: $(cd "$pf" && ls -d virtfn* 2>/dev/null | while read -r v; do basename "$(readlink "$v")"; done | tr '\n' ' ')"
+  else
+    say "sriov ${pf##*/} ($serial) failed: $out"
+  fi
+done
+[ -n "$SRIOV" ] && [ -x /usr/bin/udevadm ] && { udevadm settle --timeout=60 || say "udevadm settle timed out"; }
 
 mkdir -p /mnt/repo /mnt/out
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,cache=loose,ro recon-repo /mnt/repo ||

@@ -15,9 +15,10 @@
 // the capture comes back over a second, writable 9p share.
 //
 // Profiles (see PROFILES): storage (SeaBIOS, megasas-gen2 + scsi-hd drives, an NVMe subsystem
-// with two namespaces, soft-RoCE on a virtio NIC), uefi-secureboot (OVMF with Secure Boot on,
-// SMM, 2 NUMA nodes with a pxb-pcie NIC on node 1, SMBIOS types 9/39/42, qemu-xhci + usb-net, a
-// TPM when swtpm is installed) and uefi (the same without Secure Boot).
+// with two namespaces, soft-RoCE on a virtio NIC), sriov (SeaBIOS, two SR-IOV NVMe controllers:
+// one with its VFs off, one with some enabled by the guest), uefi-secureboot (OVMF with Secure
+// Boot on, SMM, 2 NUMA nodes with a pxb-pcie NIC on node 1, SMBIOS types 9/39/42, qemu-xhci +
+// usb-net, a TPM when swtpm is installed) and uefi (the same without Secure Boot).
 import { createHash } from "node:crypto";
 import {
   chmodSync,
@@ -92,6 +93,22 @@ const MiB = 1024 ** 2;
 
 type Firmware = "seabios" | "ovmf" | "ovmf-secureboot";
 
+/**
+ * An NVMe controller with SR-IOV (QEMU 7.0+; it needs its own nvme-subsys) behind its own
+ * pcie-root-port, with one namespace. QEMU 7.2 has no SR-IOV NIC (igb arrived in 8.0): this is
+ * the SR-IOV physical function it can emulate.
+ */
+interface SriovNvmeSpec {
+  nqn: string;
+  /** The controller serial: the guest finds the PF by it. */
+  serial: string;
+  /** sriov_max_vfs: the PF's sriov_totalvfs. */
+  totalVfs: number;
+  /** VFs the guest enables (writes to sriov_numvfs) before the agent runs; 0 leaves SR-IOV off. */
+  enabledVfs: number;
+  namespaceBytes: number;
+}
+
 interface Profile {
   description: string;
   firmware: Firmware;
@@ -117,6 +134,7 @@ interface Profile {
   /** QEMU's standard VGA (PCI class 0300: a display device for gpus[]). */
   vga: boolean;
   extra?: ExtraHardware;
+  sriovNvme?: SriovNvmeSpec[];
   system: { manufacturer: string; product: string; serial: string; uuid: string };
 }
 
@@ -259,6 +277,40 @@ export const PROFILES: Record<string, Profile> = {
       uuid: "5ec0c4a0-0000-4000-8000-000000000001",
     },
   },
+  sriov: {
+    description:
+      "SeaBIOS; two NVMe controllers with SR-IOV, each in its own subsystem behind a pcie-root-port: 0 of 4 VFs enabled, and 2 of 3 enabled by the guest (sriov_numvfs, VFs left unbound)",
+    firmware: "seabios",
+    cpus: 1,
+    memoryMiB: 2048,
+    numa: false,
+    nicMac: "52:54:00:c7:00:01",
+    tpm: false,
+    rxe: false,
+    vga: false,
+    sriovNvme: [
+      {
+        nqn: "nqn.2026-12.lab.recon:sriov-off",
+        serial: "RLSRIOV00001",
+        totalVfs: 4,
+        enabledVfs: 0,
+        namespaceBytes: 256 * MiB,
+      },
+      {
+        nqn: "nqn.2026-12.lab.recon:sriov-on",
+        serial: "RLSRIOV00002",
+        totalVfs: 3,
+        enabledVfs: 2,
+        namespaceBytes: 256 * MiB,
+      },
+    ],
+    system: {
+      manufacturer: "Recon Lab",
+      product: "RL-4100 SR-IOV",
+      serial: "RLQEMUSR0001",
+      uuid: "5ec0c7a0-0000-4000-8000-000000000001",
+    },
+  },
   "uefi-secureboot": platformProfile(true),
   uefi: platformProfile(false),
 };
@@ -370,6 +422,51 @@ function buildOverlay(
 
 const escapeOpt = (value: string) => value.replace(/,/g, ",,");
 
+/** The namespace image of each SR-IOV controller, in `dir`. */
+function sriovDiskFiles(profile: Profile, dir: string): { file: string; sizeBytes: number }[] {
+  return (profile.sriovNvme ?? []).map((c, i) => ({
+    file: join(dir, `sriov-ns${i}.img`),
+    sizeBytes: c.namespaceBytes,
+  }));
+}
+
+/**
+ * QEMU arguments for the SR-IOV controllers. QEMU 7.2 (hw/nvme/ctrl.c) requires
+ * sriov_vq_flexible >= 2 x sriov_max_vfs, sriov_vi_flexible >= sriov_max_vfs, and 2 queue pairs
+ * and 1 interrupt left to the PF (max_ioqpairs - sriov_vq_flexible >= 2, msix_qsize -
+ * sriov_vi_flexible >= 1): the smallest such values.
+ */
+function sriovNvmeArgs(profile: Profile, dir: string): string[] {
+  const files = sriovDiskFiles(profile, dir);
+  return (profile.sriovNvme ?? []).flatMap((c, i) => {
+    const vfs = c.totalVfs;
+    return [
+      "-device",
+      `pcie-root-port,id=rpsriov${i},bus=pcie.0,chassis=2,slot=${i + 1}`,
+      "-device",
+      `nvme-subsys,id=sriovsubsys${i},nqn=${escapeOpt(c.nqn)}`,
+      "-device",
+      [
+        `nvme,id=sriovctrl${i},serial=${escapeOpt(c.serial)},subsys=sriovsubsys${i},bus=rpsriov${i}`,
+        `sriov_max_vfs=${vfs},sriov_vq_flexible=${2 * vfs},sriov_vi_flexible=${vfs}`,
+        `max_ioqpairs=${2 * vfs + 2},msix_qsize=${vfs + 1}`,
+      ].join(","),
+      "-drive",
+      `file=${files[i]?.file},format=raw,if=none,id=sriovns${i}`,
+      "-device",
+      `nvme-ns,drive=sriovns${i},bus=sriovctrl${i},nsid=1`,
+    ];
+  });
+}
+
+/** The guest's SR-IOV setup (capture-init.sh): SERIAL:N for each controller with VFs to enable. */
+function sriovKernelArg(profile: Profile): string[] {
+  const on = (profile.sriovNvme ?? []).filter((c) => c.enabledVfs > 0);
+  return on.length > 0
+    ? [`recon.capture.sriov=${on.map((c) => `${c.serial}:${c.enabledVfs}`).join(",")}`]
+    : [];
+}
+
 /** The QEMU command line of a profile (host paths under `work`). */
 export function captureArgs(
   profile: Profile,
@@ -416,6 +513,7 @@ export function captureArgs(
       "rcupdate.rcu_cpu_stall_suppress=1",
       "nowatchdog",
       ...(profile.rxe ? ["recon.capture.rxe=auto"] : []),
+      ...sriovKernelArg(profile),
     ].join(" "),
     "-no-reboot",
     "-smbios",
@@ -499,6 +597,7 @@ export function captureArgs(
   }
   if (profile.vga) args.push("-device", "VGA");
   if (profile.extra) args.push(...extraHardwareArgs(profile.extra, work));
+  args.push(...sriovNvmeArgs(profile, work));
   // Last: QEMU puts a device without bus= on the newest PCI bus, which after this is the
   // expander's (and only bridges may sit there).
   if (profile.pxbNic) {
@@ -586,6 +685,14 @@ function hardwareFacts(name: string, profile: Profile, tpm: boolean, console: st
       `- NVMe subsystem NQN \`${sub.nqn}\`, controller serial \`${sub.serial}\`, model \`QEMU NVMe Ctrl\` (QEMU 7.2's fixed model); namespaces: ${sub.namespaces.map((ns, i) => `nsid ${i + 1} ${ns.sizeBytes} bytes`).join(", ")}.`,
     );
   }
+  for (const c of profile.sriovNvme ?? []) {
+    const said = [...console.matchAll(/recon-capture: (sriov .*)/g)]
+      .map((m) => m[1])
+      .filter((l) => l?.includes(`(${c.serial})`) || l?.startsWith(`sriov ${c.serial} `));
+    lines.push(
+      `- NVMe controller with SR-IOV behind its own pcie-root-port: subsystem NQN \`${c.nqn}\`, serial \`${c.serial}\`, model \`QEMU NVMe Ctrl\`, one namespace (nsid 1, ${c.namespaceBytes} bytes); \`sriov_max_vfs=${c.totalVfs}\` (sriov_totalvfs ${c.totalVfs}); ${c.enabledVfs > 0 ? `the guest wrote ${c.enabledVfs} to sriov_numvfs (after 0 to sriov_drivers_autoprobe: QEMU's VFs are offline secondary controllers) before the agent ran; it said: ${said.length > 0 ? said.map((l) => `\`${l}\``).join(", ") : "nothing on the console"}` : "SR-IOV left off (sriov_numvfs 0)"}.`,
+    );
+  }
   return `${lines.join("\n")}\n`;
 }
 
@@ -632,7 +739,10 @@ async function main(argv: string[]): Promise<number> {
   let tpmDaemon: ReturnType<typeof startDaemon> | null = null;
   let qemu: ReturnType<typeof startDaemon> | null = null;
   try {
-    for (const { file, sizeBytes } of profile.extra ? extraDiskFiles(profile.extra, work) : []) {
+    for (const { file, sizeBytes } of [
+      ...(profile.extra ? extraDiskFiles(profile.extra, work) : []),
+      ...sriovDiskFiles(profile, work),
+    ]) {
       writeFileSync(file, "");
       run(["truncate", "-s", String(sizeBytes), file]);
     }
