@@ -9,7 +9,16 @@ import type {
   PciDevice,
   StorageController,
 } from "../../schema/inventory.ts";
-import { MDSTAT_PROBE, type MdArray, memberDisk, readMdstat } from "./mdadm.ts";
+import {
+  MDSTAT_PROBE,
+  type MdArray,
+  type MdDetail,
+  mdadmDetailProbe,
+  mdDataMembers,
+  memberDisk,
+  readMdadmDetail,
+  readMdstat,
+} from "./mdadm.ts";
 import {
   NVME_LIST_PROBE,
   type NvmeIdentity,
@@ -47,6 +56,8 @@ export interface StorageFacts {
   storcliControllers: StorcliController[];
   virtualDrives: StorcliVirtualDrive[];
   mdArrays: MdArray[];
+  /** `mdadm --detail` per array kernel name (md0), where mdadm ran and said something. */
+  mdDetails: Record<string, MdDetail>;
   ssacli: SsacliController[];
 }
 
@@ -58,12 +69,15 @@ export function emptyStorageFacts(): StorageFacts {
     storcliControllers: [],
     virtualDrives: [],
     mdArrays: [],
+    mdDetails: {},
     ssacli: [],
   };
 }
 
 /** Controllers id-ctrl is asked about: a bound on a corrupt capture, not on real machines. */
 const MAX_NVME_CONTROLLERS = 256;
+/** Arrays `mdadm --detail` is asked about: the same kind of bound. */
+const MAX_MD_ARRAYS = 256;
 
 export const collectStorage: Collect<StorageFacts> = async (runner, signal) => {
   const value = emptyStorageFacts();
@@ -80,10 +94,34 @@ export const collectStorage: Collect<StorageFacts> = async (runner, signal) => {
   const hpsa = blind || hosts.some((h) => h.procName === "hpsa");
   const nvme = blind || controllers.length > 0;
 
-  const mdstat = runner.run(MDSTAT_PROBE, signal).then((result) => {
+  // /proc/mdstat first: it says which arrays exist; `mdadm --detail` on each then tells what
+  // mdstat cannot (an inactive array's level, which members are faulty or spare). Without mdadm
+  // (or root) each array's detail is skipped and the mdstat facts stand alone.
+  const mdstat = runner.run(MDSTAT_PROBE, signal).then(async (result) => {
     const parsed = parseOutput(usableOutput(result), readMdstat, []);
     value.mdArrays = parsed.value;
-    return [reportParsed("mdstat", result, parsed.problem)];
+    const out = [reportParsed("mdstat", result, parsed.problem)];
+    const probes = parsed.value.slice(0, MAX_MD_ARRAYS).flatMap((a) => {
+      const probe = mdadmDetailProbe(a.name);
+      return probe ? [{ name: a.name, probe }] : [];
+    });
+    const results = await mapLimit(probes, 2, ({ probe }) => runner.run(probe, signal));
+    results.forEach((r, i) => {
+      const detail = parseOutput(usableOutput(r), readMdadmDetail, null);
+      const name = probes[i]?.name as string;
+      // mdadm names the device it was given in its first line: another one is not this array.
+      const other = detail.value !== null && detail.value.device !== `/dev/${name}`;
+      const problem = other
+        ? `describes ${detail.value?.device}, not /dev/${name}`
+        : detail.problem;
+      // A damaged table may lack rows: its members are not used, mdstat's stand.
+      if (detail.value !== null && !other) {
+        value.mdDetails[name] =
+          detail.problem === null ? detail.value : { ...detail.value, members: [] };
+      }
+      out.push(reportParsed("mdadm-detail", r, problem));
+    });
+    return out;
   });
   const nvmeTools = !nvme
     ? Promise.resolve([])
@@ -258,6 +296,9 @@ function withoutVendor(model: string | null, vendor: string | null): string | nu
   return model.slice(vendor.length + 1).trim() || model;
 }
 
+/** The md personalities a RAID level is (mdstat's and mdadm's words): not "container". */
+const MD_LEVEL = /^(raid\d{1,2}|linear|multipath|faulty)$/;
+
 function emptyDisk(name: string): Disk {
   return {
     name,
@@ -427,15 +468,24 @@ export function applyStorage(disks: Disk[], smart: SmartFacts[], storage: Storag
   }
   for (const md of storage.mdArrays) {
     if (out.some((d) => d.name === md.name)) continue;
-    const memberSerials = md.members
+    // mdadm --detail, where it ran: its level for an inactive array (mdstat prints none), its
+    // Array Size, and its members without the faulty ones and the idle spares, which mdstat
+    // lists among the members. A container's "level" is no RAID level: unknown.
+    const detail = storage.mdDetails[md.name];
+    const detailLevel =
+      detail?.raidLevel && MD_LEVEL.test(detail.raidLevel) ? detail.raidLevel : null;
+    const members = detail && detail.members.length > 0 ? mdDataMembers(detail) : md.members;
+    const memberSerials = members
       .map((m) => out.find((d) => d.name === memberDisk(m))?.serialNumber ?? null)
       .filter((s): s is string => s !== null);
     out.push({
       ...emptyDisk(md.name),
       path: `/dev/${md.name}`,
-      sizeBytes: md.sizeBytes,
+      // An inactive array's mdstat blocks are its members' sizes added up (the kernel has no
+      // array size to print): not the array's size.
+      sizeBytes: detail?.sizeBytes ?? (md.active ? md.sizeBytes : null),
       virtual: true,
-      raidLevel: md.raidLevel,
+      raidLevel: md.raidLevel ?? detailLevel,
       memberSerials: [...new Set(memberSerials)],
       numaNode: null,
     });

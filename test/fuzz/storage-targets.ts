@@ -1,7 +1,7 @@
 // Fuzz targets of the storage parsers (mdadm, nvme, storcli, sysfs-storage), kept beside the
 // harness so that adding them there is one line. Each schema is what the parser may return.
 import { z } from "zod";
-import { parseMdstat } from "../../agent/collect/mdadm.ts";
+import { parseMdadmDetail, parseMdstat } from "../../agent/collect/mdadm.ts";
 import { parseNvmeIdCtrl, parseNvmeList } from "../../agent/collect/nvme.ts";
 import { parseSsacliConfig } from "../../agent/collect/ssacli.ts";
 import { parseStorcliControllers, parseStorcliVirtualDrives } from "../../agent/collect/storcli.ts";
@@ -32,6 +32,35 @@ export const STORAGE_TARGETS = [
         sizeBytes: count,
       }),
     ),
+  },
+  {
+    name: "parseMdadmDetail",
+    files: starts("mdadm-detail"),
+    run: parseMdadmDetail,
+    schema: z
+      .strictObject({
+        device: z.string().regex(/^\/dev\/\S+$/),
+        raidLevel: z
+          .string()
+          .regex(/^[a-z0-9]+$/)
+          .nullable(),
+        sizeBytes: count,
+        raidDevices: count,
+        state: z.string().min(1).nullable(),
+        uuid: z
+          .string()
+          .regex(/^[0-9a-f]{8}(:[0-9a-f]{8}){3}$/)
+          .nullable(),
+        name: z.string().min(1).nullable(),
+        members: z.array(
+          z.strictObject({
+            device: z.string().min(1),
+            raidDevice: count,
+            state: z.string().min(1).nullable(),
+          }),
+        ),
+      })
+      .nullable(),
   },
   {
     name: "parseNvmeList",
