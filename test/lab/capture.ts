@@ -852,7 +852,7 @@ async function main(argv: string[]): Promise<number> {
       "",
       `A capture made here by \`npm run capture:qemu -- ${name}\` (test/lab/capture.ts) on ${new Date().toISOString().slice(0, 10)}:`,
       `one QEMU guest under TCG on the project's 2-core build machine, running this repository's agent`,
-      `(\`recon-agent capture\`, commit ${commit}${dirty ? ` plus ${dirty} uncommitted file(s) under agent/ and schema/ of the helpers working on issue 11` : ""})`,
+      `(\`recon-agent capture\`, commit ${commit}${dirty ? ` plus ${dirty} uncommitted file(s) under agent/ and schema/` : ""})`,
       "on the tree's pinned Node from a read-only virtio-9p share. Nothing was edited. License: the",
       "project's (Apache-2.0). No secrets: every identifier was made up for the lab (serials, MACs,",
       "UUIDs, WWNs in FACTS.md); the guest had no host network (QEMU user-mode networking with restrict=on).",
