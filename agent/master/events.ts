@@ -313,6 +313,14 @@ export class EventStore {
     return out.sort((a, b) => a.seq - b.seq);
   }
 
+  /**
+   * The sequence number of a key's newest event held (0 when none): it changes with every event
+   * the key gets (lists only grow at the end), so a cache of what the events gave can check it.
+   */
+  lastSeqOf(key: string): number {
+    return this.byKey.get(key)?.at(-1)?.seq ?? 0;
+  }
+
   /** The MACs events linked to this nodeId. */
   macsOfNode(nodeId: string): string[] {
     const macs: string[] = [];

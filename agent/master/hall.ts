@@ -24,7 +24,13 @@ import {
   macKey,
   parsePeerEvent,
 } from "./events.ts";
-import { DEFAULT_STALL_AFTER_MS, type HallNode, hallNodes, stateCounts } from "./node-state.ts";
+import {
+  DEFAULT_STALL_AFTER_MS,
+  HallItems,
+  type HallNode,
+  hallNodes,
+  stateCounts,
+} from "./node-state.ts";
 import { type NodeRecord, StoreError } from "./store.ts";
 
 export interface HallOptions {
@@ -79,8 +85,17 @@ export class Hall {
   /** List cursors: this master run's epoch and the revision of the last list that changed. */
   private readonly epoch = randomBytes(4).toString("hex");
   private revision = 0;
-  /** Per item key: its JSON in the last list and the revision it last changed at. */
-  private readonly items = new Map<string, { json: string; revision: number }>();
+  /** Per item key: the item and its JSON in the last list, and the revision it last changed at. */
+  private readonly items = new Map<string, { node: HallNode; json: string; revision: number }>();
+  /** The last list's items, reused for the nodes that did not change (node-state.ts). */
+  readonly cache = new HallItems();
+  /** The last listBody's text but generatedAt, its ETag, and what it was made of. */
+  private lastBody: {
+    head: string;
+    nodes: readonly HallNode[];
+    stable: string;
+    etag: string;
+  } | null = null;
   /** Keys gone from the list, and when (at most MAX_KEYS; cursors older than `floor` get all). */
   private readonly gone = new Map<string, number>();
   private floor = 0;
@@ -250,20 +265,24 @@ export class Hall {
   }
 
   nodes(records: readonly NodeRecord[]): HallNode[] {
-    return hallNodes({
-      records,
-      events: this.events,
-      leases: this.leases?.current() ?? [],
-      clientArchOf: (mac) => this.archByMac.get(mac) ?? null,
-      nowMs: this.now().getTime(),
-      stallAfterMs: this.options.stallAfterMs ?? DEFAULT_STALL_AFTER_MS,
-    });
+    return hallNodes(
+      {
+        records,
+        events: this.events,
+        leases: this.leases?.current() ?? [],
+        clientArchOf: (mac) => this.archByMac.get(mac) ?? null,
+        nowMs: this.now().getTime(),
+        stallAfterMs: this.options.stallAfterMs ?? DEFAULT_STALL_AFTER_MS,
+      },
+      this.cache,
+    );
   }
 
   /**
    * Notes which items differ from the last list computed (each list, with or without `since`,
    * is compared with the one before): a changed, new or gone item gets the next revision.
-   * Time alone changes items too (a node turning `stalled`): the comparison sees that.
+   * Time alone changes items too (a node turning `stalled`): the comparison sees that. An item
+   * the cache gave again (the same object) has the same JSON: it is not serialized again.
    */
   private track(nodes: readonly HallNode[]): void {
     const next = this.revision + 1;
@@ -271,10 +290,14 @@ export class Hall {
     const present = new Set<string>();
     for (const node of nodes) {
       present.add(node.key);
-      const json = JSON.stringify(node);
       const known = this.items.get(node.key);
-      if (known?.json === json) continue;
-      this.items.set(node.key, { json, revision: next });
+      if (known?.node === node) continue;
+      const json = JSON.stringify(node);
+      if (known?.json === json) {
+        known.node = node;
+        continue;
+      }
+      this.items.set(node.key, { node, json, revision: next });
       this.gone.delete(node.key);
       changed = true;
     }
@@ -334,12 +357,21 @@ export class Hall {
     since: string | null = null,
   ): { text: string; etag: string } {
     const { nodes, generatedAt, ...rest } = this.list(records, evidenceWithoutInventory, since);
-    const items = nodes.map((n) => this.items.get(n.key)?.json ?? JSON.stringify(n));
-    const stable = `${JSON.stringify(rest).slice(0, -1)},"nodes":[${items.join(",")}]`;
-    return {
-      text: `${stable},"generatedAt":${JSON.stringify(generatedAt)}}\n`,
-      etag: etagOf(stable),
-    };
+    const head = JSON.stringify(rest).slice(0, -1);
+    // A list like the last one (the same fields, the same item objects in the same order: the
+    // cache gave them all again) has the same text and ETag: no join, no hash of 1 MB again.
+    const last = this.lastBody;
+    let stable: string;
+    let etag: string;
+    if (last !== null && last.head === head && sameItems(last.nodes, nodes)) {
+      ({ stable, etag } = last);
+    } else {
+      const items = nodes.map((n) => this.items.get(n.key)?.json ?? JSON.stringify(n));
+      stable = `${head},"nodes":[${items.join(",")}]`;
+      etag = etagOf(stable);
+      this.lastBody = { head, nodes, stable, etag };
+    }
+    return { text: `${stable},"generatedAt":${JSON.stringify(generatedAt)}}\n`, etag };
   }
 
   /** The revision of a cursor "<epoch>-<revision>"; -1 for another master run's. */
@@ -366,6 +398,12 @@ export class Hall {
     this.leases?.stop();
     await this.events.close();
   }
+}
+
+function sameItems(a: readonly HallNode[], b: readonly HallNode[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** A strong ETag of a text (a list's: all of it but the time it was generated). */

@@ -65,6 +65,18 @@ interface Step {
 }
 
 export function lifecycleOf(input: LifecycleInput): Lifecycle {
+  return lifecycleWithStall(input).life;
+}
+
+/**
+ * The lifecycle, and the time (ms) of the last step when the node can stall (null when it is
+ * powered off, failed or done): the state depends on the clock only through
+ * `nowMs - stallFromMs > stallAfterMs`, so a cached lifecycle holds while that test gives the same.
+ */
+function lifecycleWithStall(input: LifecycleInput): {
+  life: Lifecycle;
+  stallFromMs: number | null;
+} {
   const steps: Step[] = input.events.map((event) => ({
     at: event.receivedAt,
     ms: Date.parse(event.receivedAt),
@@ -145,17 +157,18 @@ export function lifecycleOf(input: LifecycleInput): Lifecycle {
   const last = lastStep?.at ?? null;
   let state: NodeState = phase ?? "dhcp";
   let stateSince = since;
-  if (
-    lastStep !== undefined &&
-    phase !== "powered-off" &&
-    phase !== "failed" &&
-    !done &&
-    input.nowMs - lastStep.ms > input.stallAfterMs
-  ) {
+  const stallFromMs =
+    lastStep !== undefined && phase !== "powered-off" && phase !== "failed" && !done
+      ? lastStep.ms
+      : null;
+  if (stallFromMs !== null && input.nowMs - stallFromMs > input.stallAfterMs) {
     state = "stalled";
-    stateSince = new Date(lastStep.ms + input.stallAfterMs).toISOString();
+    stateSince = new Date(stallFromMs + input.stallAfterMs).toISOString();
   }
-  return { state, stateSince, lastEvent, lastActivityAt: last, failedCollectors, reason };
+  return {
+    life: { state, stateSince, lastEvent, lastActivityAt: last, failedCollectors, reason },
+    stallFromMs,
+  };
 }
 
 /** One item of GET /api/v1/nodes: the inventory summary (nulls when none yet) and its life. */
@@ -181,7 +194,9 @@ export interface HallNode extends Omit<NodeListItem, "nodeId"> {
 
 export interface HallInput {
   records: readonly NodeRecord[];
-  events: Pick<EventStore, "keys" | "eventsOf" | "nodeOfMac">;
+  /** With lastSeqOf, a HallItems cache can tell which nodes' events changed. */
+  events: Pick<EventStore, "keys" | "eventsOf" | "nodeOfMac"> &
+    Partial<Pick<EventStore, "lastSeqOf">>;
   leases: readonly Lease[];
   /** The architecture the hook last gave for a MAC (the dhcp events keep it too). */
   clientArchOf?: (mac: string) => string | null;
@@ -189,25 +204,114 @@ export interface HallInput {
   stallAfterMs: number;
 }
 
+function withoutNodeId(item: NodeListItem): Omit<NodeListItem, "nodeId"> {
+  const { nodeId: _, ...base } = item;
+  return base;
+}
+
 /** The list fields of a node without an inventory (all null or empty). */
 function emptyItem(): Omit<NodeListItem, "nodeId"> {
-  const { nodeId: _, ...base } = listItem({
-    nodeId: "",
-    summary: null,
-    inventory: null,
-    evidence: null,
-    lastSeenAt: null,
-    conflicts: 0,
-  });
-  return base;
+  return withoutNodeId(
+    listItem({
+      nodeId: "",
+      summary: null,
+      inventory: null,
+      evidence: null,
+      lastSeenAt: null,
+      conflicts: 0,
+    }),
+  );
+}
+
+/** A node's item as last built, and everything it was built from. */
+interface CachedItem {
+  node: HallNode;
+  /** node.lastActivityAt parsed (the list's order). */
+  activityMs: number;
+  nodeId: string | null;
+  /**
+   * The record's fields the item shows, as they were (the store changes a record in place, so
+   * they are compared by value; the summary by reference, the store replaces it whole).
+   */
+  record: readonly unknown[];
+  /** The node's MACs, its keys (its own and its MACs'), and each key's newest event seq. */
+  macs: readonly string[];
+  keys: readonly string[];
+  seqs: readonly number[];
+  /** The MAC the item shows, the lease's address and name for it, and the hook's architecture. */
+  mac: string | null;
+  leaseIp: string | undefined;
+  leaseHostname: string | null | undefined;
+  hookArch: string | null | undefined;
+  /** lifecycleWithStall's stallFromMs, the stall time and whether the item showed `stalled`. */
+  stallFromMs: number | null;
+  stallAfterMs: number;
+  stalled: boolean;
+}
+
+/**
+ * The items of the last hallNodes call, reused by the next one for every node whose record,
+ * MACs, events, lease and hook architecture are the same and that has not crossed its stall time
+ * since (node-state is pure: the same inputs give the same item). Building an item (its events
+ * merged and sorted, its lifecycle, its fields) is most of a list's cost; a hall of 1,000 nodes
+ * changes a few at a time. Holds the items of the last call only.
+ */
+export class HallItems {
+  entries = new Map<string, CachedItem>();
+  /** Items built and reused by the last call (for tests and benchmarks). */
+  built = 0;
+  reused = 0;
+}
+
+/** The fields of a record that its list item shows (listItem, reportedAt, bootMac). */
+function recordFields(record: NodeRecord | null): unknown[] {
+  if (record === null) return [];
+  const inv = record.inventory;
+  const evi = record.evidence;
+  return [
+    record.summary,
+    inv?.bytes,
+    inv?.storedAt,
+    inv?.sha256,
+    evi?.bytes,
+    evi?.storedAt,
+    evi?.sha256,
+    record.lastSeenAt,
+    record.conflicts,
+  ];
+}
+
+function sameRecord(known: readonly unknown[], record: NodeRecord | null): boolean {
+  if (record === null) return known.length === 0;
+  const inv = record.inventory;
+  const evi = record.evidence;
+  return (
+    known.length === 9 &&
+    known[0] === record.summary &&
+    known[1] === inv?.bytes &&
+    known[2] === inv?.storedAt &&
+    known[3] === inv?.sha256 &&
+    known[4] === evi?.bytes &&
+    known[5] === evi?.storedAt &&
+    known[6] === evi?.sha256 &&
+    known[7] === record.lastSeenAt &&
+    known[8] === record.conflicts
+  );
+}
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**
  * Every node the master knows of: those with an inventory, and those known only from a lease,
  * a boot file or a peer event (nodeId null until one says it). A MAC's events belong to the node
- * whose inventory lists that MAC or whose events named both. Newest activity first.
+ * whose inventory lists that MAC or whose events named both. Newest activity first. With `cache`
+ * (and events.lastSeqOf), unchanged nodes' items are those of the last call (the same objects).
  */
-export function hallNodes(input: HallInput): HallNode[] {
+export function hallNodes(input: HallInput, cache?: HallItems): HallNode[] {
   const leaseByMac = new Map(input.leases.map((lease) => [lease.mac, lease]));
   const macsOfNode = new Map<string, Set<string>>();
   const claimed = new Set<string>();
@@ -241,19 +345,53 @@ export function hallNodes(input: HallInput): HallNode[] {
   }
   // A record's MAC that events linked to another nodeId stays with the record (claimed first).
   const macsOfNodeId = (nodeId: string) => [...(macsOfNode.get(nodeId) ?? [])];
+  const leaseOf = (mac: string | null, macs: readonly string[]) =>
+    (mac ? leaseByMac.get(mac) : undefined) ?? macs.map((m) => leaseByMac.get(m)).find(Boolean);
+  const lastSeqOf = cache ? input.events.lastSeqOf?.bind(input.events) : undefined;
+  const previous = cache?.entries;
+  const next = new Map<string, CachedItem>();
+  let built = 0;
+  let reused = 0;
 
-  const out: HallNode[] = [];
+  const out: { node: HallNode; activityMs: number }[] = [];
   const build = (
     key: string,
     nodeId: string | null,
-    base: Omit<NodeListItem, "nodeId">,
+    record: NodeRecord | null,
     macs: string[],
     reportedAt: string | null,
     bootMac: string | null,
   ) => {
+    const known = lastSeqOf ? previous?.get(key) : undefined;
+    if (
+      lastSeqOf &&
+      known !== undefined &&
+      known.nodeId === nodeId &&
+      known.stallAfterMs === input.stallAfterMs &&
+      (known.stallFromMs === null ||
+        input.nowMs - known.stallFromMs > input.stallAfterMs === known.stalled) &&
+      sameRecord(known.record, record) &&
+      sameStrings(known.macs, macs) &&
+      known.keys.every((k, i) => lastSeqOf(k) === known.seqs[i])
+    ) {
+      // reportedAt and bootMac come from the record; the MAC shown from it and the events.
+      const lease = leaseOf(known.mac, macs);
+      if (
+        lease?.ip === known.leaseIp &&
+        lease?.hostname === known.leaseHostname &&
+        (known.mac ? input.clientArchOf?.(known.mac) : null) === known.hookArch
+      ) {
+        next.set(key, known);
+        out.push(known);
+        reused++;
+        return;
+      }
+    }
     const keys = [key, ...macs.map((m) => macKey(m) as string)];
+    built++;
+    const base = record ? withoutNodeId(listItem(record)) : emptyItem();
     const events = input.events.eventsOf(keys);
-    const life = lifecycleOf({
+    const { life, stallFromMs } = lifecycleWithStall({
       events,
       reportedAt,
       nowMs: input.nowMs,
@@ -261,15 +399,15 @@ export function hallNodes(input: HallInput): HallNode[] {
     });
     const eventMac = [...events].reverse().find((e) => e.mac !== null)?.mac ?? null;
     const mac = bootMac ?? eventMac ?? macs[0] ?? null;
-    const lease =
-      (mac ? leaseByMac.get(mac) : undefined) ?? macs.map((m) => leaseByMac.get(m)).find(Boolean);
+    const lease = leaseOf(mac, macs);
     const ip = lease?.ip ?? [...events].reverse().find((e) => e.ip)?.ip ?? null;
     const leaseArch = [...events]
       .reverse()
       .find((e) => e.type === "dhcp" && typeof e.detail?.clientArch === "string")?.detail
       ?.clientArch as string | undefined;
-    const clientArch = (mac ? input.clientArchOf?.(mac) : null) ?? leaseArch ?? null;
-    out.push({
+    const hookArch = mac ? input.clientArchOf?.(mac) : null;
+    const clientArch = hookArch ?? leaseArch ?? null;
+    const node: HallNode = {
       ...base,
       hostname: base.hostname ?? lease?.hostname ?? null,
       key,
@@ -279,30 +417,55 @@ export function hallNodes(input: HallInput): HallNode[] {
       mac,
       ip,
       clientArch,
-    });
+    };
+    const item = {
+      node,
+      activityMs: node.lastActivityAt ? Date.parse(node.lastActivityAt) : 0,
+    };
+    out.push(item);
+    if (lastSeqOf) {
+      next.set(key, {
+        ...item,
+        nodeId,
+        record: recordFields(record),
+        macs,
+        keys,
+        seqs: keys.map((k) => lastSeqOf(k)),
+        mac,
+        leaseIp: lease?.ip,
+        leaseHostname: lease?.hostname,
+        hookArch,
+        stallFromMs,
+        stallAfterMs: input.stallAfterMs,
+        stalled: life.state === "stalled",
+      });
+    }
   };
   for (const record of input.records) {
-    const { nodeId, ...base } = listItem(record);
+    const nodeId = record.nodeId;
     build(
       nodeId,
       nodeId,
-      base,
+      record,
       macsOfNodeId(nodeId),
       record.inventory ? (record.lastSeenAt ?? record.inventory.storedAt) : null,
       record.summary?.bootMac ?? null,
     );
   }
   for (const nodeId of eventNodeIds) {
-    build(nodeId, nodeId, emptyItem(), macsOfNodeId(nodeId), null, null);
+    build(nodeId, nodeId, null, macsOfNodeId(nodeId), null, null);
   }
   for (const mac of macOnly) {
-    build(macKey(mac) as string, null, emptyItem(), [mac], null, null);
+    build(macKey(mac) as string, null, null, [mac], null, null);
   }
-  return out.sort(
-    (a, b) =>
-      (b.lastActivityAt ? Date.parse(b.lastActivityAt) : 0) -
-        (a.lastActivityAt ? Date.parse(a.lastActivityAt) : 0) || a.key.localeCompare(b.key),
-  );
+  if (cache) {
+    cache.entries = next;
+    cache.built = built;
+    cache.reused = reused;
+  }
+  return out
+    .sort((a, b) => b.activityMs - a.activityMs || a.node.key.localeCompare(b.node.key))
+    .map((item) => item.node);
 }
 
 /** Nodes per state, every state present (zeros included). */
