@@ -161,10 +161,10 @@ test("qemu-uefi-secureboot capture (-numa: CPU 0 + 1 GiB, CPU 1 + 1 GiB): two no
     { sizeBytes: 2048 * 1024, total: 0, free: 0 },
     { sizeBytes: 1048576 * 1024, total: 0, free: 0 },
   ];
-  // MemTotal per node ("Node 0 MemTotal: 1015364 kB", "Node 1 MemTotal: 962932 kB") is what the
+  // MemTotal per node ("Node 0 MemTotal: 970092 kB", "Node 1 MemTotal: 1008200 kB") is what the
   // kernel kept of each 1 GiB, less on node 0 (the kernel image and firmware live there).
   assert.deepEqual(out.value, [
-    { id: 0, logicalCpus: [0], memoryBytes: 1015364 * 1024, hugepages: pools },
-    { id: 1, logicalCpus: [1], memoryBytes: 962932 * 1024, hugepages: pools },
+    { id: 0, logicalCpus: [0], memoryBytes: 970092 * 1024, hugepages: pools },
+    { id: 1, logicalCpus: [1], memoryBytes: 1008200 * 1024, hugepages: pools },
   ]);
 });

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import fc from "fast-check";
+import { collectInventory } from "../../agent/collect/index.ts";
 import {
   collectTpm,
   parseSysClassTpm,
@@ -44,12 +45,42 @@ test("this machine (no TPM, real capture): tpm null, no problem", async () => {
   assert.deepEqual(readSysClassTpmCapture("{}\n"), { value: null, problem: null });
 });
 
-test("QEMU tpm-tis with swtpm (real capture, fixtures/qemu-uefi-secureboot): TPM 2.0", async () => {
+test("QEMU tpm-tis with swtpm (real capture, fixtures/qemu-uefi-secureboot): TPM 2.0, IBM from GetCapability", async () => {
   const fixture = new URL("../../fixtures/qemu-uefi-secureboot/", import.meta.url);
   const out = await collectTpm(await replayRunner(fixture.pathname));
-  // sys-class-tpm.json there: {"tpm0":{"tpm_version_major":"2","caps":null,"description":null}}
-  assert.deepEqual(out.value, { version: "2.0", manufacturer: null, firmwareVersion: null });
-  assert.equal(out.reports[0]?.status, "ok");
+  // sys-class-tpm.json there: {"tpm0":{"tpm_version_major":"2","caps":null,"description":null}};
+  // tpm2-properties-fixed.hex is what the guest's /dev/tpmrm0 answered (libtpms under swtpm):
+  //   8001 00000053 00000000 01 00000006 00000008  00000105 49424d00 ("IBM\0") ...
+  //   0000010b 20191023  0000010c 00163636 -> 8217.4131.22.13878
+  assert.deepEqual(out.value, {
+    version: "2.0",
+    manufacturer: "IBM",
+    firmwareVersion: "8217.4131.22.13878",
+  });
+  assert.deepEqual(
+    out.reports.map((r) => [r.name, r.status, r.command, r.message]),
+    [
+      ["tpm", "ok", "replay sys-class-tpm.json", null],
+      ["tpm2-getcap", "ok", "replay tpm2-properties-fixed.hex", null],
+    ],
+  );
+  // The same libtpms as the host-side sample's: the same bytes through the kernel's device.
+  assert.equal(
+    readFileSync(new URL("tpm2-properties-fixed.hex", fixture), "utf8"),
+    readFileSync(
+      new URL("../../samples/tpm2-getcap-swtpm/tpm2-properties-fixed.hex", import.meta.url),
+      "utf8",
+    ),
+  );
+  // The replayed document carries them.
+  const doc = await collectInventory({
+    runner: await replayRunner(fixture.pathname),
+    now: () => new Date(0),
+    randomUuid: () => "00000000-0000-4000-8000-000000000000",
+  });
+  assert.equal(doc.tpm?.manufacturer, "IBM");
+  assert.notEqual(doc.tpm?.firmwareVersion ?? null, null);
+  assert.deepEqual(doc.tpm, out.value);
 });
 
 test("TPM 1.2: version, vendor id decoded, firmware version from caps", () => {
