@@ -24,6 +24,7 @@ import {
 import type { Probe, ProbeResult, Runner } from "../../agent/exec.ts";
 import { replayRunner } from "../../agent/exec.ts";
 import { Disk } from "../../schema/inventory.ts";
+import { disk } from "../support/disk.ts";
 import { assertHonestParser, assertSurvivesMutations } from "../support/properties.ts";
 
 const ROOT = new URL("../../", import.meta.url);
@@ -33,26 +34,6 @@ const MD0 = `${IPA}mdadm-detail-md0.txt`;
 const NVME = `${IPA}mdadm-detail-md0-nvme.txt`;
 const INACTIVE = `${IPA}mdadm-detail-md126-inactive.txt`;
 const SAMPLES = [MD0, NVME, INACTIVE];
-
-function disk(name: string, fields: Partial<Disk> = {}): Disk {
-  return Disk.parse({
-    name,
-    path: `/dev/${name}`,
-    sizeBytes: null,
-    model: null,
-    vendor: null,
-    serialNumber: null,
-    wwn: null,
-    transport: null,
-    rotational: null,
-    removable: null,
-    firmwareVersion: null,
-    smartPassed: null,
-    powerOnHours: null,
-    temperatureCelsius: null,
-    ...fields,
-  });
-}
 
 const storageWith = (fields: Partial<StorageFacts>): StorageFacts => ({
   ...emptyStorageFacts(),

@@ -43,6 +43,7 @@ import {
 import type { Probe, ProbeResult, Runner } from "../../agent/exec.ts";
 import { replayRunner } from "../../agent/exec.ts";
 import { Disk, NvmeController, PciDevice, StorageController } from "../../schema/inventory.ts";
+import { disk } from "../support/disk.ts";
 import { assertSurvivesMutations } from "../support/properties.ts";
 
 const ROOT = new URL("../../", import.meta.url);
@@ -54,26 +55,6 @@ const NVME_1X = "samples/nvme-list-toshiba-netbox/nvme-list.json";
 const SCRUTINY = "samples/smartctl-json-scrutiny/";
 
 const smart = (fields: Partial<SmartFacts>): SmartFacts => ({ ...emptySmartFacts(), ...fields });
-
-function disk(name: string, fields: Partial<Disk> = {}): Disk {
-  return Disk.parse({
-    name,
-    path: `/dev/${name}`,
-    sizeBytes: null,
-    model: null,
-    vendor: null,
-    serialNumber: null,
-    wwn: null,
-    transport: null,
-    rotational: null,
-    removable: null,
-    firmwareVersion: null,
-    smartPassed: null,
-    powerOnHours: null,
-    temperatureCelsius: null,
-    ...fields,
-  });
-}
 
 // --- golden: recorded real outputs, expected values read by hand (see each FACTS.md) ----------
 
