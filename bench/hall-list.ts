@@ -14,7 +14,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { Hall } from "../agent/master/hall.ts";
 import { type NodeRecord, summarize } from "../agent/master/store.ts";
-import { sampleInventory } from "../test/support/sample-inventory.ts";
+import { documentTextOf, macOf, nodeIdOf } from "./hall-peers.ts";
 
 const { values: opts } = parseArgs({
   options: {
@@ -26,24 +26,10 @@ const { values: opts } = parseArgs({
 const NODES = Number(opts.nodes);
 const ROUNDS = Number(opts.rounds);
 
-const hex2 = (n: number) => (n & 255).toString(16).padStart(2, "0");
-const nodeIdOf = (i: number) => `hall-${String(i).padStart(4, "0")}`;
-const macOf = (i: number) => `02:00:${hex2(i >> 8)}:${hex2(i)}:5e:10`;
 const ipOf = (i: number) => `10.213.${16 + ((i + 1) >> 8)}.${(i + 1) & 255}`;
 
-/** bench/hall.ts documentOf, parsed: peer i's own nodeId, hostname, serials, UUID and MACs. */
-function documentOf(i: number): unknown {
-  const nodeId = nodeIdOf(i);
-  const text = JSON.stringify(sampleInventory({ nodeId, hostname: nodeId }))
-    .replaceAll("7G6P2Z2", `HB${String(i).padStart(5, "0")}`)
-    .replaceAll("b4:96:91:3c", `02:00:${hex2(i >> 8)}:${hex2(i)}`)
-    .replaceAll("b4-96-91-3c", `02-00-${hex2(i >> 8)}-${hex2(i)}`)
-    .replaceAll("d0:94:66:2a:7b:01", `06:00:${hex2(i >> 8)}:${hex2(i)}:7b:01`)
-    .replaceAll("8044-b4c04f594d32", `8044-${i.toString(16).padStart(12, "0")}`)
-    .replaceAll("S4D2NA0N100742", `S4D2NA0N${String(i).padStart(6, "0")}`)
-    .replaceAll("PHYF9154012H480BGN", `PHYF9154012H${String(i).padStart(6, "0")}`);
-  return JSON.parse(text);
-}
+/** Peer i's document, parsed. */
+const documentOf = (i: number): unknown => JSON.parse(documentTextOf(i));
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

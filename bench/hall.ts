@@ -22,7 +22,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Agent, request } from "undici";
 import { evidenceOf } from "../test/support/master.ts";
-import { sampleInventory } from "../test/support/sample-inventory.ts";
+import { documentTextOf, macOf, nodeIdOf } from "./hall-peers.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, "..");
@@ -63,23 +63,7 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
-const hex2 = (n: number) => (n & 255).toString(16).padStart(2, "0");
-const nodeIdOf = (i: number) => `hall-${String(i).padStart(4, "0")}`;
-const macOf = (i: number) => `02:00:${hex2(i >> 8)}:${hex2(i)}:5e:10`;
-
-/** The sample document made peer i's own: nodeId, hostname, serials, UUID, NIC and BMC MACs. */
-function documentOf(i: number): Buffer {
-  const nodeId = nodeIdOf(i);
-  const text = JSON.stringify(sampleInventory({ nodeId, hostname: nodeId }))
-    .replaceAll("7G6P2Z2", `HB${String(i).padStart(5, "0")}`)
-    .replaceAll("b4:96:91:3c", `02:00:${hex2(i >> 8)}:${hex2(i)}`)
-    .replaceAll("b4-96-91-3c", `02-00-${hex2(i >> 8)}-${hex2(i)}`)
-    .replaceAll("d0:94:66:2a:7b:01", `06:00:${hex2(i >> 8)}:${hex2(i)}:7b:01`)
-    .replaceAll("8044-b4c04f594d32", `8044-${i.toString(16).padStart(12, "0")}`)
-    .replaceAll("S4D2NA0N100742", `S4D2NA0N${String(i).padStart(6, "0")}`)
-    .replaceAll("PHYF9154012H480BGN", `PHYF9154012H${String(i).padStart(6, "0")}`);
-  return Buffer.from(text);
-}
+const documentOf = (i: number): Buffer => Buffer.from(documentTextOf(i));
 
 // ---------------------------------------------------------------- --drive (in hb-cli)
 
