@@ -266,6 +266,36 @@ function runChild(argv: readonly [string, ...string[]], timeoutMs: number, signa
   });
 }
 
+const TIMED_OUT = Symbol("timed out");
+const CANCELED = Symbol("canceled");
+
+/**
+ * An asynchronous in-process read (the TPM's GetCapability) within the probe's `timeoutMs` and
+ * the overall budget, as a command is: a device that never answers is a `timeout`, not a hang
+ * and not a `failed`. The read itself cannot be stopped; it is left to settle unobserved.
+ */
+async function bounded(
+  read: Promise<string>,
+  probe: Probe,
+  signal?: AbortSignal,
+): Promise<string | typeof TIMED_OUT | typeof CANCELED> {
+  if (signal?.aborted) return CANCELED;
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const limit = new Promise<typeof TIMED_OUT | typeof CANCELED>((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), probe.timeoutMs);
+    onAbort = () => resolve(CANCELED);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+  read.catch(() => {});
+  try {
+    return await Promise.race([read, limit]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
+  }
+}
+
 /** Runs commands for real: argument arrays only, C locale, per-probe timeout, bounded output. */
 export function realRunner(options: RealRunnerOptions = {}): Runner {
   const root = options.root ?? isRoot();
@@ -301,7 +331,20 @@ export function realRunner(options: RealRunnerOptions = {}): Runner {
           // Taken before any await: a synchronous read's duration is its own, not the time the
           // rest of this turn (the other collectors' reads) takes before a continuation runs.
           const readMs = typeof read === "string" ? elapsed() : null;
-          const output = typeof read === "string" ? read : await read;
+          const output = typeof read === "string" ? read : await bounded(read, probe, signal);
+          if (output === TIMED_OUT || output === CANCELED) {
+            return finish(
+              started,
+              result(probe, {
+                status: "timeout",
+                durationMs: elapsed(),
+                message:
+                  output === TIMED_OUT
+                    ? `timed out after ${probe.timeoutMs} ms`
+                    : "overall budget spent",
+              }),
+            );
+          }
           return finish(
             started,
             result(probe, { status: "ok", output, durationMs: readMs ?? elapsed() }),

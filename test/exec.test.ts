@@ -134,6 +134,39 @@ test("a read that never ends does not hold process starts", async () => {
   assert.ok(performance.now() - started < 5000, "not held until the read ends");
 });
 
+test("an in-process read is bounded like a command: its timeout, then the overall budget", async () => {
+  const runner = realRunner({ allowInTests: true });
+  const stuck = (timeoutMs: number): Probe => ({
+    file: "stuck.hex",
+    source: {
+      kind: "internal",
+      describe: "a device that never answers",
+      read: () => new Promise(() => {}),
+    },
+    timeoutMs,
+  });
+  const own = await runner.run(stuck(50));
+  assert.deepEqual([own.status, own.message], ["timeout", "timed out after 50 ms"]);
+  assert.ok(own.durationMs >= 45 && own.durationMs < 5000, `${own.durationMs} ms`);
+  const budget = new AbortController();
+  const pending = runner.run(stuck(60_000), budget.signal);
+  setTimeout(() => budget.abort(), 30);
+  const canceled = await pending;
+  assert.deepEqual([canceled.status, canceled.message], ["timeout", "overall budget spent"]);
+  const failing = await runner.run({
+    file: "broken.hex",
+    source: {
+      kind: "internal",
+      describe: "a read that fails",
+      read: async () => {
+        throw new Error("EIO");
+      },
+    },
+    timeoutMs: 1000,
+  });
+  assert.equal(failing.status, "failed");
+});
+
 test("a file probe's duration is its own read", async () => {
   const runner = realRunner({ allowInTests: true });
   const busy = Array.from({ length: 8 }, (_, i) => runner.run(command(`t${i}.txt`, ["true"])));

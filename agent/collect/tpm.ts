@@ -223,42 +223,23 @@ export function tpmDeviceTransport(path: string): TpmTransport {
 
 /**
  * Sends TPM2_GETCAP_PROPERTIES through `transport` and returns the response as the capture holds
- * it: lowercase hex and a newline. Rejects with code ETIMEDOUT when no response came within
- * `timeoutMs`, and with the transport's error (ENOENT: no such device) otherwise.
+ * it: lowercase hex and a newline. Rejects with the transport's error (ENOENT: no such device).
+ * A TPM that never answers is bounded by the probe's `timeoutMs` in the runner (agent/exec.ts),
+ * which reports it as a `timeout`.
  */
-export async function queryTpm2Properties(
-  transport: TpmTransport,
-  timeoutMs: number,
-): Promise<string> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const error: NodeJS.ErrnoException = new Error(`no response from the TPM in ${timeoutMs} ms`);
-      error.code = "ETIMEDOUT";
-      reject(error);
-    }, timeoutMs);
-  });
-  try {
-    const response = await Promise.race([
-      transport(TPM2_GETCAP_PROPERTIES, TPM2_MAX_RESPONSE_BYTES),
-      timeout,
-    ]);
-    return `${response.toString("hex")}\n`;
-  } finally {
-    clearTimeout(timer);
-  }
+export async function queryTpm2Properties(transport: TpmTransport): Promise<string> {
+  const response = await transport(TPM2_GETCAP_PROPERTIES, TPM2_MAX_RESPONSE_BYTES);
+  return `${response.toString("hex")}\n`;
 }
-
-const TPM2_PROPERTIES_TIMEOUT_MS = 5_000;
 
 export const tpm2PropertiesProbe: Probe = {
   file: "tpm2-properties-fixed.hex",
   source: {
     kind: "internal",
     describe: "TPM2_GetCapability(TPM_CAP_TPM_PROPERTIES, 0x105, 8) on /dev/tpmrm0",
-    read: () => queryTpm2Properties(tpmDeviceTransport("/dev/tpmrm0"), TPM2_PROPERTIES_TIMEOUT_MS),
+    read: () => queryTpm2Properties(tpmDeviceTransport("/dev/tpmrm0")),
   },
-  timeoutMs: TPM2_PROPERTIES_TIMEOUT_MS,
+  timeoutMs: 5_000,
   // /dev/tpmrm0 is root:tss 0660.
   needsRoot: true,
 };
